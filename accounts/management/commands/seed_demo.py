@@ -1,0 +1,43 @@
+"""Demo data for `make run`: one login per role, emails verified, printed at the end.
+Idempotent: running it again resets the demo passwords and changes nothing else."""
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.roles import ADMIN, COMPLIANCE_OFFICER, INVESTOR, ISSUER
+from accounts.services import user_add_role
+
+DEMO_PASSWORD = "demo-Passw0rd!"
+DEMO_USERS = [
+    ("admin@demo.rwa", "Ada Admin", [ADMIN, INVESTOR], True),
+    ("compliance@demo.rwa", "Colin Compliance", [COMPLIANCE_OFFICER, INVESTOR], False),
+    ("issuer@demo.rwa", "Iris Issuer", [ISSUER, INVESTOR], False),
+    ("investor@demo.rwa", "Ivan Investor", [INVESTOR], False),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (one per role) with verified emails."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        rows = []
+        for email, name, roles, superuser in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, DEMO_PASSWORD, full_name=name)
+            else:
+                user.set_password(DEMO_PASSWORD)
+            user.is_superuser = superuser
+            user.save()
+            for role in roles:
+                user_add_role(user=user, role=role)
+            EmailAddress.objects.update_or_create(
+                user=user, email=email, defaults={"verified": True, "primary": True}
+            )
+            rows.append((", ".join(r.label for r in roles), email))
+        self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s)" % DEMO_PASSWORD))
+        for roles, email in rows:
+            self.stdout.write(f"  {email:<24} {roles}")

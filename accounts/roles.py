@@ -1,0 +1,71 @@
+"""Roles are Django groups. This module is the one place that says which permissions
+each role carries; `roles_sync` makes the database match it after every migrate."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    label: str
+    # "app_label.codename"; permissions of apps not installed yet are skipped.
+    permissions: tuple[str, ...]
+    staff: bool = False
+
+
+INVESTOR = Role("investor", "Investor", permissions=())
+ISSUER = Role("issuer", "Issuer", permissions=())
+COMPLIANCE_OFFICER = Role(
+    "compliance_officer",
+    "Compliance officer",
+    permissions=("accounts.view_user",),
+    staff=True,
+)
+ADMIN = Role(
+    "admin",
+    "Administrator",
+    permissions=(
+        "accounts.view_user",
+        "accounts.change_user",
+        "accounts.grant_issuer_role",
+        "auth.view_group",
+    ),
+    staff=True,
+)
+ROLES = (INVESTOR, ISSUER, COMPLIANCE_OFFICER, ADMIN)
+ROLES_BY_NAME = {role.name: role for role in ROLES}
+
+
+def _permissions_for(role: Role) -> list[Permission]:
+    perms = []
+    for dotted in role.permissions:
+        app_label, codename = dotted.split(".", 1)
+        perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if perm is not None:
+            perms.append(perm)
+    return perms
+
+
+def roles_sync() -> None:
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role.name)
+        group.permissions.set(_permissions_for(role))
+
+
+def roles_sync_on_migrate(sender, **kwargs) -> None:
+    # post_migrate fires once per app and each app's permissions are created in its own
+    # turn, so sync every time: the last call sees them all.
+    roles_sync()
+
+
+def user_roles(user) -> list[Role]:
+    if not user.is_authenticated:
+        return []
+    names = {g.name for g in user.groups.all()}
+    return [role for role in ROLES if role.name in names]
+
+
+def user_has_role(user, role: Role) -> bool:
+    return user.is_authenticated and user.groups.filter(name=role.name).exists()

@@ -1,0 +1,61 @@
+"""Liveness and readiness. /healthz says the process answers; /readyz checks each
+dependency and answers 503 when any one is down, with the per-dependency status."""
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def check_broker() -> str:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        return conn.as_uri()
+
+
+def check_algod() -> str:
+    from chain.gateway import algod_status
+
+    return f"round {algod_status()['last-round']}"
+
+
+def readiness_checks() -> dict[str, Callable[[], str]]:
+    checks = {"database": check_database, "broker": check_broker}
+    if settings.ALGOD_URL:
+        checks["algod"] = check_algod
+    return checks
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    results, healthy = {}, True
+    for name, check in readiness_checks().items():
+        started = time.monotonic()
+        try:
+            detail = check()
+            results[name] = {"status": "ok", "detail": str(detail)}
+        except Exception as exc:  # a readiness probe reports every failure, whatever its type
+            healthy = False
+            results[name] = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
+    return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from . import health
+
+admin.site.site_header = "RWA Marketplace back office"
+admin.site.site_title = "RWA back office"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("accounts/", include("allauth.urls")),
+    path("me/", include("accounts.urls")),
+    path("compliance/", include("compliance.urls")),
+    path("assets/", include("assets.urls")),
+    path("market/", include("marketplace.urls")),
+    path("chain/", include("chain.urls")),
+    path("backoffice/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += [
+        path("_errors/404", TemplateView.as_view(template_name="404.html")),
+        path("_errors/500", TemplateView.as_view(template_name="500.html")),
+    ]

@@ -1,0 +1,136 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+# Algorand amounts are uint64; PostgreSQL's bigint stops at 2**63 - 1, so that is our cap.
+UINT64_MAX = 2**64 - 1
+MAX_FRACTIONS = 2**63 - 1
+
+
+class Asset(models.Model):
+    class Category(models.TextChoices):
+        REAL_ESTATE = "real_estate", "Real estate"
+        COMMODITY = "commodity", "Commodity"
+        ART = "art", "Art"
+        PRIVATE_EQUITY = "private_equity", "Private equity"
+        DEBT = "debt", "Debt"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted for review"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        MINTING = "minting", "Minting"
+        LIVE = "live", "Live"
+        FAILED = "failed", "Minting failed"
+
+    EDITABLE_STATUSES = (Status.DRAFT, Status.CHANGES_REQUESTED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    issuer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="issued_assets")
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    description = models.TextField()
+    location = models.CharField(max_length=200, help_text="City and country, or where the asset is kept.")
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code of the asset's location.")
+    valuation_minor = models.BigIntegerField(validators=[MinValueValidator(1)], help_text="Valuation in minor units (cents).")
+    valuation_date = models.DateField()
+    currency = models.CharField(max_length=3, default="USD")
+    total_fractions = models.BigIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_FRACTIONS)])
+    unit_name = models.CharField(max_length=8, help_text="Ticker on chain, at most 8 bytes.")
+    asset_name = models.CharField(max_length=32, help_text="Name on chain, at most 32 bytes.")
+    price_per_fraction_minor = models.BigIntegerField(validators=[MinValueValidator(1)])
+
+    # Offering terms proposed by the issuer; the marketplace opens its offering from them.
+    fractions_for_sale = models.BigIntegerField(validators=[MinValueValidator(1)])
+    min_purchase = models.BigIntegerField(default=1, validators=[MinValueValidator(1)])
+    max_purchase = models.BigIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    offering_opens_at = models.DateTimeField(null=True, blank=True)
+    offering_closes_at = models.DateTimeField(null=True, blank=True)
+
+    # Transfer restrictions, edited by staff; the eligibility engine reads them.
+    allowed_countries = models.JSONField(default=list, blank=True, help_text="ISO codes of investor residence allowed; empty means any not blocked.")
+    accreditation_required = models.BooleanField(default=False)
+    min_holding = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
+    max_holding = models.BigIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    max_holders = models.PositiveIntegerField(null=True, blank=True)
+    lockup_days = models.PositiveIntegerField(default=0)
+
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    review_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    # Frozen at approval: the exact ARC-3 JSON bytes whose SHA-256 goes on chain.
+    metadata_json = models.TextField(blank=True)
+    metadata_hash = models.CharField(max_length=64, blank=True)
+    asa_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    creation_txid = models.CharField(max_length=64, blank=True)
+    creation_round = models.BigIntegerField(null=True, blank=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("review_asset", "Can approve, reject or request changes to an issuance")]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_fractions__gte=1), name="asset_total_fractions_positive"),
+            models.CheckConstraint(condition=Q(fractions_for_sale__lte=models.F("total_fractions")), name="asset_for_sale_within_total"),
+            models.CheckConstraint(condition=Q(price_per_fraction_minor__gte=1), name="asset_price_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "category"])]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE_STATUSES
+
+
+def document_upload_to(instance, filename):
+    # Random name on disk; the sanitised original name is kept in the row.
+    return f"assets/{instance.asset.public_id}/{uuid.uuid4().hex}"
+
+
+class AssetDocument(models.Model):
+    class Kind(models.TextChoices):
+        TITLE_DEED = "title_deed", "Title deed"
+        APPRAISAL = "appraisal", "Appraisal"
+        PROSPECTUS = "prospectus", "Prospectus"
+        FINANCIAL_STATEMENT = "financial_statement", "Financial statement"
+        PHOTO = "photo", "Photo"
+        OTHER = "other", "Other"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    file = models.FileField(upload_to=document_upload_to, max_length=300)
+    original_name = models.CharField(max_length=120)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    public_to_investors = models.BooleanField(default=False, help_text="Verified investors may read it.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "uploaded_at"]
+        constraints = [models.UniqueConstraint(fields=["asset", "sha256"], name="asset_document_unique_content")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.title}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

@@ -153,13 +153,13 @@ class Handler(BaseHTTPRequestHandler):
             self._json(500, {"message": "devnet: internal error"})
 
     def _authorized(self) -> bool:
-        supplied = self.headers.get("X-Algo-API-Token")
-        if supplied is None:
-            auth = self.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
-                supplied = auth[len("Bearer "):]
-        return supplied is not None and hmac.compare_digest(supplied.encode(),
-                                                            self.token.encode())
+        expected = self.token.encode()
+        candidates = [self.headers.get("X-Algo-API-Token")]
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            candidates.append(auth[len("Bearer "):])
+        return any(c is not None and hmac.compare_digest(c.encode(), expected)
+                   for c in candidates)
 
     def _send(self, status: int, payload: bytes, content_type: str) -> None:
         self.send_response(status)

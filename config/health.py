@@ -18,11 +18,19 @@ def check_database() -> str:
     return connection.vendor
 
 
+BROKER_CONNECT_TIMEOUT_SECONDS = 2
+
+
 def check_broker() -> str:
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    # The URL comes from settings at call time (the Celery app copies it once at start),
+    # and there is no retry: a probe must answer within its own timeout, not kombu's
+    # back-off schedule.
+    with app.connection_for_write(
+        url=settings.CELERY_BROKER_URL, connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS
+    ) as conn:
+        conn.ensure_connection(max_retries=0, timeout=BROKER_CONNECT_TIMEOUT_SECONDS)
         return conn.as_uri()
 
 

@@ -193,6 +193,38 @@ ALGOD_URL = env.str("ALGOD_URL", default="")
 ALGOD_TOKEN = env.str("ALGOD_TOKEN", default="")
 ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="devnet")
 ALGOD_TIMEOUT_SECONDS = env.int("ALGOD_TIMEOUT_SECONDS", default=10)
+# A devnet genesis (rwa-devnet-*) is refused unless this is on; production defaults it off.
+ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET", default=True)
+# Where chain_bootstrap finds the devnet dispenser (DIR/genesis.json); empty elsewhere.
+DEVNET_DATA_DIR = env.str("DEVNET_DATA_DIR", default="")
+
+# Key custody (chain/custody.py, docs/chain.md). Master keys wrap a per-record data key.
+# CUSTODY_MASTER_KEYS is "key-id:base64-32-bytes" entries separated by ";" (old ids stay
+# listed while `rotate_keys` re-wraps); CUSTODY_MASTER_KEY_FILE holds the same, one a line.
+CUSTODY_BACKEND = env.str("CUSTODY_BACKEND", default="chain.custody.LocalMasterKeyBackend")
+CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="")
+CUSTODY_MASTER_KEY_FILE = env.str("CUSTODY_MASTER_KEY_FILE", default="")
+CUSTODY_ACTIVE_KEY_ID = env.str("CUSTODY_ACTIVE_KEY_ID", default="")
+
+# Transaction outbox (chain/services.py). Times in seconds.
+CHAIN_TX_VALIDITY_ROUNDS = env.int("CHAIN_TX_VALIDITY_ROUNDS", default=1000)
+CHAIN_CONFIRMATION_WAIT_ROUNDS = env.int("CHAIN_CONFIRMATION_WAIT_ROUNDS", default=4)
+CHAIN_RETRY_BASE_SECONDS = env.float("CHAIN_RETRY_BASE_SECONDS", default=2.0)
+CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=120.0)
+CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=60.0)
+CHAIN_SWEEP_INTERVAL_SECONDS = env.float("CHAIN_SWEEP_INTERVAL_SECONDS", default=30.0)
+# Fault injection for the crash tests only: sleep between submit and recording confirmation.
+CHAIN_PAUSE_AFTER_SUBMIT_SECONDS = env.float("CHAIN_PAUSE_AFTER_SUBMIT_SECONDS", default=0.0)
+CELERY_BEAT_SCHEDULE.update({
+    "chain-outbox-sweep": {
+        "task": "chain.tasks.outbox_sweep",
+        "schedule": timedelta(seconds=CHAIN_SWEEP_INTERVAL_SECONDS),
+    },
+    "chain-reconcile": {
+        "task": "chain.tasks.reconcile_holdings",
+        "schedule": timedelta(hours=1),
+    },
+})
 
 LOGGING = {
     "version": 1,
@@ -201,3 +233,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Absolute base URL of the public site: ARC-3 metadata URLs on chain start with it
+# (at most 96 bytes in all, so keep it short).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

@@ -17,3 +17,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
+
+# The devnet that scripts/run_embedded.py starts, and a master key file it generates.
+ALGOD_URL = env.str("ALGOD_URL", default="http://127.0.0.1:4001")
+ALGOD_TOKEN = env.str("ALGOD_TOKEN", default="a" * 64)
+DEVNET_DATA_DIR = env.str("DEVNET_DATA_DIR", default=str(VAR_DIR / "devnet"))
+CUSTODY_MASTER_KEY_FILE = env.str("CUSTODY_MASTER_KEY_FILE", default=str(VAR_DIR / "custody-master.keys"))

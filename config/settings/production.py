@@ -11,6 +11,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 CACHES = {"default": env.cache("CACHE_URL")}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+# Real networks only: a devnet genesis is refused unless explicitly allowed (staging demos).
+ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="mainnet")
+ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET_IN_PRODUCTION", default=False)
+CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": env.str("PRIVATE_MEDIA_ROOT")}},

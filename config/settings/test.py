@@ -19,3 +19,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
+
+# A fixed, public test master key: test keys protect nothing. The devnet fixture
+# (tests/plugins/devnet.py) sets ALGOD_URL/TOKEN and DEVNET_DATA_DIR for the session.
+CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="test-1:" + "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=")
+CUSTODY_ACTIVE_KEY_ID = env.str("CUSTODY_ACTIVE_KEY_ID", default="test-1")
+CHAIN_RETRY_BASE_SECONDS = env.float("CHAIN_RETRY_BASE_SECONDS", default=0.5)
+CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=3.0)
+CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=5.0)
+CHAIN_CONFIRMATION_WAIT_ROUNDS = env.int("CHAIN_CONFIRMATION_WAIT_ROUNDS", default=2)
+ALGOD_TIMEOUT_SECONDS = env.int("ALGOD_TIMEOUT_SECONDS", default=5)

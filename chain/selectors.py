@@ -1,0 +1,51 @@
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from .models import ChainAccount, ChainTransaction
+
+PLATFORM_ROLES = (
+    ChainAccount.Role.TREASURY,
+    ChainAccount.Role.MANAGER,
+    ChainAccount.Role.FREEZE,
+    ChainAccount.Role.CLAWBACK,
+    ChainAccount.Role.FUNDING,
+)
+
+
+class ChainNotBootstrapped(LookupError):
+    def __init__(self, role: str):
+        super().__init__(
+            f"the platform {role!r} account does not exist: run `python manage.py chain_bootstrap` first"
+        )
+        self.role = role
+
+
+def platform_account(role: str) -> ChainAccount:
+    """The platform's account for `role` (treasury, manager, freeze, clawback, funding)."""
+    if role not in PLATFORM_ROLES:
+        raise ValueError(f"{role!r} is not a platform role; expected one of {', '.join(PLATFORM_ROLES)}")
+    account = ChainAccount.objects.filter(role=role).first()
+    if account is None:
+        raise ChainNotBootstrapped(role)
+    return account
+
+
+def platform_accounts() -> QuerySet[ChainAccount]:
+    return ChainAccount.objects.exclude(role=ChainAccount.Role.INVESTOR).order_by("role")
+
+
+def chain_account_for_address(address: str) -> ChainAccount | None:
+    return ChainAccount.objects.filter(address=address).first()
+
+
+def investor_account_for_user(user) -> ChainAccount | None:
+    return ChainAccount.objects.filter(user=user).first()
+
+
+def chain_transactions_stale(*, before: datetime) -> QuerySet[ChainTransaction]:
+    """Unfinished rows whose next attempt should have started before `before`."""
+    return ChainTransaction.objects.filter(
+        status__in=[ChainTransaction.Status.PENDING, ChainTransaction.Status.SUBMITTED],
+        next_attempt_at__lt=before,
+    ).order_by("pk")

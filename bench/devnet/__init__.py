@@ -1,0 +1,1 @@
+"""devnet throughput benchmark."""

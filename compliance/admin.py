@@ -1,0 +1,291 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from config.uploads import private_file_response
+
+from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry
+from .selectors import audit_entries_for
+from .services import (
+    REVIEW_PERMISSION,
+    investor_freeze,
+    investor_unfreeze,
+    kyc_application_approve,
+    kyc_application_reject,
+    kyc_application_request_info,
+)
+
+
+class ReadOnlyAdminMixin:
+    """Rows that staff read but never edit here: decisions go through services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("waiting", "Waiting for a decision"),
+            ("flagged", "Sanctions match, waiting"),
+            ("second", "Waiting for a second approval"),
+            ("expired", "Approved but expired"),
+            ("expiring", "Approval expires within 30 days"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        submitted = queryset.filter(status=KycApplication.Status.SUBMITTED)
+        match self.value():
+            case "waiting":
+                return submitted
+            case "flagged":
+                return submitted.filter(screening_status=KycApplication.Screening.HIT)
+            case "second":
+                return submitted.filter(first_approval_by__isnull=False)
+            case "expired":
+                return queryset.filter(status=KycApplication.Status.APPROVED, expires_at__lt=today)
+            case "expiring":
+                return queryset.filter(
+                    status=KycApplication.Status.APPROVED, expires_at__gte=today, expires_at__lte=today + timedelta(days=30)
+                )
+        return queryset
+
+
+class KycDocumentInline(admin.TabularInline):
+    model = KycDocument
+    extra = 0
+    can_delete = False
+    fields = ["kind", "document_link", "content_type", "size", "sha256", "uploaded_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("compliance.view_kycapplication")
+
+    @admin.display(description="File")
+    def document_link(self, doc):
+        url = reverse("admin:compliance_kycapplication_document", args=[doc.public_id])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, doc.original_name)
+
+
+class KycDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject"), ("request_info", "Ask for more information")])
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+DECISIONS = {
+    "approve": (kyc_application_approve, "approved"),
+    "reject": (kyc_application_reject, "rejected"),
+    "request_info": (kyc_application_request_info, "sent back for more information"),
+}
+
+
+@admin.register(KycApplication)
+class KycApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    change_form_template = "admin/compliance/kycapplication/change_form.html"
+    list_display = [
+        "legal_name",
+        "user",
+        "status",
+        "screening_badge",
+        "investor_category",
+        "country_of_residence",
+        "submitted_at",
+        "first_approval_by",
+        "expires_at",
+    ]
+    list_filter = [QueueFilter, "status", "screening_status", "investor_category", "country_of_residence"]
+    search_fields = ["legal_name", "user__email", "=public_id"]
+    ordering = ["submitted_at", "pk"]
+    date_hierarchy = "submitted_at"
+    list_select_related = ["user", "first_approval_by"]
+    inlines = [KycDocumentInline]
+    fieldsets = [
+        ("Applicant", {"fields": ["public_id", "user", "legal_name", "date_of_birth", "nationality", "country_of_residence", "address"]}),
+        ("Investor category", {"fields": ["investor_category", "self_certified"]}),
+        ("Sanctions screening", {"fields": ["screening_status", "screening_score", "screening_result", "screened_at"]}),
+        (
+            "Decision",
+            {
+                "fields": [
+                    "status",
+                    "submitted_at",
+                    "first_approval_by",
+                    "first_approval_at",
+                    "first_approval_reason",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                    "expires_at",
+                ]
+            },
+        ),
+        ("History", {"fields": ["audit_trail"]}),
+    ]
+    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+
+    @admin.display(description="Screening", ordering="screening_status")
+    def screening_badge(self, app):
+        if app.screening_status == KycApplication.Screening.HIT:
+            return format_html('<strong style="color:#b00">MATCH {}</strong>', f"{app.screening_score:.0f}")
+        return app.get_screening_status_display()
+
+    @admin.display(description="Matched entries")
+    def screening_result(self, app):
+        if not app.screening_matches:
+            return "No entry at or above the match threshold."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>#{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (m["name"], m.get("program", ""), m["ent_num"], "alias" if m.get("is_alias") else "primary", m["score"])
+                for m in app.screening_matches
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Listed name</th><th>Program</th><th>Entry</th><th>Name type</th><th>Score</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, app):
+        entries = audit_entries_for(app)
+        if not entries:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} · {} · <code>{}</code> {}</li>",
+                ((e.created_at.strftime("%Y-%m-%d %H:%M"), e.actor_label, e.action, e.reason) for e in entries),
+            ),
+        )
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/decide/", self.admin_site.admin_view(self.decide_view), name="compliance_kycapplication_decide"),
+            path(
+                "document/<uuid:public_id>/",
+                self.admin_site.admin_view(self.document_view),
+                name="compliance_kycapplication_document",
+            ),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        app = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if app is not None:
+            extra_context.update(
+                decision_form=KycDecisionForm(),
+                can_decide=app.status == KycApplication.Status.SUBMITTED and request.user.has_perm(REVIEW_PERMISSION),
+                needs_second_approval=app.is_flagged and app.first_approval_by_id is not None,
+                application=app,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(REVIEW_PERMISSION):
+            raise PermissionDenied
+        app = get_object_or_404(KycApplication, pk=object_id)
+        change_url = reverse("admin:compliance_kycapplication_change", args=[app.pk])
+        form = KycDecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a decision.")
+            return redirect(change_url)
+        decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
+        service, verb = DECISIONS[decision]
+        try:
+            app = service(application=app, reviewer=request.user, reason=reason)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(change_url)
+        if decision == "approve" and app.status != KycApplication.Status.APPROVED:
+            messages.warning(request, "First approval recorded. A different staff member must give the second approval.")
+        else:
+            messages.success(request, f"The application of {app.legal_name} was {verb}.")
+        self.log_change(request, app, f"KYC decision: {decision}" + (f" ({reason})" if reason else ""))
+        return redirect(change_url)
+
+    def document_view(self, request, public_id):
+        if not request.user.has_perm("compliance.view_kycapplication"):
+            raise PermissionDenied
+        doc = get_object_or_404(KycDocument, public_id=public_id)
+        return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type, inline=True)
+
+
+class InvestorProfileForm(forms.ModelForm):
+    class Meta:
+        model = InvestorProfile
+        fields = ["user", "frozen", "frozen_reason"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("frozen") and not (data.get("frozen_reason") or "").strip():
+            self.add_error("frozen_reason", "Give a reason for the freeze.")
+        return data
+
+
+@admin.register(InvestorProfile)
+class InvestorProfileAdmin(admin.ModelAdmin):
+    form = InvestorProfileForm
+    list_display = ["user", "frozen", "frozen_reason", "frozen_at", "frozen_by"]
+    list_filter = ["frozen"]
+    search_fields = ["user__email", "user__full_name"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["frozen_at", "frozen_by"]
+    list_select_related = ["user", "frozen_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["user"] if obj else [])
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Freezes go through the services so that each one is checked and audited.
+        if obj.frozen:
+            profile = investor_freeze(user=obj.user, actor=request.user, reason=obj.frozen_reason)
+        else:
+            profile = investor_unfreeze(user=obj.user, actor=request.user, reason="Unfrozen in the back office")
+        obj.pk = profile.pk
+
+
+@admin.register(SanctionsEntry)
+class SanctionsEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "ent_num", "is_alias", "sdn_type", "program", "source", "imported_at"]
+    list_filter = ["source", "is_alias", "sdn_type", "program"]
+    search_fields = ["name", "normalized_name", "=ent_num"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["seq", "created_at", "actor_label", "action", "target_type", "target_repr", "reason"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_label", "target_repr", "target_id", "action"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]

@@ -1,0 +1,87 @@
+"""What the investor dashboard shows: KYC status, the next step, and each action with the
+eligibility engine's verdict (a disabled button carries the engine's reasons)."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils import timezone
+
+from .eligibility import RECEIVE, SEND, EligibilityResult, KycState, investor_check, transfer_check
+from .models import KycApplication
+from .selectors import investor_profile_for, kyc_standing_for, kyc_status_for
+from .services import kyc_can_start_new
+
+STATUS_LABELS = {
+    KycState.NONE: ("Not verified", "warn"),
+    KycState.PENDING: ("Not verified yet", "warn"),
+    KycState.APPROVED: ("Verified", "ok"),
+    KycState.EXPIRED: ("Expired (exit-only)", "warn"),
+    KycState.REJECTED: ("Rejected", "err"),
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str
+    url: str
+    check: EligibilityResult
+
+
+def _next_step(latest: KycApplication | None, state: str, can_start: bool) -> tuple[str, str | None, str | None]:
+    """(what to do, button label, url)."""
+    edit = reverse("compliance:kyc_edit")
+    S = KycApplication.Status
+    if latest is None:
+        return "Verify your identity to start investing. It takes a few minutes: your details and two documents.", "Start verification", edit
+    if latest.status == S.DRAFT:
+        return "Finish your application and submit it for review.", "Continue application", edit
+    if latest.status == S.NEEDS_INFO:
+        return f"Compliance asked for more information: {latest.decision_reason}", "Update application", edit
+    if latest.status == S.SUBMITTED:
+        return "Your application is being reviewed. We will email you when it is decided.", None, None
+    if latest.status == S.REJECTED:
+        return f"Your application was rejected: {latest.decision_reason}", "Apply again", edit
+    if state == KycState.EXPIRED:
+        return "Your verification has expired. You can still sell what you hold; renew it to buy again.", "Renew verification", edit
+    if can_start:
+        return f"Your verification expires on {latest.expires_at:%d %b %Y}; renew it now to keep buying.", "Renew verification", edit
+    return "You are verified and can invest in offerings open to you.", None, None
+
+
+def investor_dashboard(*, user) -> dict:
+    from assets.models import Asset
+    from chain.selectors import investor_account_for_user
+    from marketplace.models import Holding
+
+    now = timezone.now()
+    latest = kyc_status_for(user)
+    standing = kyc_standing_for(user, today=timezone.localdate(now))
+    label, tone = STATUS_LABELS[standing.state]
+    text, button, url = _next_step(latest, standing.state, kyc_can_start_new(user=user))
+    profile = investor_profile_for(user)
+    account = investor_account_for_user(user)
+
+    holdings = [
+        (h, Action("Sell", reverse("assets:detail", args=[h.asset.public_id]), transfer_check(investor=user, asset=h.asset, quantity=h.quantity, direction=SEND, at=now, primary=False)))
+        for h in Holding.objects.filter(investor=user, quantity__gt=0).select_related("asset").order_by("asset__name")
+    ]
+    offerings = [
+        (a, Action("Buy", reverse("assets:detail", args=[a.public_id]), transfer_check(investor=user, asset=a, quantity=a.min_purchase, direction=RECEIVE, at=now)))
+        for a in Asset.objects.filter(status=Asset.Status.LIVE).order_by("name")[:20]
+    ]
+    return {
+        "kyc": latest,
+        "standing": standing,
+        "status_label": label,
+        "status_tone": tone,
+        "next_step": text,
+        "next_button": button,
+        "next_url": url,
+        "profile": profile,
+        "custodial_address": account.address if account else "",
+        "buy_check": investor_check(investor=user, direction=RECEIVE, at=now),
+        "sell_check": investor_check(investor=user, direction=SEND, at=now),
+        "holdings": holdings,
+        "offerings": offerings,
+        "poll": latest is not None and latest.status == KycApplication.Status.SUBMITTED,
+    }

@@ -1,0 +1,297 @@
+"""The eligibility engine: the one place that decides whether an investor may receive or
+send units of an asset, and says why not.
+
+Two halves:
+- `evaluate(facts)` is pure: a function of a small `TransferFacts` value, evaluating every
+  rule and returning every failure. It is table-tested without a database.
+- `transfer_facts_gather(...)` reads the database (KYC, sanctions, freeze, the asset's
+  rules, holdings) and builds the facts.
+
+`transfer_check` joins them; the marketplace calls it before accepting an order and again
+before settlement, and the UI calls it to explain a disabled button.
+
+Concurrency: the holder count and the investor's holding are read as they are now. A
+caller that acts on the answer (reserve, settle) must hold the lock on the asset's
+offering row (and the holding) while checking, so two buyers cannot both become the
+last allowed holder."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from .countries import country_name
+
+RECEIVE, SEND = "receive", "send"
+Direction = Literal["receive", "send"]
+
+
+class KycState:
+    NONE = "none"  # never applied
+    PENDING = "pending"  # draft, submitted or waiting for information, never approved
+    APPROVED = "approved"
+    EXPIRED = "expired"  # was approved, validity has lapsed: exit-only
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EligibilityResult:
+    failures: list[RuleFailure] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code for f in self.failures]
+
+    @property
+    def reason(self) -> str:
+        """All failure messages as one sentence block, for a tooltip or a flash."""
+        return " ".join(f.message for f in self.failures)
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class TransferFacts:
+    direction: Direction
+    quantity: int
+    at: datetime
+    # The investor
+    kyc_state: str = KycState.NONE
+    kyc_expires_at: date | None = None
+    sanctions_clear: bool = True
+    frozen: bool = False
+    residence_country: str = ""
+    qualified_investor: bool = False  # accredited or professional
+    # The asset's rules (assets.Asset)
+    allowed_countries: tuple[str, ...] = ()
+    accreditation_required: bool = False
+    min_holding: int = 0
+    max_holding: int | None = None
+    max_holders: int | None = None
+    lockup_days: int = 0
+    offering_opens_at: datetime | None = None
+    offering_closes_at: datetime | None = None
+    # Where things stand
+    current_quantity: int = 0
+    first_acquired_at: datetime | None = None
+    holder_count: int = 0  # investors holding more than zero units
+    primary: bool = True  # a purchase from the offering (the window applies) or a trade
+
+
+def _day(value) -> str:
+    return date_format(value, "j M Y")
+
+
+# Each rule looks at the facts and returns a failure or None. Order is the order shown.
+def _rule_quantity(f: TransferFacts):
+    if f.quantity <= 0:
+        return RuleFailure("quantity_invalid", "The quantity must be a whole number of at least 1.")
+
+
+def _rule_kyc(f: TransferFacts):
+    if f.direction == SEND:
+        # Exit-only: a lapsed KYC may still sell what it holds.
+        if f.kyc_state in (KycState.APPROVED, KycState.EXPIRED):
+            return None
+        return RuleFailure("kyc_not_approved", "Your identity has not been verified (KYC), so you cannot sell.")
+    if f.kyc_state == KycState.APPROVED:
+        return None
+    if f.kyc_state == KycState.EXPIRED:
+        when = f" on {_day(f.kyc_expires_at)}" if f.kyc_expires_at else ""
+        return RuleFailure(
+            "kyc_expired",
+            f"Your KYC verification expired{when}. You can still sell (exit-only), but renew your KYC to buy.",
+        )
+    messages = {
+        KycState.NONE: "Verify your identity (KYC) before buying.",
+        KycState.PENDING: "Your KYC application is not approved yet.",
+        KycState.REJECTED: "Your KYC application was rejected, so you cannot buy.",
+    }
+    return RuleFailure("kyc_not_approved", messages.get(f.kyc_state, messages[KycState.NONE]))
+
+
+def _rule_sanctions(f: TransferFacts):
+    if not f.sanctions_clear:
+        return RuleFailure(
+            "sanctions_hit", "Your name matched a sanctions list entry; transfers wait until compliance has reviewed it."
+        )
+
+
+def _rule_frozen(f: TransferFacts):
+    if f.frozen:
+        return RuleFailure("account_frozen", "Your account is frozen by compliance; contact support.")
+
+
+def _rule_country(f: TransferFacts):
+    # Selling is an exit and never blocked by residence; buying is.
+    if f.direction != RECEIVE or not f.allowed_countries:
+        return None
+    if (f.residence_country or "").upper() not in {c.upper() for c in f.allowed_countries}:
+        where = country_name(f.residence_country) if f.residence_country else "an unknown country"
+        return RuleFailure("country_not_allowed", f"This offering is not open to residents of {where}.")
+
+
+def _rule_accreditation(f: TransferFacts):
+    if f.direction == RECEIVE and f.accreditation_required and not f.qualified_investor:
+        return RuleFailure(
+            "accreditation_required", "This offering is only open to accredited or professional investors."
+        )
+
+
+def _rule_holding_limits(f: TransferFacts):
+    failures = []
+    if f.direction == RECEIVE:
+        after = f.current_quantity + f.quantity
+        if f.min_holding and after < f.min_holding:
+            failures.append(
+                RuleFailure("below_min_holding", f"The minimum holding is {f.min_holding:,} units; you would hold {after:,}.")
+            )
+        if f.max_holding is not None and after > f.max_holding:
+            room = max(f.max_holding - f.current_quantity, 0)
+            failures.append(
+                RuleFailure(
+                    "above_max_holding",
+                    f"The maximum holding is {f.max_holding:,} units per investor; you can receive at most {room:,} more.",
+                )
+            )
+    else:
+        if f.quantity > f.current_quantity:
+            failures.append(
+                RuleFailure("insufficient_holding", f"You hold {f.current_quantity:,} units, fewer than {f.quantity:,}.")
+            )
+        else:
+            after = f.current_quantity - f.quantity
+            if f.min_holding and 0 < after < f.min_holding:
+                failures.append(
+                    RuleFailure(
+                        "below_min_holding",
+                        f"You would keep {after:,} units, under the minimum holding of {f.min_holding:,}; sell all or keep at least the minimum.",
+                    )
+                )
+    return failures
+
+
+def _rule_max_holders(f: TransferFacts):
+    if f.direction == RECEIVE and f.max_holders is not None and f.current_quantity == 0 and f.holder_count >= f.max_holders:
+        return RuleFailure("max_holders_reached", f"This asset already has the maximum of {f.max_holders:,} holders.")
+
+
+def _rule_lockup(f: TransferFacts):
+    if f.direction != SEND or not f.lockup_days or f.first_acquired_at is None:
+        return None
+    until = f.first_acquired_at + timedelta(days=f.lockup_days)
+    if f.at < until:
+        return RuleFailure("lockup", f"Your units are locked up until {_day(until)} ({f.lockup_days} days after purchase).")
+
+
+def _rule_offering_window(f: TransferFacts):
+    if f.direction != RECEIVE or not f.primary:
+        return None
+    if f.offering_opens_at and f.at < f.offering_opens_at:
+        return RuleFailure("offering_not_open", f"The offering opens on {_day(f.offering_opens_at)}.")
+    if f.offering_closes_at and f.at >= f.offering_closes_at:
+        return RuleFailure("offering_closed", f"The offering closed on {_day(f.offering_closes_at)}.")
+
+
+INVESTOR_RULES = (_rule_kyc, _rule_sanctions, _rule_frozen)
+ASSET_RULES = (
+    _rule_quantity,
+    _rule_country,
+    _rule_accreditation,
+    _rule_holding_limits,
+    _rule_max_holders,
+    _rule_lockup,
+    _rule_offering_window,
+)
+
+
+def _run(rules, facts: TransferFacts) -> EligibilityResult:
+    failures: list[RuleFailure] = []
+    for rule in rules:
+        outcome = rule(facts)
+        if outcome is None:
+            continue
+        failures.extend(outcome if isinstance(outcome, list) else [outcome])
+    return EligibilityResult(failures)
+
+
+def evaluate(facts: TransferFacts) -> EligibilityResult:
+    """Every rule, every failure."""
+    return _run(INVESTOR_RULES + ASSET_RULES, facts)
+
+
+# Fact gathering (database) ----------------------------------------------------------
+
+
+def _investor_facts(investor, at: datetime) -> dict:
+    from .models import KycApplication
+    from .selectors import investor_profile_for, kyc_standing_for
+
+    standing = kyc_standing_for(investor, today=timezone.localdate(at))
+    profile = investor_profile_for(investor)
+    app = standing.application
+    return {
+        "kyc_state": standing.state,
+        "kyc_expires_at": standing.expires_at,
+        "sanctions_clear": standing.sanctions_clear,
+        "frozen": bool(profile and profile.frozen),
+        "residence_country": app.country_of_residence if app else "",
+        "qualified_investor": bool(app and app.investor_category in KycApplication.QUALIFIED_CATEGORIES),
+    }
+
+
+def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True) -> TransferFacts:
+    from marketplace.models import Holding
+
+    at = at or timezone.now()
+    holding = Holding.objects.filter(investor=investor, asset=asset).first()
+    return TransferFacts(
+        direction=direction,
+        quantity=quantity,
+        at=at,
+        **_investor_facts(investor, at),
+        allowed_countries=tuple(asset.allowed_countries or ()),
+        accreditation_required=asset.accreditation_required,
+        min_holding=asset.min_holding or 0,
+        max_holding=asset.max_holding,
+        max_holders=asset.max_holders,
+        lockup_days=asset.lockup_days or 0,
+        offering_opens_at=asset.offering_opens_at,
+        offering_closes_at=asset.offering_closes_at,
+        current_quantity=holding.quantity if holding else 0,
+        first_acquired_at=holding.first_acquired_at if holding else None,
+        holder_count=Holding.objects.filter(asset=asset, quantity__gt=0).count(),
+        primary=primary,
+    )
+
+
+def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True) -> EligibilityResult:
+    """May `investor` receive (buy) or send (sell) `quantity` units of `asset` at `at`
+    (default now)? `primary=False` marks a secondary-market trade, to which the offering
+    window does not apply."""
+    if direction not in (RECEIVE, SEND):
+        raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
+    return evaluate(
+        transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at, primary=primary)
+    )
+
+
+def investor_check(*, investor, direction: Direction, at=None) -> EligibilityResult:
+    """Only the rules about the person (KYC, sanctions, freeze): may this investor buy or
+    sell anything at all? Used by the dashboard before any asset is chosen."""
+    at = at or timezone.now()
+    facts = TransferFacts(direction=direction, quantity=1, at=at, **_investor_facts(investor, at))
+    return _run(INVESTOR_RULES, facts)

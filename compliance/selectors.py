@@ -1,0 +1,84 @@
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument
+
+
+def kyc_applications_for(user) -> QuerySet[KycApplication]:
+    return KycApplication.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def kyc_status_for(user) -> KycApplication | None:
+    """The investor's current (most recent) KYC application, or None."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return kyc_applications_for(user).prefetch_related("documents").first()
+
+
+@dataclass(frozen=True)
+class KycStanding:
+    state: str  # eligibility.KycState
+    application: KycApplication | None  # the one whose details count (the approved one if any)
+    latest: KycApplication | None
+    expires_at: date | None
+    sanctions_clear: bool
+
+
+def kyc_standing_for(user, *, today: date | None = None) -> KycStanding:
+    """Where the investor stands for trading. An approval stays valid until it expires
+    even while a renewal application is being prepared or reviewed."""
+    from .eligibility import KycState
+
+    today = today or timezone.localdate()
+    apps = list(kyc_applications_for(user)[:20]) if getattr(user, "is_authenticated", False) else []
+    latest = apps[0] if apps else None
+    approved = next((a for a in apps if a.status == KycApplication.Status.APPROVED), None)
+    flagged = any(a.screening_status == KycApplication.Screening.HIT for a in (approved, latest) if a is not None)
+    if approved is not None:
+        state = KycState.EXPIRED if approved.is_expired(today) else KycState.APPROVED
+        return KycStanding(state, approved, latest, approved.expires_at, not flagged)
+    if latest is None:
+        state = KycState.NONE
+    elif latest.status == KycApplication.Status.REJECTED:
+        state = KycState.REJECTED
+    else:
+        state = KycState.PENDING
+    return KycStanding(state, latest, latest, None, not flagged)
+
+
+def investor_profile_for(user) -> InvestorProfile | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return InvestorProfile.objects.filter(user=user).first()
+
+
+def kyc_application_get_for_user(*, public_id, user) -> KycApplication:
+    """The applicant's own application; anybody else's is a 404, never a 403."""
+    app = KycApplication.objects.filter(public_id=public_id, user=user).first()
+    if app is None:
+        raise Http404("No such KYC application.")
+    return app
+
+
+def kyc_document_get_for_user(*, public_id, user) -> KycDocument:
+    doc = KycDocument.objects.select_related("application").filter(public_id=public_id, application__user=user).first()
+    if doc is None:
+        raise Http404("No such document.")
+    return doc
+
+
+def kyc_review_queue() -> QuerySet[KycApplication]:
+    """Applications waiting for staff, oldest first, flagged ones included."""
+    return (
+        KycApplication.objects.filter(status=KycApplication.Status.SUBMITTED)
+        .select_related("user", "first_approval_by")
+        .order_by("submitted_at", "pk")
+    )
+
+
+def audit_entries_for(target) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(target_type=target._meta.label, target_id=str(target.pk)).order_by("seq")

@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.plugins.core",
     "tests.plugins.celery_worker",
+    "tests.plugins.devnet",
 ]

@@ -163,6 +163,11 @@ def suggested_params(*, max_age: float = PARAMS_TTL_SECONDS) -> algo_txn.Suggest
                                     flat_fee=True, min_fee=cached.min_fee)
 
 
+def forget_suggested_params() -> None:
+    """Drop the cached params (after "txn dead": the cached first-valid is too old)."""
+    _params_cache.params = None
+
+
 def account_info(address: str) -> dict:
     return _call(get_client().account_info, address)
 
@@ -173,6 +178,11 @@ def asset_amount(address: str, asset_id: int) -> int | None:
         if holding["asset-id"] == asset_id:
             return holding["amount"]
     return None
+
+
+def asset_info(asset_id: int) -> dict:
+    """GET /v2/assets/{id}: {"index", "params": {...}} (read-only; for verification pages)."""
+    return _call(get_client().asset_info, asset_id)
 
 
 def pending_info(txid: str) -> dict | None:

@@ -337,6 +337,7 @@ def _advance(row: ChainTransaction, *, depth: int = 0) -> Outcome:
         gateway.submit(bytes(row.signed_bytes))
     except gateway.AlreadyInLedger:
         logger.info("chain tx %s txid %s already in ledger", row.pk, row.txid)
+        return _confirm(row, gateway.pending_info(row.txid) or _ledger_evidence(row))
     except gateway.TxnDead as exc:
         return _handle_dead(row, exc, depth)
     except gateway.AlgodRejected as exc:
@@ -355,7 +356,23 @@ def _advance(row: ChainTransaction, *, depth: int = 0) -> Outcome:
     raise _Retry(f"txid {row.txid} not confirmed yet", delay=min(5.0, settings.CHAIN_RETRY_MAX_SECONDS))
 
 
+def _ledger_evidence(row: ChainTransaction) -> dict:
+    """Algod said the txid is in the ledger but no longer reports its details (pending
+    info is short-lived on real nodes). Success either way; for a creation find the asset
+    among the treasury's created assets by its metadata hash."""
+    info: dict = {"confirmed-round": None}
+    if row.kind == ChainTransaction.Kind.ASSET_CREATE:
+        treasury = platform_account(ChainAccount.Role.TREASURY)
+        wanted = base64.b64encode(bytes.fromhex(row.payload["metadata_hash"])).decode() if row.payload.get("metadata_hash") else None
+        for created in gateway.account_info(treasury.address).get("created-assets", []) or []:
+            params = created.get("params", {})
+            if params.get("metadata-hash") == wanted and params.get("unit-name") == row.payload["unit_name"]:
+                info["asset-index"] = created["index"]
+    return info
+
+
 def _handle_dead(row: ChainTransaction, exc: gateway.TxnDead, depth: int) -> Outcome:
+    gateway.forget_suggested_params()
     current = gateway.last_round()
     if row.last_valid_round is not None and current > row.last_valid_round:
         info = gateway.pending_info(row.txid)

@@ -23,6 +23,14 @@ def _worker_env() -> dict[str, str]:
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
     )
+    # The chain layer's configuration as the test process sees it (devnet fixture,
+    # overridden timings), so the worker talks to the same algod with the same keys.
+    for name in ("ALGOD_URL", "ALGOD_TOKEN", "DEVNET_DATA_DIR", "CUSTODY_MASTER_KEYS", "CUSTODY_ACTIVE_KEY_ID",
+                 "CHAIN_RETRY_BASE_SECONDS", "CHAIN_RETRY_MAX_SECONDS", "CHAIN_OUTBOX_STALE_SECONDS",
+                 "CHAIN_TX_VALIDITY_ROUNDS", "CHAIN_PAUSE_AFTER_SUBMIT_SECONDS"):
+        value = getattr(settings, name, None)
+        if value not in (None, ""):
+            env[name] = str(value)
     return env
 
 

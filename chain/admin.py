@@ -1,0 +1,99 @@
+"""Back office for the chain layer: read-only views of outbox rows and accounts.
+Key material is never a field here (not even the ciphertext): ModelAdmin `fields` list
+exactly what is shown."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+
+from . import gateway
+from .models import ChainAccount, ChainTransaction
+from .services import outbox_retry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+@admin.register(ChainTransaction)
+class ChainTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "status", "txid_round", "asset_id", "attempts", "short_error", "created_at", "updated_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["txid", "idempotency_key"]
+    date_hierarchy = "created_at"
+    list_per_page = 100
+    fields = ["kind", "status", "idempotency_key", "payload", "txid", "group_txids", "generation",
+              "first_valid_round", "last_valid_round", "confirmed_round", "asset_id", "attempts", "last_error",
+              "on_confirmed", "on_failed", "next_attempt_at", "created_at", "updated_at", "submitted_at",
+              "confirmed_at", "failed_at"]
+    actions = ["retry_failed"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("signed_bytes")
+
+    @admin.display(description="txid (round)", ordering="confirmed_round")
+    def txid_round(self, obj):
+        if not obj.txid:
+            return "—"
+        return format_html("<code>{}</code> ({})", obj.txid, obj.confirmed_round or "unconfirmed")
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
+
+    @admin.action(description="Retry the selected failed transactions", permissions=["change"])
+    def retry_failed(self, request, queryset):
+        retried = 0
+        for row in queryset.filter(status=ChainTransaction.Status.FAILED):
+            try:
+                outbox_retry(chain_tx=row, actor=request.user)
+                retried += 1
+            except ValidationError as exc:
+                messages.error(request, f"#{row.pk}: {'; '.join(exc.messages)}")
+        messages.success(request, f"{retried} chain transaction(s) queued again.")
+
+
+@admin.register(ChainAccount)
+class ChainAccountAdmin(ReadOnlyAdmin):
+    list_display = ["address", "role", "user", "live_balance", "key_id", "created_at"]
+    list_filter = ["role", "key_id"]
+    search_fields = ["address", "user__email"]
+    list_select_related = ["user"]
+    list_per_page = 50
+    fields = ["address", "role", "user", "key_id", "created_at", "live_balance", "live_assets"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("key_ciphertext", "key_nonce", "wrapped_data_key", "wrap_nonce")
+
+    def _info(self, obj):
+        cache = getattr(self, "_info_cache", None)
+        if cache is None or cache[0] != obj.address:
+            try:
+                info = gateway.account_info(obj.address)
+            except gateway.AlgodError as exc:
+                info = {"error": exc.message}
+            self._info_cache = cache = (obj.address, info)
+        return cache[1]
+
+    @admin.display(description="balance (ALGO)")
+    def live_balance(self, obj):
+        info = self._info(obj)
+        if "error" in info:
+            return f"unavailable: {info['error'][:80]}"
+        return f"{int(info.get('amount', 0)) / 1_000_000:,.6f}"
+
+    @admin.display(description="asset holdings (on chain)")
+    def live_assets(self, obj):
+        info = self._info(obj)
+        if "error" in info:
+            return "unavailable"
+        holdings = info.get("assets") or []
+        return ", ".join(f"ASA {h['asset-id']}: {h['amount']}{' (frozen)' if h.get('is-frozen') else ''}"
+                         for h in holdings) or "none"

@@ -1,0 +1,99 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import User
+import datetime
+
+from accounts.tests.factories import UserFactory
+from assets.models import Asset
+from chain.models import ChainAccount, ChainTransaction
+from marketplace.models import Holding
+
+from .conftest import process, secrets_of, transfer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    admin = User.objects.create_superuser("ops@example.com", "x-Long-passw0rd")
+    client.force_login(admin)
+    return client
+
+
+def test_admin_pages_show_status_and_balances_but_never_keys(staff_client, chain_platform, minted_asset, investor_account):
+    row = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 2))
+    failed = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 99_999))
+    pages = [
+        staff_client.get("/backoffice/chain/chaintransaction/"),
+        staff_client.get(f"/backoffice/chain/chaintransaction/{row.pk}/change/"),
+        staff_client.get(f"/backoffice/chain/chaintransaction/{failed.pk}/change/"),
+        staff_client.get("/backoffice/chain/chainaccount/"),
+        staff_client.get(f"/backoffice/chain/chainaccount/{investor_account.pk}/change/"),
+        staff_client.get(f"/backoffice/chain/chainaccount/{chain_platform['clawback'].pk}/change/"),
+    ]
+    assert all(p.status_code == 200 for p in pages)
+    html = "".join(p.content.decode() for p in pages)
+    assert row.txid in html and "underflow" in html and f"ASA {minted_asset}: 2 (frozen)" in html
+    for account in ChainAccount.objects.all():
+        for secret in secrets_of(account):
+            assert secret not in html
+    assert "key_ciphertext" not in html and "wrapped_data_key" not in html
+
+    response = staff_client.post("/backoffice/chain/chaintransaction/", {
+        "action": "retry_failed", "_selected_action": [failed.pk, row.pk]}, follow=True)
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    assert failed.status == "pending" and "ops@example.com" in failed.last_error
+    assert ChainTransaction.objects.get(pk=row.pk).status == "confirmed"
+
+
+def test_chain_bootstrap_is_idempotent(chain_platform):
+    out = io.StringIO()
+    call_command("chain_bootstrap", stdout=out)
+    assert "platform accounts ready" in out.getvalue()
+    assert ChainAccount.objects.exclude(role="investor").count() == 5
+    for role in ("treasury", "manager", "freeze", "clawback", "funding"):
+        assert chain_platform[role].address in out.getvalue()
+
+
+def test_reconcile_reports_zero_mismatches_when_books_match_and_names_the_mismatch_otherwise(chain_platform, minted_asset, investor_account):
+    asset = Asset.objects.create(
+        issuer=UserFactory(), name="Harbour Building", category="real_estate", description="Offices.",
+        location="Rotterdam, NL", valuation_minor=1_000_000, valuation_date=datetime.date(2026, 1, 1),
+        total_fractions=1_000, unit_name="HRB", asset_name="Harbour Building", price_per_fraction_minor=100,
+        fractions_for_sale=800, status="live", asa_id=minted_asset,
+    )
+    assert process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 40)).status == "confirmed"
+    holding = Holding.objects.create(investor=investor_account.user, asset=asset, quantity=40)
+
+    out = io.StringIO()
+    call_command("reconcile", stdout=out)
+    assert "0 mismatch(es)" in out.getvalue()
+
+    holding.quantity = 41
+    holding.save()
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile", stdout=out)
+    assert exit_info.value.code == 1
+    text = out.getvalue()
+    assert f"ASA {minted_asset}" in text and investor_account.address in text and "books 41 on chain 40" in text
+    assert "treasury" in text  # 1000 - 41 expected, 960 on chain
+
+
+def test_rotate_keys_rewraps_under_the_new_master_key(settings, chain_platform, investor_account, minted_asset):
+    import base64
+
+    old = settings.CUSTODY_MASTER_KEYS
+    settings.CUSTODY_MASTER_KEYS = old + ";test-2:" + base64.b64encode(b"N" * 32).decode()
+    settings.CUSTODY_ACTIVE_KEY_ID = "test-2"
+    out = io.StringIO()
+    call_command("rotate_keys", stdout=out)
+    assert "re-wrapped 6 key(s) under 'test-2'; 0 left" in out.getvalue()
+    # Only the new key configured: signing still works.
+    settings.CUSTODY_MASTER_KEYS = "test-2:" + base64.b64encode(b"N" * 32).decode()
+    row = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1))
+    assert row.status == "confirmed", row.last_error

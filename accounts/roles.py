@@ -17,10 +17,23 @@ class Role:
 
 INVESTOR = Role("investor", "Investor", permissions=())
 ISSUER = Role("issuer", "Issuer", permissions=())
+# The compliance app's back-office permissions: read and decide KYC, freeze accounts,
+# read sanctions lists and the audit log (which nobody can edit).
+COMPLIANCE_PERMISSIONS = (
+    "compliance.view_kycapplication",
+    "compliance.review_kycapplication",
+    "compliance.view_kycdocument",
+    "compliance.view_investorprofile",
+    "compliance.add_investorprofile",
+    "compliance.change_investorprofile",
+    "compliance.freeze_investorprofile",
+    "compliance.view_sanctionsentry",
+    "compliance.view_auditentry",
+)
 COMPLIANCE_OFFICER = Role(
     "compliance_officer",
     "Compliance officer",
-    permissions=("accounts.view_user",),
+    permissions=("accounts.view_user", *COMPLIANCE_PERMISSIONS),
     staff=True,
 )
 ADMIN = Role(
@@ -29,8 +42,12 @@ ADMIN = Role(
     permissions=(
         "accounts.view_user",
         "accounts.change_user",
+        "assets.view_asset",
+        "assets.change_asset",
+        "assets.review_asset",
         "accounts.grant_issuer_role",
         "auth.view_group",
+        *COMPLIANCE_PERMISSIONS,
     ),
     staff=True,
 )

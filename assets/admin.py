@@ -1,0 +1,101 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import services
+from .forms import ReviewDecisionForm
+from .models import Asset, AssetDocument
+
+ISSUER_FIELDS = (
+    "issuer", "name", "category", "description", "location", "country", "valuation_minor", "valuation_date",
+    "currency", "total_fractions", "unit_name", "asset_name", "price_per_fraction_minor", "fractions_for_sale",
+    "min_purchase", "max_purchase", "offering_opens_at", "offering_closes_at",
+)
+WORKFLOW_FIELDS = (
+    "status", "submitted_at", "reviewed_by", "reviewed_at", "review_comment", "failure_reason",
+    "asa_id", "creation_txid", "creation_round", "metadata_hash", "live_at",
+)
+
+
+class AssetDocumentInline(admin.TabularInline):
+    model = AssetDocument
+    extra = 0
+    can_delete = False
+    fields = ("kind", "title", "download", "content_type", "size", "sha256", "public_to_investors", "uploaded_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="File")
+    def download(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("assets:document", args=[obj.public_id]), obj.original_name)
+
+
+@admin.register(Asset)
+class AssetAdmin(admin.ModelAdmin):
+    """The issuance review queue. Decisions go through services (four eyes, audit log,
+    minting through the outbox); staff edit only the transfer restrictions here."""
+
+    list_display = ("name", "issuer", "category", "status", "submitted_at", "total_fractions", "asa_id")
+    list_filter = ("status", "category", "currency")
+    search_fields = ("name", "issuer__email", "unit_name", "asset_name", "location")
+    list_select_related = ("issuer",)
+    date_hierarchy = "submitted_at"
+    inlines = [AssetDocumentInline]
+    readonly_fields = ISSUER_FIELDS + WORKFLOW_FIELDS
+    fieldsets = (
+        ("Asset", {"fields": ISSUER_FIELDS}),
+        ("Transfer restrictions (edited by staff)", {"fields": (
+            "allowed_countries", "accreditation_required", "min_holding", "max_holding", "max_holders", "lockup_days")}),
+        ("Review and minting", {"fields": WORKFLOW_FIELDS}),
+    )
+    change_form_template = "admin/assets/asset/change_form.html"
+
+    def has_add_permission(self, request):
+        return False  # issuers register assets in the app, not staff in admin
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="assets_asset_review"),
+                path("<int:pk>/retry-mint/", self.admin_site.admin_view(self.retry_view), name="assets_asset_retry")] + super().get_urls()
+
+    def review_view(self, request, pk):
+        asset = get_object_or_404(Asset.objects.select_related("issuer"), pk=pk)
+        if not request.user.has_perm("assets.review_asset"):
+            raise PermissionDenied
+        form = ReviewDecisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            decision = request.POST.get("decision")
+            action = {"approve": services.asset_approve, "request_changes": services.asset_request_changes,
+                      "reject": services.asset_reject}.get(decision)
+            if action is None:
+                form.add_error(None, "Choose approve, request changes or reject.")
+            else:
+                try:
+                    action(asset=asset, reviewer=request.user, comment=form.cleaned_data["comment"])
+                except (ValidationError, PermissionDenied) as exc:
+                    form.add_error(None, " ".join(getattr(exc, "messages", [str(exc)])))
+                else:
+                    self.message_user(request, f"Decision recorded for “{asset}”.", messages.SUCCESS)
+                    return redirect("admin:assets_asset_change", asset.pk)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "asset": asset, "form": form,
+                   "documents": asset.documents.all(), "title": f"Review {asset}",
+                   "is_own": asset.issuer_id == request.user.pk}
+        return TemplateResponse(request, "admin/assets/asset/review.html", context)
+
+    def retry_view(self, request, pk):
+        asset = get_object_or_404(Asset, pk=pk)
+        if request.method != "POST" or not request.user.has_perm("assets.review_asset"):
+            raise PermissionDenied
+        try:
+            services.asset_mint_retry(asset=asset, actor=request.user)
+            self.message_user(request, "Minting queued again.", messages.SUCCESS)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        return redirect("admin:assets_asset_change", asset.pk)

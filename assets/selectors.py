@@ -1,0 +1,87 @@
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from accounts.roles import ISSUER, user_has_role
+
+from .models import Asset, AssetDocument
+
+
+def catalogue_assets(*, category: str = "", location: str = "", q: str = "",
+                     price_min_minor: int | None = None, price_max_minor: int | None = None) -> QuerySet[Asset]:
+    """Live assets for the public catalogue; a constant number of queries per page."""
+    qs = Asset.objects.filter(status=Asset.Status.LIVE).select_related("issuer").order_by("-live_at", "-pk")
+    if category:
+        qs = qs.filter(category=category)
+    if location:
+        qs = qs.filter(location__icontains=location)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q) | Q(unit_name__iexact=q))
+    if price_min_minor is not None:
+        qs = qs.filter(price_per_fraction_minor__gte=price_min_minor)
+    if price_max_minor is not None:
+        qs = qs.filter(price_per_fraction_minor__lte=price_max_minor)
+    return qs
+
+
+def user_can_review(user) -> bool:
+    return user.is_authenticated and user.is_staff and user.has_perm("assets.review_asset")
+
+
+def investor_is_verified(user) -> bool:
+    """KYC approved and not expired (the compliance app decides)."""
+    if not user.is_authenticated:
+        return False
+    from compliance.eligibility import KycState
+    from compliance.selectors import kyc_standing_for
+
+    return kyc_standing_for(user).state == KycState.APPROVED
+
+
+def asset_get_for_viewer(*, public_id, user) -> Asset:
+    """Live assets are public; anything else only to its issuer and reviewers (else 404)."""
+    try:
+        asset = Asset.objects.select_related("issuer", "reviewed_by").get(public_id=public_id)
+    except (Asset.DoesNotExist, ValueError):
+        raise Http404
+    if asset.status == Asset.Status.LIVE or (user.is_authenticated and asset.issuer_id == user.pk) or user_can_review(user):
+        return asset
+    raise Http404
+
+
+def asset_get_for_issuer(*, public_id, user) -> Asset:
+    if not user_has_role(user, ISSUER):
+        raise Http404
+    try:
+        return Asset.objects.get(public_id=public_id, issuer=user)
+    except (Asset.DoesNotExist, ValueError):
+        raise Http404
+
+
+def issuer_assets(*, user) -> QuerySet[Asset]:
+    return Asset.objects.filter(issuer=user).prefetch_related("documents").order_by("-updated_at")
+
+
+def documents_visible_to(*, asset: Asset, user) -> QuerySet[AssetDocument]:
+    docs = asset.documents.all()
+    if user.is_authenticated and (asset.issuer_id == user.pk or user_can_review(user)):
+        return docs
+    if asset.status == Asset.Status.LIVE and investor_is_verified(user):
+        return docs.filter(public_to_investors=True)
+    return docs.none()
+
+
+def document_get_for_user(*, public_id, user) -> AssetDocument:
+    try:
+        document = AssetDocument.objects.select_related("asset").get(public_id=public_id)
+    except (AssetDocument.DoesNotExist, ValueError):
+        raise Http404
+    if not documents_visible_to(asset=document.asset, user=user).filter(pk=document.pk).exists():
+        raise Http404
+    return document
+
+
+def document_listing(*, asset: Asset) -> QuerySet[AssetDocument]:
+    """Names, kinds and hashes of every document are public for a live asset: they are
+    what the on-chain metadata hash commits to. The files themselves are not."""
+    return asset.documents.all()
+

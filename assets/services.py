@@ -1,0 +1,193 @@
+"""Writes for the issuance workflow: draft → submitted → changes requested | approved |
+rejected → minting → live (or failed). Every decision is audited; minting goes through
+the chain outbox, never straight to algod."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from chain.services import outbox_request, outbox_retry
+from compliance.audit import audit_record
+
+from . import metadata
+from .models import Asset, AssetDocument
+
+S = Asset.Status
+SNAPSHOT_FIELDS = ("status", "review_comment", "asa_id", "metadata_hash", "failure_reason")
+
+
+def _snapshot(asset: Asset) -> dict:
+    return {f: getattr(asset, f) for f in SNAPSHOT_FIELDS}
+
+
+def _locked(asset: Asset) -> Asset:
+    return Asset.objects.select_for_update().get(pk=asset.pk)
+
+
+def _require_editable(asset: Asset) -> None:
+    if not asset.is_editable:
+        raise ValidationError(f"This asset is {asset.get_status_display().lower()} and can no longer be edited.")
+
+
+@transaction.atomic
+def asset_create(*, issuer, fields: dict) -> Asset:
+    asset = Asset(issuer=issuer, **fields)
+    asset.full_clean()
+    asset.save()
+    audit_record(actor=issuer, action="asset.created", target=asset, after=_snapshot(asset))
+    return asset
+
+
+@transaction.atomic
+def asset_update(*, asset: Asset, actor, fields: dict) -> Asset:
+    asset = _locked(asset)
+    _require_editable(asset)
+    for name, value in fields.items():
+        setattr(asset, name, value)
+    asset.full_clean()
+    asset.save()
+    return asset
+
+
+@transaction.atomic
+def document_add(*, asset: Asset, actor, kind: str, title: str, upload, validated, public_to_investors: bool) -> AssetDocument:
+    asset = _locked(asset)
+    _require_editable(asset)
+    if asset.documents.filter(sha256=validated.sha256).exists():
+        raise ValidationError("This exact file is already in the data room.")
+    document = AssetDocument(
+        asset=asset, kind=kind, title=title.strip(), original_name=validated.safe_name,
+        content_type=validated.content_type, size=validated.size, sha256=validated.sha256,
+        public_to_investors=public_to_investors, uploaded_by=actor,
+    )
+    document.file.save(validated.safe_name, upload, save=False)
+    try:
+        document.full_clean()
+        document.save()
+    except Exception:
+        document.file.delete(save=False)  # no orphan file when the row is refused
+        raise
+    return document
+
+
+@transaction.atomic
+def document_delete(*, document: AssetDocument, actor) -> None:
+    asset = _locked(document.asset)
+    _require_editable(asset)
+    storage, name = document.file.storage, document.file.name
+    document.delete()
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+@transaction.atomic
+def asset_submit(*, asset: Asset, actor) -> Asset:
+    asset = _locked(asset)
+    _require_editable(asset)
+    if not asset.documents.exists():
+        raise ValidationError("Upload at least one document before submitting for review.")
+    before = _snapshot(asset)
+    asset.status, asset.submitted_at = S.SUBMITTED, timezone.now()
+    asset.save(update_fields=["status", "submitted_at", "updated_at"])
+    audit_record(actor=actor, action="asset.submitted", target=asset, before=before, after=_snapshot(asset))
+    return asset
+
+
+def _require_reviewer(asset: Asset, reviewer) -> None:
+    if not (reviewer.is_active and reviewer.is_staff and reviewer.has_perm("assets.review_asset")):
+        raise PermissionDenied("Only staff with the review permission can decide on an issuance.")
+    if reviewer.pk == asset.issuer_id:
+        raise PermissionDenied("Four eyes: the issuer of an asset cannot review it.")
+
+
+def _decide(asset: Asset, reviewer, *, status: str, comment: str, action: str, require_comment: bool) -> Asset:
+    asset = _locked(asset)
+    _require_reviewer(asset, reviewer)
+    if asset.status != S.SUBMITTED:
+        raise ValidationError(f"Only submitted assets can be reviewed; this one is {asset.get_status_display().lower()}.")
+    if require_comment and not comment.strip():
+        raise ValidationError("Give the issuer a reason.")
+    before = _snapshot(asset)
+    asset.status, asset.review_comment = status, comment.strip()
+    asset.reviewed_by, asset.reviewed_at = reviewer, timezone.now()
+    asset.save(update_fields=["status", "review_comment", "reviewed_by", "reviewed_at", "updated_at"])
+    audit_record(actor=reviewer, action=action, target=asset, before=before, after=_snapshot(asset), reason=comment)
+    return asset
+
+
+@transaction.atomic
+def asset_request_changes(*, asset: Asset, reviewer, comment: str) -> Asset:
+    return _decide(asset, reviewer, status=S.CHANGES_REQUESTED, comment=comment,
+                   action="asset.changes_requested", require_comment=True)
+
+
+@transaction.atomic
+def asset_reject(*, asset: Asset, reviewer, comment: str) -> Asset:
+    return _decide(asset, reviewer, status=S.REJECTED, comment=comment, action="asset.rejected", require_comment=True)
+
+
+@transaction.atomic
+def asset_approve(*, asset: Asset, reviewer, comment: str = "") -> Asset:
+    """Approve, freeze the ARC-3 metadata, and queue the mint in the same transaction."""
+    asset = _decide(asset, reviewer, status=S.APPROVED, comment=comment, action="asset.approved", require_comment=False)
+    doc = metadata.metadata_document(asset, list(asset.documents.all()))
+    data = metadata.metadata_bytes(doc)
+    asset.metadata_json = data.decode("utf-8")
+    asset.metadata_hash = metadata.metadata_hash(data)
+    asset.status = S.MINTING
+    asset.save(update_fields=["metadata_json", "metadata_hash", "status", "updated_at"])
+    outbox_request(
+        kind="asset_create",
+        payload={
+            "asset_name": asset.asset_name,
+            "unit_name": asset.unit_name,
+            "total": asset.total_fractions,
+            "decimals": 0,
+            "default_frozen": True,
+            "url": metadata.metadata_url(asset),
+            "metadata_hash": asset.metadata_hash,
+        },
+        idempotency_key=f"asset-mint:{asset.public_id}",
+        on_confirmed="assets.services.asset_mint_confirmed",
+        on_failed="assets.services.asset_mint_failed",
+    )
+    return asset
+
+
+def _asset_for_mint(chain_tx) -> Asset:
+    public_id = chain_tx.idempotency_key.split(":", 1)[1]
+    return Asset.objects.select_for_update().get(public_id=public_id)
+
+
+def asset_mint_confirmed(chain_tx) -> None:
+    """Outbox callback, run in the transaction that marks the chain row confirmed."""
+    asset = _asset_for_mint(chain_tx)
+    before = _snapshot(asset)
+    asset.status, asset.asa_id = S.LIVE, chain_tx.asset_id
+    asset.creation_txid, asset.creation_round = chain_tx.txid, chain_tx.confirmed_round
+    asset.live_at, asset.failure_reason = timezone.now(), ""
+    asset.save()
+    audit_record(actor=None, action="asset.minted", target=asset, before=before, after=_snapshot(asset))
+
+
+def asset_mint_failed(chain_tx) -> None:
+    asset = _asset_for_mint(chain_tx)
+    before = _snapshot(asset)
+    asset.status, asset.failure_reason = S.FAILED, chain_tx.last_error or "unknown error"
+    asset.save(update_fields=["status", "failure_reason", "updated_at"])
+    audit_record(actor=None, action="asset.mint_failed", target=asset, before=before, after=_snapshot(asset))
+
+
+@transaction.atomic
+def asset_mint_retry(*, asset: Asset, actor) -> Asset:
+    from chain.models import ChainTransaction
+
+    asset = _locked(asset)
+    if asset.status != S.FAILED:
+        raise ValidationError("Only a failed mint can be retried.")
+    chain_tx = ChainTransaction.objects.get(idempotency_key=f"asset-mint:{asset.public_id}")
+    outbox_retry(chain_tx=chain_tx, actor=actor)
+    before = _snapshot(asset)
+    asset.status, asset.failure_reason = S.MINTING, ""
+    asset.save(update_fields=["status", "failure_reason", "updated_at"])
+    audit_record(actor=actor, action="asset.mint_retried", target=asset, before=before, after=_snapshot(asset))
+    return asset

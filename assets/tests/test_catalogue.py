@@ -1,0 +1,72 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from assets.models import Asset
+from assets.tests.factories import AssetFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _live(n, **kwargs):
+    return AssetFactory.create_batch(n, status=Asset.Status.LIVE, asa_id=None, **kwargs)
+
+
+def _make_live(assets):
+    for i, asset in enumerate(assets):
+        Asset.objects.filter(pk=asset.pk).update(asa_id=1000 + asset.pk)
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_catalogue_query_count_is_constant_from_1_to_200_assets(client):
+    url = reverse("assets:catalogue")
+    _make_live(_live(1))
+    one = _queries(client, url)
+    _make_live(_live(199))
+    many = _queries(client, url)
+    assert one == many
+
+
+def test_only_live_assets_are_listed_and_filters_apply(client):
+    live = _live(1, name="Gold bars lot 7", category=Asset.Category.COMMODITY, location="Zurich, CH", price_per_fraction_minor=5_000)
+    _live(1, name="Harbour offices", location="Rotterdam, NL", price_per_fraction_minor=25_000)
+    AssetFactory(name="Draft villa", status=Asset.Status.DRAFT)
+    url = reverse("assets:catalogue")
+    body = client.get(url).content.decode()
+    assert "Gold bars lot 7" in body and "Harbour offices" in body and "Draft villa" not in body
+    body = client.get(url, {"category": "commodity"}).content.decode()
+    assert "Gold bars lot 7" in body and "Harbour offices" not in body
+    body = client.get(url, {"location": "rotterdam"}).content.decode()
+    assert "Harbour offices" in body and "Gold bars" not in body
+    body = client.get(url, {"price_min": "100", "price_max": "300"}).content.decode()
+    assert "Harbour offices" in body and "Gold bars" not in body
+    body = client.get(url, {"q": "gold"}).content.decode()
+    assert "Gold bars lot 7" in body and "Harbour offices" not in body
+    assert live[0].public_id
+
+
+def test_htmx_request_gets_only_the_results_fragment(client):
+    _live(1, name="Gold bars lot 7")
+    response = client.get(reverse("assets:catalogue"), {"q": "gold"}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert 'id="results"' in body and "<html" not in body and "Gold bars lot 7" in body
+
+
+def test_bad_price_filter_explains_itself(client):
+    body = client.get(reverse("assets:catalogue"), {"price_min": "abc"}).content.decode()
+    assert "Enter the minimum price as a number" in body
+
+
+def test_pagination(client):
+    _live(30)
+    first = client.get(reverse("assets:catalogue")).content.decode()
+    assert "Page 1 of 3" in first
+    third = client.get(reverse("assets:catalogue"), {"page": 3}).content.decode()
+    assert "Page 3 of 3" in third

@@ -1,0 +1,223 @@
+import base64
+import hashlib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.roles import ISSUER, user_has_role
+from config.uploads import private_file_response
+
+from . import metadata, selectors, services
+from .forms import AssetForm, DocumentUploadForm, parse_major_to_minor
+from .models import Asset
+
+PAGE_SIZE = 12
+
+
+def _issuer_required(request):
+    if not user_has_role(request.user, ISSUER):
+        raise PermissionDenied("Only issuers can register assets. Ask our team to grant you the issuer role.")
+
+
+def _price_filter(raw: str, errors: list[str], label: str) -> int | None:
+    if not raw:
+        return None
+    try:
+        return parse_major_to_minor(raw, field=label)
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+        return None
+
+
+@require_GET
+def catalogue(request):
+    params = request.GET
+    errors: list[str] = []
+    filters = {
+        "category": params.get("category", "") if params.get("category", "") in Asset.Category.values else "",
+        "location": params.get("location", "").strip()[:100],
+        "q": params.get("q", "").strip()[:100],
+        "price_min_minor": _price_filter(params.get("price_min", ""), errors, "minimum price"),
+        "price_max_minor": _price_filter(params.get("price_max", ""), errors, "maximum price"),
+    }
+    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(params.get("page"))
+    query = params.copy()
+    query.pop("page", None)
+    context = {"page": page, "params": params, "errors": errors, "categories": Asset.Category.choices,
+               "querystring": query.urlencode()}
+    template = "assets/catalogue.html#results" if request.htmx else "assets/catalogue.html"
+    return render(request, template, context)
+
+
+@require_GET
+def asset_detail(request, public_id):
+    asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
+    visible = selectors.documents_visible_to(asset=asset, user=request.user)
+    return render(request, "assets/detail.html", {
+        "asset": asset,
+        "documents": selectors.document_listing(asset=asset),
+        "visible_ids": set(visible.values_list("pk", flat=True)),
+        "photos": [d for d in visible if d.is_image],
+        "metadata_url": metadata.metadata_url(asset) if asset.metadata_hash else "",
+        "is_issuer": request.user.is_authenticated and asset.issuer_id == request.user.pk,
+    })
+
+
+@require_GET
+def asset_verify(request, public_id):
+    """Read the ASA from algod and recompute the metadata hash from the documents."""
+    asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
+    if asset.asa_id is None:
+        raise Http404
+    from chain.gateway import AlgodError, asset_info
+
+    result = {"asset": asset, "checks": [], "error": ""}
+    try:
+        params = asset_info(asset.asa_id)["params"]
+    except AlgodError as exc:
+        result["error"] = f"Could not read asset {asset.asa_id} from algod: {exc}"
+        return render(request, "assets/detail.html#verify", result)
+    chain_hash = base64.b64decode(params.get("metadata-hash", "")).hex() if params.get("metadata-hash") else ""
+    rebuilt = metadata.metadata_hash(metadata.metadata_bytes(metadata.metadata_document(asset, list(asset.documents.all()))))
+    stored_bytes_hash = hashlib.sha256(asset.metadata_json.encode("utf-8")).hexdigest()
+    files_ok = all(_file_sha256(d) == d.sha256 for d in asset.documents.all())
+    result["checks"] = [
+        ("Metadata hash on chain equals the hash of the published ARC-3 JSON", chain_hash == stored_bytes_hash),
+        ("ARC-3 JSON rebuilt from the documents' hashes gives the same hash", rebuilt == chain_hash),
+        ("Every stored document file still has its recorded SHA-256", files_ok),
+        ("Total supply on chain equals the number of fractions", params.get("total") == asset.total_fractions),
+        ("Holdings are frozen by default (transfers only through the transfer agent)", params.get("default-frozen") is True),
+    ]
+    result["chain_hash"], result["all_ok"] = chain_hash, all(ok for _, ok in result["checks"])
+    return render(request, "assets/detail.html#verify", result)
+
+
+def _file_sha256(document) -> str:
+    digest = hashlib.sha256()
+    with document.file.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@require_GET
+def arc3_metadata(request, public_hex):
+    try:
+        asset = Asset.objects.only("metadata_json", "status").get(public_id=public_hex)
+    except (Asset.DoesNotExist, ValueError):
+        raise Http404
+    if not asset.metadata_json:
+        raise Http404
+    response = HttpResponse(asset.metadata_json.encode("utf-8"), content_type="application/json")
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def document_download(request, public_id):
+    document = selectors.document_get_for_user(public_id=public_id, user=request.user)
+    return private_file_response(document.file, filename=document.original_name, content_type=document.content_type,
+                                 inline=document.is_image or request.GET.get("inline") == "1")
+
+
+@login_required
+def issuer_dashboard(request):
+    _issuer_required(request)
+    return render(request, "assets/issuer_dashboard.html", {"assets": selectors.issuer_assets(user=request.user)})
+
+
+@login_required
+def asset_create(request):
+    _issuer_required(request)
+    form = AssetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            asset = services.asset_create(issuer=request.user, fields=form.asset_fields())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Draft saved. Now add the documents investors and reviewers need.")
+            return redirect("assets:manage", public_id=asset.public_id)
+    return render(request, "assets/asset_form.html", {"form": form, "asset": None})
+
+
+@login_required
+def asset_edit(request, public_id):
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    if not asset.is_editable:
+        messages.info(request, "This asset is under review or live and can no longer be edited.")
+        return redirect("assets:manage", public_id=asset.public_id)
+    form = AssetForm(request.POST or None, instance=asset)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.asset_update(asset=asset, actor=request.user, fields=form.asset_fields())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("assets:manage", public_id=asset.public_id)
+    return render(request, "assets/asset_form.html", {"form": form, "asset": asset})
+
+
+@login_required
+def asset_manage(request, public_id):
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    return render(request, "assets/manage.html", {"asset": asset, "documents": asset.documents.all(),
+                                                  "upload_form": DocumentUploadForm()})
+
+
+@login_required
+@require_POST
+def document_upload(request, public_id):
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    form = DocumentUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.document_add(asset=asset, actor=request.user, kind=data["kind"], title=data["title"],
+                                  upload=data["file"], validated=data["validated"],
+                                  public_to_investors=data["public_to_investors"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"“{data['title']}” uploaded.")
+            form = DocumentUploadForm()
+    context = {"asset": asset, "documents": asset.documents.all(), "upload_form": form}
+    template = "assets/manage.html#dataroom" if request.htmx else "assets/manage.html"
+    return render(request, template, context, status=200 if form.is_bound is False or not form.errors else 400)
+
+
+@login_required
+@require_POST
+def document_delete(request, public_id, document_id):
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    document = asset.documents.filter(public_id=document_id).first()
+    if document is None:
+        raise Http404
+    try:
+        services.document_delete(document=document, actor=request.user)
+        messages.success(request, "Document removed.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("assets:manage", public_id=asset.public_id)
+
+
+@login_required
+@require_POST
+def asset_submit(request, public_id):
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    try:
+        services.asset_submit(asset=asset, actor=request.user)
+        messages.success(request, "Submitted for review. We will tell you here when a reviewer decides.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    if request.htmx:
+        return HttpResponseClientRedirect(request.build_absolute_uri(f"/assets/issuer/{asset.public_id}/"))
+    return redirect("assets:manage", public_id=asset.public_id)

@@ -11,6 +11,7 @@ any row breaks it."""
 
 import hashlib
 import json
+from datetime import timezone as dt_timezone
 from dataclasses import dataclass, field
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,7 +33,7 @@ def _json_safe(value):
 def _entry_payload(entry: AuditEntry) -> dict:
     return {
         "seq": entry.seq,
-        "created_at": entry.created_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+        "created_at": entry.created_at.astimezone(dt_timezone.utc).isoformat(timespec="microseconds"),
         "actor_id": entry.actor_id,
         "actor_label": entry.actor_label,
         "action": entry.action,

@@ -75,7 +75,7 @@ def on_admin_log(sender, instance: LogEntry, created, raw=False, **kwargs):
         action=ADMIN_ACTIONS.get(instance.action_flag, "admin.action"),
         after={
             "content_type": f"{instance.content_type.app_label}.{instance.content_type.model}" if instance.content_type_id else "",
-            "object_id": instance.object_id or "",
+            "object_id": str(instance.object_id or ""),
             "object_repr": instance.object_repr,
             "change_message": instance.get_change_message(),
         },

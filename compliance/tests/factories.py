@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.roles import COMPLIANCE_OFFICER, INVESTOR
+from accounts.services import user_add_role
 from accounts.tests.factories import UserFactory
 from compliance.models import KycApplication, KycDocument
 
@@ -15,8 +16,15 @@ PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 class OfficerFactory(UserFactory):
+    """Staff with the compliance officer role."""
+
     is_staff = True
-    roles = factory.LazyFunction(lambda: [COMPLIANCE_OFFICER, INVESTOR])
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        if create:
+            for role in (COMPLIANCE_OFFICER, INVESTOR) if extracted is None else extracted:
+                user_add_role(user=self, role=role)
 
 
 class KycApplicationFactory(factory.django.DjangoModelFactory):

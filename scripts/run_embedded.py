@@ -1,5 +1,10 @@
-"""`make run`: migrate the embedded database, seed demo data, then run the web server
-and a Celery worker (with beat) side by side. Ctrl-C stops everything."""
+"""`make run`: start devnet (the development ledger, data in var/devnet), migrate the
+embedded database, seed demo data, create and fund the platform's chain accounts, then
+run the web server and a Celery worker (with beat) side by side. Ctrl-C stops everything.
+
+A custody master key is generated once into var/custody-master.keys unless
+CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE is given. ALGOD_URL set in the
+environment means "use that node" (LocalNet, TestNet): devnet is then not started."""
 
 import os
 import signal
@@ -12,6 +17,54 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 HOST = os.environ.get("RWA_HOST", "127.0.0.1")
 PORT = os.environ.get("RWA_PORT", "8000")
+DEVNET_PORT = os.environ.get("RWA_DEVNET_PORT", "4001")
+DEVNET_TOKEN = "a" * 64  # devnet's default, the well-known LocalNet token
+
+
+def master_key_file(var: Path) -> None:
+    if os.environ.get("CUSTODY_MASTER_KEYS") or os.environ.get("CUSTODY_MASTER_KEY_FILE"):
+        return
+    path = var / "custody-master.keys"
+    if not path.exists():
+        import base64
+        import secrets
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"local-1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n")
+        print(f"Generated a local custody master key in {path} (keep it: it unlocks var/db.sqlite3's keys).")
+    os.environ["CUSTODY_MASTER_KEY_FILE"] = str(path)
+
+
+def start_devnet(var: Path) -> subprocess.Popen | None:
+    if os.environ.get("ALGOD_URL"):
+        return None
+    data_dir = var / "devnet"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "devnet.log", "ab")
+    proc = subprocess.Popen(
+        [PY, "-m", "devnet", "serve", "--host", "127.0.0.1", "--port", DEVNET_PORT,
+         "--data-dir", str(data_dir), "--token", DEVNET_TOKEN],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{DEVNET_PORT}"
+    import urllib.request
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"devnet exited with {proc.returncode}; see {data_dir / 'devnet.log'}")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise SystemExit(f"devnet did not start on {url}; see {data_dir / 'devnet.log'}")
+    os.environ.update(ALGOD_URL=url, ALGOD_TOKEN=DEVNET_TOKEN, DEVNET_DATA_DIR=str(data_dir))
+    print(f"devnet: {url} (data in {data_dir})", flush=True)
+    return proc
 
 
 def manage(*args: str) -> None:
@@ -23,8 +76,16 @@ def main() -> int:
     var = ROOT / "var"
     for sub in ("broker/queue", "broker/processed", "cache", "mail", "private"):
         (var / sub).mkdir(parents=True, exist_ok=True)
-    manage("migrate", "--noinput", "-v", "0")
-    manage("seed_demo")
+    master_key_file(var)
+    devnet = start_devnet(var)
+    try:
+        manage("migrate", "--noinput", "-v", "0")
+        manage("seed_demo")
+        manage("chain_bootstrap")
+    except BaseException:
+        if devnet is not None:
+            devnet.terminate()
+        raise
 
     commands = {
         "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
@@ -32,6 +93,8 @@ def main() -> int:
                    "--concurrency", "2", "--schedule", str(var / "celerybeat-schedule")],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in commands.items()}
+    if devnet is not None:
+        procs["devnet"] = devnet  # stopped last: dict order is stop order
     print(f"\nRWA Marketplace: http://{HOST}:{PORT}/  (back office: /backoffice/)  Ctrl-C stops everything.\n", flush=True)
 
     def stop(*_):

@@ -82,6 +82,7 @@ def main() -> int:
         manage("migrate", "--noinput", "-v", "0")
         manage("seed_demo")
         manage("chain_bootstrap")
+        manage("seed_demo_assets")  # approved here, minted on devnet by the worker below
     except BaseException:
         if devnet is not None:
             devnet.terminate()

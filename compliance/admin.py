@@ -149,7 +149,7 @@ class KycApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Screening", ordering="screening_status")
     def screening_badge(self, app):
         if app.screening_status == KycApplication.Screening.HIT:
-            return format_html('<strong style="color:#b00">MATCH {}</strong>', f"{app.screening_score:.0f}")
+            return format_html("<strong>MATCH {}</strong>", f"{app.screening_score:.0f}")
         return app.get_screening_status_display()
 
     @admin.display(description="Matched entries")

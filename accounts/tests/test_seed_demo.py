@@ -13,6 +13,8 @@ EXPECTED = {
     "compliance@demo.rwa": {"compliance_officer", "investor"},
     "issuer@demo.rwa": {"issuer", "investor"},
     "investor@demo.rwa": {"investor"},
+    "una@demo.rwa": {"investor"},
+    "viktor@demo.rwa": {"investor"},
 }
 
 
@@ -31,7 +33,7 @@ def test_seed_demo_creates_one_verified_login_per_role(client):
     assert snapshot["admin@demo.rwa"][1:] == (True, True)
     assert snapshot["compliance@demo.rwa"][1:] == (True, False)
     assert snapshot["investor@demo.rwa"][1:] == (False, False)
-    assert EmailAddress.objects.filter(verified=True, primary=True).count() == 4
+    assert EmailAddress.objects.filter(verified=True, primary=True).count() == len(EXPECTED)
     # each demo login really signs in through allauth
     for email in EXPECTED:
         response = client.post("/accounts/login/", {"login": email, "password": DEMO_PASSWORD})
@@ -52,7 +54,7 @@ def test_seed_demo_is_idempotent_and_resets_the_demo_password():
 
     # Then nothing is duplicated or changed, except the password is the demo one again
     assert _snapshot() == before
-    assert User.objects.count() == 4
-    assert EmailAddress.objects.count() == 4
+    assert User.objects.count() == len(EXPECTED)
+    assert EmailAddress.objects.count() == len(EXPECTED)
     investor.refresh_from_db()
     assert investor.check_password(DEMO_PASSWORD)

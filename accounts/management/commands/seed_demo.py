@@ -8,6 +8,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.roles import ADMIN, COMPLIANCE_OFFICER, INVESTOR, ISSUER
 from accounts.services import user_add_role
+from compliance.demo import kyc_demo_seed
 
 DEMO_PASSWORD = "demo-Passw0rd!"
 DEMO_USERS = [
@@ -15,6 +16,9 @@ DEMO_USERS = [
     ("compliance@demo.rwa", "Colin Compliance", [COMPLIANCE_OFFICER, INVESTOR], False),
     ("issuer@demo.rwa", "Iris Issuer", [ISSUER, INVESTOR], False),
     ("investor@demo.rwa", "Ivan Investor", [INVESTOR], False),
+    # KYC demo (compliance.demo): an investor without KYC and a sanctions-flagged applicant.
+    ("una@demo.rwa", "Una Unverified", [INVESTOR], False),
+    ("viktor@demo.rwa", "Viktor Drakov", [INVESTOR], False),
 ]
 
 
@@ -23,7 +27,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        rows = []
+        rows, users = [], {}
         for email, name, roles, superuser in DEMO_USERS:
             user = User.objects.filter(email=email).first()
             if user is None:
@@ -38,6 +42,11 @@ class Command(BaseCommand):
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
             rows.append((", ".join(r.label for r in roles), email))
+            users[email] = user
+        kyc_lines = kyc_demo_seed(users=users, reviewer=users["compliance@demo.rwa"])
         self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s)" % DEMO_PASSWORD))
         for roles, email in rows:
             self.stdout.write(f"  {email:<24} {roles}")
+        self.stdout.write("KYC demo (sample sanctions list loaded):")
+        for line in kyc_lines:
+            self.stdout.write(line)

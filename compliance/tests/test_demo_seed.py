@@ -1,0 +1,23 @@
+import pytest
+from django.core.management import call_command
+
+from compliance.eligibility import KycState
+from compliance.models import KycApplication
+from compliance.selectors import kyc_standing_for
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_has_verified_unverified_and_flagged_investors():
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # idempotent
+
+    def standing(email):
+        return kyc_standing_for(User.objects.get(email=email))
+
+    assert standing("investor@demo.rwa").state == KycState.APPROVED
+    assert standing("una@demo.rwa").state == KycState.NONE
+    flagged = KycApplication.objects.get(user__email="viktor@demo.rwa")
+    assert flagged.status == KycApplication.Status.SUBMITTED and flagged.is_flagged
+    assert KycApplication.objects.count() == 2

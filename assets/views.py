@@ -94,6 +94,15 @@ def asset_verify(request, public_id):
         ("Total supply on chain equals the number of fractions", params.get("total") == asset.total_fractions),
         ("Holdings are frozen by default (transfers only through the transfer agent)", params.get("default-frozen") is True),
     ]
+    from chain.selectors import platform_accounts
+
+    platform = {a.role: a.address for a in platform_accounts()}
+    expected_roles = {"creator": platform.get("treasury"), "reserve": platform.get("treasury"),
+                      "manager": platform.get("manager"), "freeze": platform.get("freeze"),
+                      "clawback": platform.get("clawback")}
+    result["roles"] = [(name, params.get(name, "")) for name in expected_roles]
+    result["checks"].append(("Creator, reserve, manager, freeze and clawback are the platform's role accounts",
+                             all(params.get(name) == address for name, address in expected_roles.items())))
     result["chain_hash"], result["all_ok"] = chain_hash, all(ok for _, ok in result["checks"])
     return render(request, "assets/detail.html#verify", result)
 

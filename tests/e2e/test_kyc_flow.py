@@ -56,7 +56,7 @@ def test_investor_submits_officer_approves_dashboard_shows_verified(page, page_p
 
     # The investor fills in the KYC form with two documents and submits it.
     _sign_in(page, investor.email)
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Dashboard", exact=True).click()
     assert page.locator("[data-kyc-state]").inner_text() == "Not verified"
     assert page.get_by_role("button", name="Browse offerings").is_disabled()
     page.get_by_role("button", name="Start verification").click()

@@ -210,7 +210,7 @@ def wait_for_confirmation(txid: str, *, rounds: int) -> dict | None:
     """Confirmed pending info, or None when not confirmed within `rounds` rounds.
     A pool error (the node dropped it) is raised as a rejection."""
     client = get_client()
-    start = current = last_round()
+    start = current = None
     while True:
         info = pending_info(txid)
         if info:
@@ -218,6 +218,8 @@ def wait_for_confirmation(txid: str, *, rounds: int) -> dict | None:
                 return info
             if info.get("pool-error"):
                 raise AlgodRejected(info["pool-error"])
+        if start is None:  # dev-mode nodes confirm on submit: ask for the round only when waiting
+            start = current = last_round()
         if current >= start + rounds:
             return None
         _call(client.status_after_block, current)

@@ -30,7 +30,7 @@ from algosdk import encoding as algo_encoding
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -39,7 +39,6 @@ from .models import ChainAccount, ChainTransaction
 from .selectors import (
     ChainNotBootstrapped,
     PLATFORM_ROLES,
-    chain_account_for_address,
     chain_transactions_stale,
     platform_account,
 )
@@ -129,11 +128,13 @@ def chain_account_keys_rotate(*, batch_size: int = 200) -> int:
 def _validate_payload(kind: str, payload: dict) -> None:
     errors = {}
     if kind == ChainTransaction.Kind.ASSET_TRANSFER:
-        for name in ("sender", "receiver"):
-            address = payload.get(name)
-            if not isinstance(address, str) or not algo_encoding.is_valid_address(address):
+        addresses = [payload.get(name) for name in ("sender", "receiver")]
+        valid = [a for a in addresses if isinstance(a, str) and algo_encoding.is_valid_address(a)]
+        known = set(ChainAccount.objects.filter(address__in=valid).values_list("address", flat=True))
+        for name, address in zip(("sender", "receiver"), addresses):
+            if address not in valid:
                 errors[name] = "must be an Algorand address"
-            elif chain_account_for_address(address) is None:
+            elif address not in known:
                 errors[name] = "must be the address of a platform or custodial account"
         for name in ("asset_id", "amount"):
             if not isinstance(payload.get(name), int) or isinstance(payload.get(name), bool) or payload[name] <= 0:
@@ -181,23 +182,21 @@ def outbox_request(*, kind: str, payload: dict, idempotency_key: str, on_confirm
     idempotency_key returns the existing row (and must carry the same request)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_request must be called inside the caller's transaction.atomic()")
-    existing = ChainTransaction.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if existing.kind != kind or existing.payload != payload:
-            raise ValidationError({"idempotency_key": "already used for a different chain request"})
-        return existing
     _validate_payload(kind, payload)
     row = ChainTransaction(
         kind=kind, payload=payload, idempotency_key=idempotency_key,
         on_confirmed=_validate_callback(on_confirmed), on_failed=_validate_callback(on_failed),
         next_attempt_at=timezone.now(),
     )
-    row.full_clean()
+    row.full_clean(validate_unique=False)  # the unique index decides, race-free
     try:
         with transaction.atomic():
-            row.save()
-    except IntegrityError:  # a concurrent request with the same key committed first
-        return ChainTransaction.objects.get(idempotency_key=idempotency_key)
+            row.save(force_insert=True)
+    except IntegrityError:  # the same request again (or a concurrent twin that committed first)
+        existing = ChainTransaction.objects.get(idempotency_key=idempotency_key)
+        if existing.kind != kind or existing.payload != payload:
+            raise ValidationError({"idempotency_key": "already used for a different chain request"}) from None
+        return existing
     _enqueue_on_commit(row.pk)
     return row
 
@@ -397,13 +396,18 @@ def _handle_dead(row: ChainTransaction, exc: gateway.TxnDead, depth: int) -> Out
 
 
 def _accounts_for(row: ChainTransaction) -> dict[str, ChainAccount]:
-    roles = {role: platform_account(role) for role in PLATFORM_ROLES}
-    if row.kind == ChainTransaction.Kind.ASSET_TRANSFER:
-        for name in ("sender", "receiver"):
-            account = chain_account_for_address(row.payload[name])
-            if account is None:
-                raise _Fail(f"{name} {row.payload[name]} is not a custodial or platform account")
-            roles[name] = account
+    """Every account the row's group needs, in one query."""
+    addresses = [row.payload[n] for n in ("sender", "receiver")] if row.kind == ChainTransaction.Kind.ASSET_TRANSFER else []
+    found = list(ChainAccount.objects.filter(Q(role__in=PLATFORM_ROLES) | Q(address__in=addresses)))
+    roles: dict[str, ChainAccount] = {a.role: a for a in found if a.role in PLATFORM_ROLES}
+    for role in PLATFORM_ROLES:
+        if role not in roles:
+            raise ChainNotBootstrapped(role)
+    by_address = {a.address: a for a in found}
+    for name, address in zip(("sender", "receiver"), addresses):
+        if address not in by_address:
+            raise _Fail(f"{name} {address} is not a custodial or platform account")
+        roles[name] = by_address[address]
     return roles
 
 
@@ -435,16 +439,20 @@ def _sign_and_store(row: ChainTransaction) -> ChainTransaction:
     blob = b"".join(base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed)
     txids = [txn.get_txid() for txn in group.txns]
     main = group.main
-    updated = ChainTransaction.objects.filter(
-        pk=row.pk, generation=row.generation, status=Status.PENDING, signed_bytes__isnull=True,
-    ).update(
+    stored = dict(
         signed_bytes=blob, txid=txids[group.main_index], group_txids=txids,
         first_valid_round=main.first_valid_round, last_valid_round=main.last_valid_round,
         status=Status.SUBMITTED, submitted_at=timezone.now(),
     )
-    row.refresh_from_db()
-    if updated:
-        logger.info("chain tx %s signed generation %s txid=%s (%d txns)", row.pk, row.generation, row.txid, len(txids))
+    updated = ChainTransaction.objects.filter(
+        pk=row.pk, generation=row.generation, status=Status.PENDING, signed_bytes__isnull=True,
+    ).update(**stored)
+    if not updated:  # another worker stored its version first: send that one
+        row.refresh_from_db()
+        return row
+    for name, value in stored.items():
+        setattr(row, name, value)
+    logger.info("chain tx %s signed generation %s txid=%s (%d txns)", row.pk, row.generation, row.txid, len(txids))
     return row
 
 
@@ -457,12 +465,12 @@ def _confirm(row: ChainTransaction, info: dict) -> Outcome:
     now = timezone.now()
     try:
         with transaction.atomic():
-            updated = ChainTransaction.objects.filter(pk=row.pk, txid=row.txid, status__in=UNFINISHED).update(
-                status=Status.CONFIRMED, confirmed_round=info["confirmed-round"],
-                asset_id=info.get("asset-index") or None, confirmed_at=now, last_error="",
-            )
+            result = dict(status=Status.CONFIRMED, confirmed_round=info["confirmed-round"],
+                          asset_id=info.get("asset-index") or None, confirmed_at=now, last_error="")
+            updated = ChainTransaction.objects.filter(pk=row.pk, txid=row.txid, status__in=UNFINISHED).update(**result)
             if updated:
-                row.refresh_from_db()
+                for name, value in result.items():
+                    setattr(row, name, value)
                 _run_callback(row.on_confirmed, row)
     except Exception as exc:  # the callback failed: keep the row unfinished, retry it
         raise _Retry(f"on_confirmed callback {row.on_confirmed} failed: {type(exc).__name__}: {exc}") from exc

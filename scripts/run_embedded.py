@@ -74,7 +74,7 @@ def manage(*args: str) -> None:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     var = ROOT / "var"
-    for sub in ("broker/queue", "broker/processed", "cache", "mail", "private"):
+    for sub in ("broker/queue", "broker/processed", "broker/control", "cache", "mail", "private"):
         (var / sub).mkdir(parents=True, exist_ok=True)
     master_key_file(var)
     devnet = start_devnet(var)

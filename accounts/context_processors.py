@@ -14,6 +14,7 @@ def navigation(request):
         items.append(("Your assets", reverse("assets:issuer_dashboard")))
     if INVESTOR in roles:
         items.append(("Dashboard", reverse("compliance:dashboard")))
+        items.append(("Portfolio", reverse("marketplace:portfolio")))
     items.append(("Profile", reverse("accounts:profile")))
     if user.is_staff and (ADMIN in roles or COMPLIANCE_OFFICER in roles or user.is_superuser):
         items.append(("Back office", reverse("admin:index")))

@@ -167,6 +167,9 @@ def asset_mint_confirmed(chain_tx) -> None:
     asset.live_at, asset.failure_reason = timezone.now(), ""
     asset.save()
     audit_record(actor=None, action="asset.minted", target=asset, before=before, after=_snapshot(asset))
+    from marketplace.services import offering_open_for_asset
+
+    offering_open_for_asset(asset=asset)  # the primary offering opens with the listing
 
 
 def asset_mint_failed(chain_tx) -> None:

@@ -254,6 +254,8 @@ def _investor_facts(investor, at: datetime) -> dict:
 
 
 def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True) -> TransferFacts:
+    from django.db.models import Q
+
     from marketplace.models import Holding
 
     at = at or timezone.now()
@@ -271,9 +273,11 @@ def transfer_facts_gather(*, investor, asset, quantity: int, direction: Directio
         lockup_days=asset.lockup_days or 0,
         offering_opens_at=asset.offering_opens_at,
         offering_closes_at=asset.offering_closes_at,
-        current_quantity=holding.quantity if holding else 0,
+        # Units reserved by unsettled primary orders count toward limits when receiving,
+        # never toward what can be sent.
+        current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0)) if holding else 0,
         first_acquired_at=holding.first_acquired_at if holding else None,
-        holder_count=Holding.objects.filter(asset=asset, quantity__gt=0).count(),
+        holder_count=Holding.objects.filter(asset=asset).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0)).count(),
         primary=primary,
     )
 

@@ -83,6 +83,7 @@ def main() -> int:
         manage("seed_demo")
         manage("chain_bootstrap")
         manage("seed_demo_assets")  # approved here, minted on devnet by the worker below
+        manage("seed_demo_market")  # demo cash; offerings open when the worker confirms each mint
     except BaseException:
         if devnet is not None:
             devnet.terminate()

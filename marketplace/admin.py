@@ -1,0 +1,318 @@
+"""Back office of the primary market. Every change goes through a service (which owns a
+durable transaction and writes the audit entry); nothing here edits a balance, a
+posting or an order directly."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import services
+from .forms import DecisionForm, DepositForm
+from .models import Deposit, JournalEntry, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
+
+
+def _money(minor, currency):
+    from assets.templatetags.money import money
+
+    return money(minor, currency)
+
+
+def _report(request, exc: Exception) -> None:
+    text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    messages.error(request, text)
+
+
+class ServiceOwnedTransactionMixin:
+    """The admin wraps add/change in transaction.atomic(); our services open their own
+    durable transaction, so let them."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, perform):
+    """A small form page: one text (reason or bank reference) and one or more buttons."""
+    form = DecisionForm(request.POST or None)
+    form.fields["text"].label = label
+    if request.method == "POST" and form.is_valid():
+        action = next((name for name, _ in buttons if name in request.POST), None)
+        if action is None:
+            messages.error(request, "Choose an action.")
+        else:
+            try:
+                message = perform(action, form.cleaned_data["text"])
+            except (ValidationError, PermissionDenied) as exc:
+                _report(request, exc)
+            else:
+                messages.success(request, message)
+                return redirect(reverse(f"admin:marketplace_{obj._meta.model_name}_change", args=[obj.pk]))
+    context = {**modeladmin.admin_site.each_context(request), "title": title, "intro": intro, "form": form,
+               "buttons": buttons, "object": obj, "opts": modeladmin.model._meta}
+    return TemplateResponse(request, "admin/marketplace/decision.html", context)
+
+
+@admin.register(Offering)
+class OfferingAdmin(ServiceOwnedTransactionMixin, admin.ModelAdmin):
+    list_display = ["asset", "status_now", "price", "sold", "fee_bps", "opens_at", "closes_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["asset__name", "asset__unit_name"]
+    list_select_related = ["asset"]
+    fields = ["asset", "currency", "price_per_fraction_minor", "fractions_for_sale", "fractions_sold", "min_purchase",
+              "max_purchase", "fee_bps", "opens_at", "closes_at", "status"]
+    readonly_fields = ["asset", "currency", "fractions_sold"]
+
+    def has_add_permission(self, request):
+        return False  # opened by the marketplace when the asset's mint confirms
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status now")
+    def status_now(self, obj):
+        return obj.current_status_label()
+
+    @admin.display(description="price")
+    def price(self, obj):
+        return _money(obj.price_per_fraction_minor, obj.currency)
+
+    @admin.display(description="sold / offered")
+    def sold(self, obj):
+        return f"{obj.fractions_sold:,} / {obj.fractions_for_sale:,}"
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.OFFERING_EDITABLE}
+        if fields:
+            updated = services.offering_update(offering=obj, actor=request.user, fields=fields)
+            obj.__dict__.update({k: getattr(updated, k) for k in services.OFFERING_FIELDS})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            _report(request, exc)
+            return redirect(request.path)
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "user", "currency", "balance_display"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["kind", "user", "currency", "balance", "created_at"]
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, obj):
+        return _money(obj.balance, obj.currency)
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    fields = ["account", "amount_minor"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "memo", "order", "created_by", "created_at"]
+    list_filter = ["kind"]
+    date_hierarchy = "created_at"
+    list_select_related = ["order", "created_by"]
+    fields = ["kind", "memo", "order", "deposit", "withdrawal", "created_by", "created_at"]
+    inlines = [PostingInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("marketplace.view_journalentry")
+
+
+@admin.register(Deposit)
+class DepositAdmin(admin.ModelAdmin):
+    list_display = ["bank_reference", "investor", "amount", "recorded_by", "created_at"]
+    search_fields = ["bank_reference", "investor__email"]
+    list_select_related = ["investor", "recorded_by"]
+    fields = ["investor", "amount_minor", "currency", "bank_reference", "recorded_by", "created_at"]
+    readonly_fields = fields
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return _money(obj.amount_minor, obj.currency)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DepositForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                deposit = services.deposit_record(investor=data["investor"], amount_minor=data["amount"],
+                                                  currency=data["currency"], bank_reference=data["bank_reference"],
+                                                  actor=request.user)
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc.messages)
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Deposit recorded: {_money(deposit.amount_minor, deposit.currency)} "
+                                          f"for {deposit.investor} ({deposit.bank_reference}).")
+                return redirect("admin:marketplace_deposit_changelist")
+        context = {**self.admin_site.each_context(request), "title": "Record a deposit", "form": form,
+                   "opts": self.model._meta,
+                   "intro": "Cash received in the platform's bank account. Each bank reference is recorded once."}
+        return TemplateResponse(request, "admin/marketplace/record_deposit.html", context)
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdmin):
+    list_display = ["short_id", "investor", "amount", "status", "bank_reference", "decided_by", "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["investor__email", "bank_reference"]
+    list_select_related = ["investor", "decided_by"]
+    fields = ["investor", "amount_minor", "currency", "status", "bank_reference", "reason", "decided_by",
+              "created_at", "decided_at", "decide_link"]
+
+    @admin.display(description="withdrawal")
+    def short_id(self, obj):
+        return obj.public_id.hex[:8]
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return _money(obj.amount_minor, obj.currency)
+
+    @admin.display(description="decision")
+    def decide_link(self, obj):
+        if obj.status != Withdrawal.Status.REQUESTED:
+            return "—"
+        return format_html('<a class="button" href="{}">Pay or reject</a>',
+                           reverse("admin:marketplace_withdrawal_decide", args=[obj.pk]))
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("marketplace.view_withdrawal") or request.user.has_perm("marketplace.change_withdrawal")
+
+    def get_urls(self):
+        return [path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="marketplace_withdrawal_decide"),
+                *super().get_urls()]
+
+    def decide_view(self, request, pk):
+        withdrawal = get_object_or_404(Withdrawal.objects.select_related("investor"), pk=pk)
+
+        def perform(action, text):
+            if action == "_pay":
+                services.withdrawal_approve(withdrawal=withdrawal, actor=request.user, bank_reference=text)
+                return "Withdrawal marked as paid."
+            services.withdrawal_reject(withdrawal=withdrawal, actor=request.user, reason=text)
+            return "Withdrawal rejected; the cash is available to the investor again."
+
+        return _decision_view(
+            self, request, withdrawal, title=f"Withdrawal of {_money(withdrawal.amount_minor, withdrawal.currency)} "
+                                             f"for {withdrawal.investor}",
+            intro="Pay it (give the outgoing bank reference) or reject it (give the reason the investor will see).",
+            label="Bank reference (pay) or reason (reject)", buttons=[("_pay", "Mark as paid"), ("_reject", "Reject")],
+            perform=perform)
+
+
+@admin.register(PrimaryOrder)
+class PrimaryOrderAdmin(ReadOnlyAdmin):
+    list_display = ["short_id", "investor", "asset", "quantity", "total", "status", "settlement", "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["investor__email", "asset__name", "chain_tx__txid", "public_id"]
+    list_select_related = ["investor", "asset", "chain_tx"]
+    date_hierarchy = "created_at"
+    fields = ["public_id", "investor", "asset", "offering", "quantity", "price_per_fraction_minor", "gross_minor",
+              "fee_minor", "total_minor", "currency", "status", "failure_reason", "chain_tx", "idempotency_key",
+              "created_at", "settled_at", "refunded_at", "staff_actions"]
+    actions = ["retry_settlement"]
+
+    @admin.display(description="order")
+    def short_id(self, obj):
+        return obj.public_id.hex[:8]
+
+    @admin.display(description="total")
+    def total(self, obj):
+        return _money(obj.total_minor, obj.currency)
+
+    @admin.display(description="settlement")
+    def settlement(self, obj):
+        tx = obj.chain_tx
+        if tx is None:
+            return "—"
+        if tx.confirmed_round:
+            return format_html("round {} · <code>{}</code>", tx.confirmed_round, tx.txid)
+        return tx.get_status_display() + (f": {tx.last_error[:80]}" if tx.last_error else "")
+
+    @admin.display(description="staff actions")
+    def staff_actions(self, obj):
+        if obj.status != PrimaryOrder.Status.FAILED:
+            return "—"
+        return format_html('<a class="button" href="{}">Retry or refund</a>',
+                           reverse("admin:marketplace_primaryorder_resolve", args=[obj.pk]))
+
+    def has_view_permission(self, request, obj=None):
+        return (request.user.has_perm("marketplace.view_primaryorder")
+                or request.user.has_perm("marketplace.change_primaryorder"))
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("marketplace.change_primaryorder")
+
+    @admin.action(description="Retry the settlement of the selected failed orders", permissions=["retry"])
+    def retry_settlement(self, request, queryset):
+        done = 0
+        for order in queryset.filter(status=PrimaryOrder.Status.FAILED):
+            try:
+                services.order_settlement_retry(order=order, actor=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                _report(request, exc)
+        messages.success(request, f"{done} settlement(s) queued again.")
+
+    def get_urls(self):
+        return [path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
+                     name="marketplace_primaryorder_resolve"), *super().get_urls()]
+
+    def resolve_view(self, request, pk):
+        order = get_object_or_404(PrimaryOrder.objects.select_related("investor", "asset", "chain_tx"), pk=pk)
+
+        def perform(action, text):
+            if action == "_retry":
+                services.order_settlement_retry(order=order, actor=request.user)
+                return "Settlement queued again."
+            services.order_compensate(order=order, actor=request.user, reason=text)
+            return "Order refunded and its fractions released to the offering."
+
+        return _decision_view(
+            self, request, order, title=f"Failed settlement of {order.quantity:,} × {order.asset}",
+            intro=f"Algod refused the settlement: {order.failure_reason or '(no reason)'}. Retry it, or refund the "
+                  f"investor ({_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
+            label="Note (required to refund)", buttons=[("_retry", "Retry settlement"), ("_refund", "Refund and release")],
+            perform=perform)

@@ -1,0 +1,71 @@
+import re
+import uuid
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import User
+from assets.forms import parse_major_to_minor
+
+WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
+MAX_QUANTITY = 2**63 - 1
+
+
+def parse_quantity(raw) -> int:
+    """A number of fractions as typed: whole and at least 1, or a clear message."""
+    text = str(raw if raw is not None else "").replace(",", "").replace("_", "").strip()
+    if not text:
+        raise ValidationError("Enter how many fractions you want to buy.", code="required")
+    if not WHOLE_NUMBER.match(text):
+        raise ValidationError("Fractions are whole units: enter a whole number, e.g. 5.", code="not_integer")
+    value = int(text)
+    if value <= 0:
+        raise ValidationError("The quantity must be at least 1.", code="not_positive")
+    if value > MAX_QUANTITY:
+        raise ValidationError("That quantity is too large.", code="too_large")
+    return value
+
+
+class PurchaseForm(forms.Form):
+    quantity = forms.CharField(label="Number of fractions", max_length=24,
+                               widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    # Rendered into the page once; a double click or a retried POST reuses it, so the
+    # order is placed at most once.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    @staticmethod
+    def new_key() -> str:
+        return uuid.uuid4().hex
+
+    def clean_quantity(self) -> int:
+        return parse_quantity(self.cleaned_data.get("quantity"))
+
+
+class WithdrawalForm(forms.Form):
+    amount = forms.CharField(label="Amount", max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    currency = forms.ChoiceField(label="Currency")
+
+    def __init__(self, *args, currencies: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [(c, c) for c in currencies]
+
+    def clean_amount(self) -> int:
+        return parse_major_to_minor(self.cleaned_data["amount"], field="amount")
+
+
+class DepositForm(forms.Form):
+    """Back office: record cash received for an investor."""
+
+    investor = forms.ModelChoiceField(queryset=User.objects.order_by("email"), help_text="Whose money arrived.")
+    amount = forms.CharField(label="Amount", max_length=24, help_text="In major units, e.g. 1250.00.")
+    currency = forms.CharField(max_length=3, initial="EUR")
+    bank_reference = forms.CharField(max_length=100, help_text="The bank's reference of the incoming payment.")
+
+    def clean_amount(self) -> int:
+        return parse_major_to_minor(self.cleaned_data["amount"], field="amount")
+
+
+class DecisionForm(forms.Form):
+    """Back office: a reason or a bank reference for a staff decision."""
+
+    text = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3}))

@@ -1,0 +1,67 @@
+"""The cash ledger's one writer: `ledger_post`.
+
+Every movement of cash is a `JournalEntry` whose postings sum to zero per currency.
+Balances on `LedgerAccount` move in the same transaction, by the posted amounts, in
+account-pk order (the lock order of locks.py). Callers check "enough cash" under the
+account locks first for a clear message; the database constraint
+`ledger_balance_not_negative` is the last line of defence."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from .models import JournalEntry, LedgerAccount, Posting
+
+
+class LedgerError(ValueError):
+    """A programming error: an unbalanced or malformed entry. Never shown to users."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: LedgerAccount
+    amount_minor: int
+
+
+def ledger_post(*, kind: str, legs: list[Leg], memo: str = "", created_by=None, order=None, deposit=None,
+                withdrawal=None) -> JournalEntry:
+    """Write one balanced journal entry and move the balances. Call inside the caller's
+    transaction, after locking the accounts (locks.ledger_accounts_lock)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise LedgerError("ledger_post must run inside the caller's transaction")
+    if kind not in JournalEntry.Kind.values:
+        raise LedgerError(f"unknown journal entry kind {kind!r}")
+    if len(legs) < 2:
+        raise LedgerError("a journal entry needs at least two postings")
+    per_currency: dict[str, int] = defaultdict(int)
+    per_account: dict[int, int] = defaultdict(int)
+    for leg in legs:
+        amount = leg.amount_minor
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+            raise LedgerError(f"posting amounts are non-zero integers of minor units, not {amount!r}")
+        if leg.account.pk is None:
+            raise LedgerError("post to saved accounts only")
+        per_currency[leg.account.currency] += amount
+        per_account[leg.account.pk] += amount
+    unbalanced = {c: s for c, s in per_currency.items() if s != 0}
+    if unbalanced:
+        raise LedgerError(f"journal entry does not balance: {unbalanced}")
+
+    entry = JournalEntry.objects.create(kind=kind, memo=memo[:300], created_by=created_by, order=order,
+                                        deposit=deposit, withdrawal=withdrawal)
+    Posting.objects.bulk_create([Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs])
+    for account_pk in sorted(per_account):
+        delta = per_account[account_pk]
+        if delta:
+            LedgerAccount.objects.filter(pk=account_pk).update(balance=F("balance") + delta)
+    for leg in legs:  # keep the caller's instances truthful
+        leg.account.balance += leg.amount_minor
+    return entry
+
+
+def fee_for(*, gross_minor: int, fee_bps: int) -> int:
+    """The platform fee on `gross_minor`: basis points, rounded half up to the minor unit,
+    in integers only."""
+    return (gross_minor * fee_bps + 5_000) // 10_000

@@ -1,0 +1,156 @@
+"""Reads of the primary market. Every page's queries are a constant number, whatever the
+number of orders, holdings or postings (tests assert it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
+
+from .ledger import fee_for
+from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
+
+A = LedgerAccount.Kind
+OS = PrimaryOrder.Status
+
+
+@dataclass(frozen=True)
+class Quote:
+    quantity: int
+    gross_minor: int
+    fee_minor: int
+    total_minor: int
+    currency: str
+    fee_bps: int
+
+
+def order_quote(*, offering: Offering, quantity: int) -> Quote:
+    """What `quantity` fractions cost with the fee; the same arithmetic as order_place."""
+    gross = quantity * offering.price_per_fraction_minor
+    fee = fee_for(gross_minor=gross, fee_bps=offering.fee_bps)
+    return Quote(quantity, gross, fee, gross + fee, offering.currency, offering.fee_bps)
+
+
+def offering_get_for_asset(*, asset_public_id) -> Offering:
+    """The offering of a live asset, or 404."""
+    offering = (Offering.objects.select_related("asset", "asset__issuer")
+                .filter(asset__public_id=asset_public_id, asset__status="live").first())
+    if offering is None:
+        raise Http404("No offering for this asset.")
+    return offering
+
+
+def offering_for_asset(*, asset) -> Offering | None:
+    return Offering.objects.filter(asset=asset).first()
+
+
+@dataclass(frozen=True)
+class OfferingStats:
+    offering: Offering
+    raised_minor: int  # settled
+    reserved_minor: int  # placed, not settled yet
+    fractions_settled: int
+    holders: int
+
+
+def offering_stats(*, asset_ids) -> dict[int, OfferingStats]:
+    """Progress of the offerings of `asset_ids` (issuer views), in three queries."""
+    offerings = {o.asset_id: o for o in Offering.objects.filter(asset_id__in=list(asset_ids))}
+    if not offerings:
+        return {}
+    money = {row["asset_id"]: row for row in PrimaryOrder.objects.filter(asset_id__in=offerings).values("asset_id").annotate(
+        raised=Sum("gross_minor", filter=Q(status=OS.SETTLED)),
+        reserved=Sum("gross_minor", filter=Q(status__in=[OS.RESERVED, OS.FAILED])),
+        settled_units=Sum("quantity", filter=Q(status=OS.SETTLED)),
+    )}
+    holders = dict(Holding.objects.filter(asset_id__in=offerings).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
+                   .values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
+    result = {}
+    for asset_id, offering in offerings.items():
+        row = money.get(asset_id, {})
+        result[asset_id] = OfferingStats(offering, row.get("raised") or 0, row.get("reserved") or 0,
+                                         row.get("settled_units") or 0, holders.get(asset_id, 0))
+    return result
+
+
+def order_get_for_user(*, public_id, user) -> PrimaryOrder:
+    """The investor's own order (staff see any); anybody else's is a 404."""
+    qs = PrimaryOrder.objects.select_related("asset", "offering", "chain_tx")
+    try:
+        order = qs.get(public_id=public_id)
+    except (PrimaryOrder.DoesNotExist, ValueError):
+        raise Http404
+    if order.investor_id != user.pk and not user.is_staff:
+        raise Http404
+    return order
+
+
+@dataclass(frozen=True)
+class CashBalance:
+    currency: str
+    available_minor: int
+    held_minor: int
+
+
+def cash_balances(*, user) -> list[CashBalance]:
+    rows: dict[str, dict] = {}
+    for account in LedgerAccount.objects.filter(user=user, kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD]):
+        rows.setdefault(account.currency, {})[account.kind] = account.balance
+    return [CashBalance(c, r.get(A.INVESTOR_AVAILABLE, 0), r.get(A.INVESTOR_HELD, 0)) for c, r in sorted(rows.items())]
+
+
+def available_cash(*, user, currency: str) -> int:
+    account = LedgerAccount.objects.filter(user=user, kind=A.INVESTOR_AVAILABLE, currency=currency).first()
+    return account.balance if account else 0
+
+
+@dataclass(frozen=True)
+class PortfolioLine:
+    holding: Holding
+    cost_basis_minor: int
+    last_price_minor: int | None
+    value_minor: int | None
+    currency: str
+
+
+def portfolio_lines(*, user) -> list[PortfolioLine]:
+    """Holdings with settled or pending units, cost basis (price paid for settled units,
+    fees excluded) and value at the last price (the offering price until a trade)."""
+    holdings = list(Holding.objects.filter(user_holdings_q(user)).select_related("asset", "asset__offering")
+                    .order_by("asset__name", "pk"))
+    costs = dict(PrimaryOrder.objects.filter(investor=user, status=OS.SETTLED).values("asset_id")
+                 .annotate(cost=Sum("gross_minor")).values_list("asset_id", "cost"))
+    lines = []
+    for h in holdings:
+        offering = getattr(h.asset, "offering", None)
+        price = offering.price_per_fraction_minor if offering else None
+        lines.append(PortfolioLine(h, costs.get(h.asset_id, 0), price, price * h.quantity if price is not None else None,
+                                   offering.currency if offering else h.asset.currency))
+    return lines
+
+
+def user_holdings_q(user) -> Q:
+    return Q(investor=user) & (Q(quantity__gt=0) | Q(pending_quantity__gt=0))
+
+
+def holding_get_for_user(*, pk: int, user) -> Holding:
+    holding = Holding.objects.select_related("asset").filter(pk=pk, investor=user).first()
+    if holding is None:
+        raise Http404
+    return holding
+
+
+def orders_for(*, user) -> QuerySet[PrimaryOrder]:
+    return PrimaryOrder.objects.filter(investor=user).select_related("asset", "chain_tx").order_by("-created_at", "-pk")
+
+
+def movements_for(*, user) -> QuerySet[Posting]:
+    """The investor's ledger postings (available and held), newest first."""
+    return (Posting.objects.filter(account__user=user, account__kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD])
+            .select_related("entry", "entry__order", "entry__order__asset", "entry__order__chain_tx", "account")
+            .order_by("-entry__created_at", "-pk"))
+
+
+def withdrawals_for(*, user) -> QuerySet[Withdrawal]:
+    return Withdrawal.objects.filter(investor=user).order_by("-created_at", "-pk")

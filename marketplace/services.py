@@ -1,0 +1,426 @@
+"""Writes of the primary market: offerings, cash (deposits, withdrawals), purchases and
+their settlement. Each public service owns one durable transaction and takes its row
+locks in the order written in locks.py. Cash moves only through ledger.ledger_post.
+
+Settlement runs through the chain outbox: `order_place` writes the ChainTransaction row
+in its own transaction; the worker calls `order_settlement_confirmed` / `_failed` in the
+transaction that marks that row confirmed or failed."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from chain.models import ChainAccount, ChainTransaction
+from chain.selectors import ChainNotBootstrapped, platform_account
+from chain.services import investor_account_get_or_create, outbox_request, outbox_retry
+from compliance.audit import audit_record
+from compliance.eligibility import RECEIVE, transfer_check
+
+from .ledger import Leg, fee_for, ledger_post
+from .locks import (
+    chain_transaction_lock,
+    holding_lock,
+    ledger_accounts_lock,
+    offering_lock,
+    order_lock,
+    withdrawal_lock,
+)
+from .models import Deposit, Holding, JournalEntry, LedgerAccount, Offering, PrimaryOrder, Withdrawal
+
+logger = logging.getLogger("marketplace")
+
+A = LedgerAccount.Kind
+OS = PrimaryOrder.Status
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+MAX_MINOR = 2**63 - 1
+
+
+def _snapshot(obj, fields) -> dict:
+    return {f: getattr(obj, f) for f in fields}
+
+
+def _positive_int(value, *, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"The {what} must be a whole number.", code="not_integer")
+    if value <= 0:
+        raise ValidationError(f"The {what} must be at least 1.", code="not_positive")
+    if value > MAX_MINOR:
+        raise ValidationError(f"The {what} is too large.", code="too_large")
+    return value
+
+
+def _currency(value: str) -> str:
+    code = (value or "").strip().upper()
+    if not CURRENCY_RE.match(code):
+        raise ValidationError("Give the currency as a three-letter ISO code, e.g. EUR.", code="currency")
+    return code
+
+
+def _require_staff(actor, perm: str, *, not_user=None) -> None:
+    if not (actor is not None and actor.is_active and actor.is_staff and actor.has_perm(perm)):
+        raise PermissionDenied("Only staff with the right permission can do this.")
+    if not_user is not None and actor.pk == not_user.pk:
+        raise PermissionDenied("Four eyes: staff cannot move cash on their own account.")
+
+
+# -- offerings -------------------------------------------------------------------------
+
+def offering_open_for_asset(*, asset) -> Offering:
+    """Open the primary offering of an asset that just went live, from the terms the
+    issuer proposed. Runs inside the mint-confirmed callback's transaction; idempotent."""
+    offering, created = Offering.objects.get_or_create(asset=asset, defaults=dict(
+        price_per_fraction_minor=asset.price_per_fraction_minor,
+        currency=asset.currency.upper(),
+        fractions_for_sale=asset.fractions_for_sale,
+        min_purchase=asset.min_purchase or 1,
+        max_purchase=asset.max_purchase,
+        fee_bps=getattr(settings, "MARKETPLACE_DEFAULT_FEE_BPS", 100),
+        opens_at=asset.offering_opens_at,
+        closes_at=asset.offering_closes_at,
+        status=Offering.Status.OPEN,
+    ))
+    if created:
+        audit_record(actor=None, action="offering.opened", target=offering,
+                     after=_snapshot(offering, OFFERING_FIELDS))
+    return offering
+
+
+OFFERING_FIELDS = ("price_per_fraction_minor", "currency", "fractions_for_sale", "fractions_sold", "min_purchase",
+                   "max_purchase", "fee_bps", "opens_at", "closes_at", "status")
+OFFERING_EDITABLE = ("price_per_fraction_minor", "fractions_for_sale", "min_purchase", "max_purchase", "fee_bps",
+                     "opens_at", "closes_at", "status")
+
+
+@transaction.atomic(durable=True)
+def offering_update(*, offering: Offering, actor, fields: dict, reason: str = "") -> Offering:
+    """Staff change an offering's terms. The asset's offering window (which the
+    eligibility engine reads) follows the offering's."""
+    _require_staff(actor, "marketplace.change_offering")
+    offering = offering_lock(pk=offering.pk)
+    before = _snapshot(offering, OFFERING_FIELDS)
+    unknown = set(fields) - set(OFFERING_EDITABLE)
+    if unknown:
+        raise ValidationError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(offering, name, value)
+    errors = {}
+    if offering.fractions_for_sale < offering.fractions_sold:
+        errors["fractions_for_sale"] = f"{offering.fractions_sold:,} fractions are already sold or reserved."
+    if offering.fractions_for_sale > offering.asset.total_fractions:
+        errors["fractions_for_sale"] = f"The asset has only {offering.asset.total_fractions:,} fractions."
+    if offering.max_purchase is not None and offering.max_purchase < offering.min_purchase:
+        errors["max_purchase"] = "The maximum per purchase must be at least the minimum."
+    if offering.opens_at and offering.closes_at and offering.closes_at <= offering.opens_at:
+        errors["closes_at"] = "The offering must close after it opens."
+    if offering.status == Offering.Status.SOLD_OUT and offering.remaining > 0:
+        errors["status"] = "An offering with fractions left is not sold out; close it instead."
+    if errors:
+        raise ValidationError(errors)
+    if offering.status == Offering.Status.OPEN and offering.remaining == 0:
+        offering.status = Offering.Status.SOLD_OUT
+    offering.full_clean()
+    offering.save()
+    type(offering.asset).objects.filter(pk=offering.asset_id).update(
+        offering_opens_at=offering.opens_at, offering_closes_at=offering.closes_at)
+    audit_record(actor=actor, action="offering.updated", target=offering, before=before,
+                 after=_snapshot(offering, OFFERING_FIELDS), reason=reason)
+    return offering
+
+
+# -- cash: deposits and withdrawals -----------------------------------------------------
+
+@transaction.atomic(durable=True)
+def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference: str, actor) -> Deposit:
+    """Staff: cash arrived in the platform's bank account for `investor`."""
+    _require_staff(actor, "marketplace.add_deposit", not_user=investor)
+    amount_minor = _positive_int(amount_minor, what="amount")
+    currency = _currency(currency)
+    bank_reference = (bank_reference or "").strip()
+    if not bank_reference:
+        raise ValidationError({"bank_reference": "Give the bank's reference for the payment."})
+    available, bank = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency), (A.BANK, None, currency)])
+    deposit = Deposit(investor=investor, amount_minor=amount_minor, currency=currency, bank_reference=bank_reference,
+                      recorded_by=actor)
+    try:
+        with transaction.atomic():
+            deposit.save()
+    except IntegrityError:
+        raise ValidationError({"bank_reference": "A deposit with this bank reference is already recorded."}) from None
+    ledger_post(kind=JournalEntry.Kind.DEPOSIT, legs=[Leg(bank, -amount_minor), Leg(available, amount_minor)],
+                memo=f"Deposit {bank_reference}", created_by=actor, deposit=deposit)
+    audit_record(actor=actor, action="cash.deposit_recorded", target=deposit,
+                 after={"investor": investor.pk, "amount_minor": amount_minor, "currency": currency,
+                        "bank_reference": bank_reference})
+    return deposit
+
+
+@transaction.atomic(durable=True)
+def withdrawal_request(*, investor, amount_minor: int, currency: str) -> Withdrawal:
+    """The investor asks for cash back; it is held until staff pay or reject it."""
+    amount_minor = _positive_int(amount_minor, what="amount")
+    currency = _currency(currency)
+    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency),
+                                                  (A.INVESTOR_HELD, investor, currency)])
+    if available.balance < amount_minor:
+        raise ValidationError(
+            f"You have {_fmt(available.balance, currency)} available, less than {_fmt(amount_minor, currency)}.",
+            code="insufficient_cash")
+    withdrawal = Withdrawal.objects.create(investor=investor, amount_minor=amount_minor, currency=currency)
+    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REQUEST, legs=[Leg(available, -amount_minor), Leg(held, amount_minor)],
+                memo=f"Withdrawal {withdrawal.public_id.hex[:8]} requested", created_by=investor, withdrawal=withdrawal)
+    return withdrawal
+
+
+@transaction.atomic(durable=True)
+def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) -> Withdrawal:
+    """Staff: the money was sent to the investor's bank."""
+    _require_staff(actor, "marketplace.change_withdrawal", not_user=withdrawal.investor)
+    bank_reference = (bank_reference or "").strip()
+    if not bank_reference:
+        raise ValidationError({"bank_reference": "Give the bank's reference for the outgoing payment."})
+    held, bank = ledger_accounts_lock(specs=[(A.INVESTOR_HELD, withdrawal.investor, withdrawal.currency),
+                                             (A.BANK, None, withdrawal.currency)])
+    withdrawal = withdrawal_lock(pk=withdrawal.pk)
+    if withdrawal.status != Withdrawal.Status.REQUESTED:
+        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    before = _snapshot(withdrawal, ("status", "bank_reference"))
+    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_PAID, legs=[Leg(held, -withdrawal.amount_minor), Leg(bank, withdrawal.amount_minor)],
+                memo=f"Withdrawal paid {bank_reference}", created_by=actor, withdrawal=withdrawal)
+    withdrawal.status, withdrawal.bank_reference = Withdrawal.Status.PAID, bank_reference
+    withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
+    withdrawal.save()
+    audit_record(actor=actor, action="cash.withdrawal_paid", target=withdrawal, before=before,
+                 after=_snapshot(withdrawal, ("status", "bank_reference")))
+    return withdrawal
+
+
+@transaction.atomic(durable=True)
+def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdrawal:
+    _require_staff(actor, "marketplace.change_withdrawal", not_user=withdrawal.investor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Tell the investor why."})
+    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, withdrawal.investor, withdrawal.currency),
+                                                  (A.INVESTOR_HELD, withdrawal.investor, withdrawal.currency)])
+    withdrawal = withdrawal_lock(pk=withdrawal.pk)
+    if withdrawal.status != Withdrawal.Status.REQUESTED:
+        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REJECTED,
+                legs=[Leg(held, -withdrawal.amount_minor), Leg(available, withdrawal.amount_minor)],
+                memo="Withdrawal rejected", created_by=actor, withdrawal=withdrawal)
+    withdrawal.status, withdrawal.reason = Withdrawal.Status.REJECTED, reason
+    withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
+    withdrawal.save()
+    audit_record(actor=actor, action="cash.withdrawal_rejected", target=withdrawal,
+                 before={"status": Withdrawal.Status.REQUESTED}, after={"status": withdrawal.status}, reason=reason)
+    return withdrawal
+
+
+def _fmt(minor: int, currency: str) -> str:
+    from assets.templatetags.money import money
+
+    return money(minor, currency)
+
+
+# -- purchases ---------------------------------------------------------------------------
+
+SETTLEMENT_KEY_PREFIX = "primary-order:"
+
+
+def _offering_refusal(offering: Offering, quantity: int, at) -> ValidationError | None:
+    """Why this offering cannot sell `quantity` now (supply, window, per-purchase limits)."""
+    status = offering.current_status(at)
+    if status == Offering.Status.SOLD_OUT:
+        return ValidationError("This offering is sold out.", code="sold_out")
+    if status == Offering.Status.CLOSED:
+        return ValidationError("This offering is closed.", code="offering_closed")
+    if status == Offering.Status.UPCOMING:
+        when = f" on {offering.opens_at:%d %b %Y %H:%M} UTC" if offering.opens_at else ""
+        return ValidationError(f"This offering opens{when}.", code="offering_not_open")
+    if quantity > offering.remaining:
+        return ValidationError(f"Only {offering.remaining:,} fractions are left; you asked for {quantity:,}.",
+                               code="insufficient_supply")
+    if quantity < offering.min_purchase:
+        return ValidationError(f"The minimum purchase is {offering.min_purchase:,} fractions.", code="below_min_purchase")
+    if offering.max_purchase is not None and quantity > offering.max_purchase:
+        return ValidationError(f"The maximum purchase is {offering.max_purchase:,} fractions.", code="above_max_purchase")
+    return None
+
+
+@transaction.atomic(durable=True)
+def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: str) -> PrimaryOrder:
+    """Buy `quantity` fractions from an offering, in one transaction: lock the offering,
+    check supply, eligibility and cash, hold the cash, record the order and the pending
+    holding, and write the settlement's outbox row.
+
+    Idempotent per (investor, idempotency_key): a repeated call returns the first order
+    (with `.replayed = True`) and changes nothing. Raises ValidationError with the
+    reasons (codes: sold_out, insufficient_supply, insufficient_cash, the eligibility
+    engine's codes, ...)."""
+    idempotency_key = (idempotency_key or "").strip()
+    if not idempotency_key or len(idempotency_key) > 64:
+        raise ValidationError("The form expired; reload the page and try again.", code="idempotency_key")
+    offering = offering_lock(pk=offering_id)
+    existing = PrimaryOrder.objects.filter(investor=investor, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.offering_id != offering.pk or existing.quantity != quantity:
+            raise ValidationError("This form was already used for another order; reload the page.",
+                                  code="idempotency_conflict")
+        existing.replayed = True
+        return existing
+    quantity = _positive_int(quantity, what="quantity")
+    now = timezone.now()
+    refusal = _offering_refusal(offering, quantity, now)
+    if refusal is not None:
+        raise refusal
+
+    asset = offering.asset
+    holding = holding_lock(investor=investor, asset=asset)
+    eligibility = transfer_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now, primary=True)
+    if not eligibility.allowed:
+        raise ValidationError([ValidationError(f.message, code=f.code) for f in eligibility.failures])
+
+    currency = offering.currency
+    gross = quantity * offering.price_per_fraction_minor
+    fee = fee_for(gross_minor=gross, fee_bps=offering.fee_bps)
+    total = gross + fee
+    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency),
+                                                  (A.INVESTOR_HELD, investor, currency)])
+    if available.balance < total:
+        raise ValidationError(
+            f"Not enough cash: the total is {_fmt(total, currency)} and you have {_fmt(available.balance, currency)} available.",
+            code="insufficient_cash")
+
+    try:
+        treasury = platform_account(ChainAccount.Role.TREASURY)
+    except ChainNotBootstrapped:
+        raise ValidationError("Settlement is not available right now; try again later.", code="chain_unavailable") from None
+    receiver = investor_account_get_or_create(user=investor)
+    order = PrimaryOrder(
+        public_id=uuid.uuid4(), investor=investor, offering=offering, asset=asset, idempotency_key=idempotency_key,
+        quantity=quantity, price_per_fraction_minor=offering.price_per_fraction_minor, gross_minor=gross,
+        fee_minor=fee, total_minor=total, currency=currency, created_at=now,
+    )
+    order.chain_tx = outbox_request(
+        kind=ChainTransaction.Kind.ASSET_TRANSFER,
+        payload={"asset_id": asset.asa_id, "sender": treasury.address, "receiver": receiver.address, "amount": quantity},
+        idempotency_key=f"{SETTLEMENT_KEY_PREFIX}{order.public_id}",
+        on_confirmed="marketplace.services.order_settlement_confirmed",
+        on_failed="marketplace.services.order_settlement_failed",
+    )
+    order.save(force_insert=True)
+    ledger_post(kind=JournalEntry.Kind.PURCHASE_RESERVE, legs=[Leg(available, -total), Leg(held, total)],
+                memo=f"{quantity} × {asset.unit_name}", created_by=investor, order=order)
+    offering.fractions_sold += quantity
+    if offering.remaining == 0 and offering.status == Offering.Status.OPEN:
+        offering.status = Offering.Status.SOLD_OUT
+    offering.save(update_fields=["fractions_sold", "status", "updated_at"])
+    Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") + quantity, updated_at=now)
+    order.replayed = False
+    return order
+
+
+def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:
+    """Outbox callback (worker), in the transaction that marks the settlement confirmed:
+    the units are on chain, so they become settled and the held cash goes to the issuer
+    and the platform's fee account."""
+    order = PrimaryOrder.objects.select_related("investor", "asset__issuer").get(chain_tx_id=chain_tx.pk)
+    holding = holding_lock(investor=order.investor, asset=order.asset)
+    held, proceeds, fees = ledger_accounts_lock(specs=[(A.INVESTOR_HELD, order.investor, order.currency),
+                                                       (A.ISSUER_PROCEEDS, order.asset.issuer, order.currency),
+                                                       (A.PLATFORM_FEES, None, order.currency)])
+    now = timezone.now()
+    claimed = PrimaryOrder.objects.filter(pk=order.pk, status__in=[OS.RESERVED, OS.FAILED]).update(
+        status=OS.SETTLED, settled_at=now, failure_reason="")
+    if not claimed:
+        order.refresh_from_db()
+        if order.status == OS.REFUNDED:
+            # Staff refunded the order, then the same settlement was retried from the chain
+            # admin and delivered. The books follow the chain; staff must settle the cash.
+            Holding.objects.filter(pk=holding.pk).update(quantity=F("quantity") + order.quantity, updated_at=now)
+            logger.error("order %s delivered on chain after it was refunded", order.public_id)
+            audit_record(actor=None, action="order.delivered_after_refund", target=order,
+                         after={"quantity": order.quantity, "txid": chain_tx.txid},
+                         reason="Settlement confirmed after compensation: recover the cash or the units.")
+        return
+    legs = [Leg(held, -order.total_minor), Leg(proceeds, order.gross_minor)]
+    if order.fee_minor:
+        legs.append(Leg(fees, order.fee_minor))
+    ledger_post(kind=JournalEntry.Kind.PURCHASE_SETTLE, legs=legs, order=order,
+                memo=f"Settled in round {chain_tx.confirmed_round}, txid {chain_tx.txid}")
+    Holding.objects.filter(pk=holding.pk).update(
+        quantity=F("quantity") + order.quantity, pending_quantity=F("pending_quantity") - order.quantity,
+        first_acquired_at=Coalesce(F("first_acquired_at"), now), updated_at=now)
+
+
+def order_settlement_failed(chain_tx: ChainTransaction) -> None:
+    """Outbox callback: algod refused the settlement for good. Cash stays held and the
+    fractions reserved until staff retry or compensate; the investor sees the failure."""
+    reason = chain_tx.last_error or "settlement rejected"
+    updated = PrimaryOrder.objects.filter(chain_tx_id=chain_tx.pk, status=OS.RESERVED).update(
+        status=OS.FAILED, failure_reason=reason[:2000])
+    if updated:
+        order = PrimaryOrder.objects.get(chain_tx_id=chain_tx.pk)
+        logger.error("order %s settlement failed: %s", order.public_id, reason)
+        audit_record(actor=None, action="order.settlement_failed", target=order,
+                     before={"status": OS.RESERVED}, after={"status": OS.FAILED}, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def order_settlement_retry(*, order: PrimaryOrder, actor) -> PrimaryOrder:
+    """Staff: send a failed settlement again (same order, same cash held)."""
+    _require_staff(actor, "marketplace.change_primaryorder")
+    chain_tx = chain_transaction_lock(pk=order.chain_tx_id)
+    order = order_lock(pk=order.pk)
+    if order.status != OS.FAILED or chain_tx.status != ChainTransaction.Status.FAILED:
+        raise ValidationError("Only an order whose settlement failed can be retried.")
+    outbox_retry(chain_tx=chain_tx, actor=actor)
+    previous = order.failure_reason
+    order.status, order.failure_reason = OS.RESERVED, ""
+    order.save(update_fields=["status", "failure_reason"])
+    audit_record(actor=actor, action="order.settlement_retried", target=order, before={"status": OS.FAILED},
+                 after={"status": OS.RESERVED}, reason=previous)
+    return order
+
+
+@transaction.atomic(durable=True)
+def order_compensate(*, order: PrimaryOrder, actor, reason: str) -> PrimaryOrder:
+    """Staff: give up on a failed settlement. The investor's cash is released and the
+    reserved fractions go back to the offering."""
+    _require_staff(actor, "marketplace.change_primaryorder")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the order is refunded instead of retried."})
+    chain_tx = chain_transaction_lock(pk=order.chain_tx_id)
+    if chain_tx.status != ChainTransaction.Status.FAILED:
+        raise ValidationError("Only an order whose settlement failed can be compensated.")
+    offering = offering_lock(pk=order.offering_id)
+    holding = holding_lock(investor=order.investor, asset=order.asset)
+    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, order.investor, order.currency),
+                                                  (A.INVESTOR_HELD, order.investor, order.currency)])
+    order = order_lock(pk=order.pk)
+    if order.status != OS.FAILED:
+        raise ValidationError("Only an order whose settlement failed can be compensated.")
+    now = timezone.now()
+    ledger_post(kind=JournalEntry.Kind.PURCHASE_REFUND, legs=[Leg(held, -order.total_minor), Leg(available, order.total_minor)],
+                memo=f"Refund: {reason}", created_by=actor, order=order)
+    offering.fractions_sold -= order.quantity
+    if offering.status == Offering.Status.SOLD_OUT:
+        offering.status = Offering.Status.OPEN
+    offering.save(update_fields=["fractions_sold", "status", "updated_at"])
+    Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") - order.quantity, updated_at=now)
+    order.status, order.refunded_at = OS.REFUNDED, now
+    order.save(update_fields=["status", "refunded_at"])
+    audit_record(actor=actor, action="order.compensated", target=order, before={"status": OS.FAILED},
+                 after={"status": OS.REFUNDED, "refund_minor": order.total_minor, "currency": order.currency,
+                        "released_fractions": order.quantity}, reason=reason)
+    return order

@@ -1,0 +1,9 @@
+// Form errors (422) and the rate limit (429) come back as page fragments meant to be
+// shown: let HTMX swap them in like a success instead of dropping them.
+document.body.addEventListener("htmx:beforeSwap", function (evt) {
+  var status = evt.detail.xhr.status;
+  if (status === 422 || status === 429) {
+    evt.detail.shouldSwap = true;
+    evt.detail.isError = false;
+  }
+});

@@ -1,0 +1,42 @@
+from django import template
+
+from ..selectors import offering_for_asset, offering_stats
+
+register = template.Library()
+
+# Eligibility failures that depend on the quantity typed: they do not disable the button.
+QUANTITY_CODES = {"quantity_invalid", "below_min_holding", "above_max_holding"}
+
+
+@register.filter
+def bps(value) -> str:
+    """150 -> '1.50%' (integers only)."""
+    value = int(value or 0)
+    return f"{value // 100}.{value % 100:02d}%"
+
+
+@register.filter
+def blocks_purchase(eligibility) -> bool:
+    return any(f.code not in QUANTITY_CODES for f in eligibility.failures)
+
+
+@register.filter
+def lookup(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.inclusion_tag("marketplace/includes/offering_panel.html", takes_context=True)
+def offering_panel(context, asset):
+    """The offering's state and the way to buy, for the asset page."""
+    return {"asset": asset, "offering": offering_for_asset(asset=asset), "user": context.get("user")}
+
+
+@register.simple_tag
+def offering_progress(assets):
+    """{asset_id: OfferingStats} for the issuer's pages, in a constant number of queries."""
+    return offering_stats(asset_ids=[a.pk for a in assets])
+
+
+@register.simple_tag
+def offering_progress_one(asset):
+    return offering_stats(asset_ids=[asset.pk]).get(asset.pk)

@@ -1,0 +1,221 @@
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from chain.gateway import AlgodError, asset_amount
+from chain.selectors import investor_account_for_user
+from compliance.eligibility import RECEIVE, transfer_check
+
+from . import selectors, services
+from .forms import PurchaseForm, WithdrawalForm, parse_quantity
+from .models import PrimaryOrder
+from .ratelimit import hit, order_rate
+
+LIST_LIMIT = 50
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+def _offering_context(request, offering, form=None, errors=None):
+    user = request.user
+    context = {
+        "offering": offering,
+        "asset": offering.asset,
+        "status": offering.current_status(),
+        "form": form or PurchaseForm(initial={"idempotency_key": PurchaseForm.new_key(),
+                                              "quantity": offering.min_purchase}),
+        "errors": errors or [],
+        "quote": selectors.order_quote(offering=offering, quantity=offering.min_purchase),
+        "progress_pct": (offering.fractions_sold * 100) // offering.fractions_for_sale,
+        "eligibility": None,
+        "available_minor": None,
+    }
+    if user.is_authenticated:
+        context["eligibility"] = transfer_check(investor=user, asset=offering.asset, quantity=offering.min_purchase,
+                                                direction=RECEIVE)
+        context["available_minor"] = selectors.available_cash(user=user, currency=offering.currency)
+    return context
+
+
+@require_GET
+def offering_detail(request, asset_public_id):
+    offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
+    return render(request, "marketplace/offering.html", _offering_context(request, offering))
+
+
+@require_GET
+def offering_quote(request, asset_public_id):
+    """HTMX: the total with fees for the quantity being typed."""
+    offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
+    context = {"offering": offering, "quote": None, "quote_errors": [], "warnings": []}
+    try:
+        quantity = parse_quantity(request.GET.get("quantity"))
+    except ValidationError as exc:
+        context["quote_errors"] = _errors(exc)
+    else:
+        quote = selectors.order_quote(offering=offering, quantity=quantity)
+        context["quote"] = quote
+        if quantity > offering.remaining:
+            context["warnings"].append(f"Only {offering.remaining:,} fractions are left.")
+        if quantity < offering.min_purchase:
+            context["warnings"].append(f"The minimum purchase is {offering.min_purchase:,} fractions.")
+        if offering.max_purchase is not None and quantity > offering.max_purchase:
+            context["warnings"].append(f"The maximum purchase is {offering.max_purchase:,} fractions.")
+        if request.user.is_authenticated:
+            available = selectors.available_cash(user=request.user, currency=offering.currency)
+            if quote.total_minor > available:
+                context["warnings"].append("This is more than the cash you have available.")
+    return render(request, "marketplace/offering.html#quote", context)
+
+
+@login_required
+@require_POST
+def order_place(request, asset_public_id):
+    offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
+    limit, window = order_rate()
+    if not hit(action="order_place", user_id=request.user.pk, limit=limit, window=window):
+        message = (f"Too many orders: you can place at most {limit} orders every {window} seconds. "
+                   "Wait a minute and try again.")
+        if request.htmx:
+            return render(request, "marketplace/offering.html#rate_limited", {"message": message}, status=429)
+        return render(request, "marketplace/rate_limited.html", {"message": message, "offering": offering}, status=429)
+    form = PurchaseForm(request.POST)
+    errors: list[str] = []
+    if form.is_valid():
+        try:
+            order = services.order_place(investor=request.user, offering_id=offering.pk,
+                                         quantity=form.cleaned_data["quantity"],
+                                         idempotency_key=form.cleaned_data["idempotency_key"])
+        except ValidationError as exc:
+            errors = _errors(exc)
+        else:
+            url = order_url(order)
+            if not order.replayed:
+                messages.success(request, f"Order placed: {order.quantity:,} fractions reserved for you.")
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    offering.refresh_from_db()
+    context = _offering_context(request, offering, form=form, errors=errors)
+    template = "marketplace/offering.html#purchase" if request.htmx else "marketplace/offering.html"
+    return render(request, template, context, status=422)
+
+
+def order_url(order: PrimaryOrder) -> str:
+    from django.urls import reverse
+
+    return reverse("marketplace:order", args=[order.public_id])
+
+
+def _settlement_step(order: PrimaryOrder) -> str:
+    if order.status in (PrimaryOrder.Status.SETTLED, PrimaryOrder.Status.FAILED, PrimaryOrder.Status.REFUNDED):
+        return order.status
+    chain_tx = order.chain_tx
+    if chain_tx is not None and (chain_tx.txid or chain_tx.status != chain_tx.Status.PENDING):
+        return "submitted"
+    return "reserved"
+
+
+@login_required
+@require_GET
+def order_detail(request, public_id):
+    order = selectors.order_get_for_user(public_id=public_id, user=request.user)
+    context = {"order": order, "step": _settlement_step(order)}
+    template = "marketplace/order_detail.html#progress" if request.htmx else "marketplace/order_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def portfolio(request):
+    user = request.user
+    balances = selectors.cash_balances(user=user)
+    return render(request, "marketplace/portfolio.html", {
+        "lines": selectors.portfolio_lines(user=user),
+        "balances": balances,
+        "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
+        "movements": list(selectors.movements_for(user=user)[:LIST_LIMIT]),
+        "withdrawals": list(selectors.withdrawals_for(user=user)[:20]),
+        "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances]),
+        "list_limit": LIST_LIMIT,
+    })
+
+
+@login_required
+@require_GET
+def holding_chain_check(request, pk):
+    """HTMX: the holding's balance read from algod beside the books' figure."""
+    holding = selectors.holding_get_for_user(pk=pk, user=request.user)
+    context = {"holding": holding, "on_chain": None, "error": ""}
+    account = investor_account_for_user(request.user)
+    if account is None or holding.asset.asa_id is None:
+        context["error"] = "No on-chain account yet."
+    else:
+        try:
+            context["on_chain"] = asset_amount(account.address, holding.asset.asa_id) or 0
+        except AlgodError:
+            context["error"] = "unavailable"
+    return render(request, "marketplace/portfolio.html#chain_check", context)
+
+
+@login_required
+@require_POST
+def withdrawal_create(request):
+    balances = selectors.cash_balances(user=request.user)
+    form = WithdrawalForm(request.POST, currencies=[b.currency for b in balances])
+    if form.is_valid():
+        try:
+            services.withdrawal_request(investor=request.user, amount_minor=form.cleaned_data["amount"],
+                                        currency=form.cleaned_data["currency"])
+        except ValidationError as exc:
+            for message in _errors(exc):
+                messages.error(request, message)
+        else:
+            messages.success(request, "Withdrawal requested; the cash is held until our team pays it out.")
+    else:
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+    return redirect("marketplace:portfolio")
+
+
+def _minor_to_text(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    major, cents = divmod(abs(minor), 100)
+    return f"{sign}{major}.{cents:02d}"
+
+
+def _cell(value) -> str:
+    """No spreadsheet formulas from user-controlled text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+@require_GET
+def portfolio_csv(request):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="rwa-transactions-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["date", "entry", "type", "account", "amount", "currency", "asset", "quantity", "order",
+                     "order_status", "txid", "round", "memo"])
+    for p in selectors.movements_for(user=request.user).iterator(chunk_size=500):
+        order = p.entry.order
+        chain_tx = order.chain_tx if order else None
+        writer.writerow([
+            p.entry.created_at.isoformat(), p.entry_id, p.entry.kind, p.account.kind, _minor_to_text(p.amount_minor),
+            p.account.currency, _cell(order.asset.unit_name if order else ""), order.quantity if order else "",
+            order.public_id if order else "", order.status if order else "",
+            chain_tx.txid if chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",
+            chain_tx.confirmed_round if chain_tx and chain_tx.confirmed_round else "", _cell(p.entry.memo),
+        ])
+    return response
+

@@ -27,6 +27,12 @@ def _errors(exc: ValidationError) -> list[str]:
 
 def _offering_context(request, offering, form=None, errors=None):
     user = request.user
+    quantity = offering.min_purchase
+    if form is not None and form.is_bound:
+        try:
+            quantity = parse_quantity(form.data.get("quantity"))
+        except ValidationError:
+            pass
     context = {
         "offering": offering,
         "asset": offering.asset,
@@ -34,7 +40,7 @@ def _offering_context(request, offering, form=None, errors=None):
         "form": form or PurchaseForm(initial={"idempotency_key": PurchaseForm.new_key(),
                                               "quantity": offering.min_purchase}),
         "errors": errors or [],
-        "quote": selectors.order_quote(offering=offering, quantity=offering.min_purchase),
+        "quote": selectors.order_quote(offering=offering, quantity=quantity),
         "progress_pct": (offering.fractions_sold * 100) // offering.fractions_for_sale,
         "eligibility": None,
         "available_minor": None,

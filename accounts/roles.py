@@ -36,6 +36,23 @@ COMPLIANCE_OFFICER = Role(
     permissions=("accounts.view_user", *COMPLIANCE_PERMISSIONS),
     staff=True,
 )
+# Back-office operations on cash, orders and the outbox (each action is also audited).
+OPERATIONS_PERMISSIONS = (
+    "marketplace.view_offering",
+    "marketplace.change_offering",
+    "marketplace.view_ledgeraccount",
+    "marketplace.view_journalentry",
+    "marketplace.view_deposit",
+    "marketplace.add_deposit",
+    "marketplace.view_withdrawal",
+    "marketplace.change_withdrawal",
+    "marketplace.view_primaryorder",
+    "marketplace.change_primaryorder",
+    "marketplace.view_holding",
+    "chain.view_chaintransaction",
+    "chain.change_chaintransaction",
+    "chain.view_chainaccount",
+)
 ADMIN = Role(
     "admin",
     "Administrator",
@@ -48,6 +65,7 @@ ADMIN = Role(
         "accounts.grant_issuer_role",
         "auth.view_group",
         *COMPLIANCE_PERMISSIONS,
+        *OPERATIONS_PERMISSIONS,
     ),
     staff=True,
 )

@@ -1,7 +1,7 @@
 """Production: every secret from the environment, HTTPS only, WhiteNoise for static files."""
 
 from .base import *  # noqa: F403
-from .base import CONTENT_SECURITY_POLICY, env
+from .base import CONTENT_SECURITY_POLICY, MIDDLEWARE, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -15,6 +15,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="mainnet")
 ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET_IN_PRODUCTION", default=False)
 CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="")
+
+# WhiteNoise serves the collected static files, right after SecurityMiddleware.
+MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": env.str("PRIVATE_MEDIA_ROOT")}},

@@ -34,7 +34,10 @@ def _check_deploy_env() -> dict[str, str]:
 
 
 def _run_with_production_settings(args, **overrides):
-    env = {**os.environ, **_check_deploy_env(), **overrides}
+    # The browser plugin sets DJANGO_ALLOW_ASYNC_UNSAFE for this test process; a
+    # production process never has it (check --deploy rightly warns about it).
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {**inherited, **_check_deploy_env(), **overrides}
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -169,3 +172,11 @@ def test_logout_requires_post_with_csrf_token():
 
     assert response.status_code == 403
     assert "_auth_user_id" in client.session
+
+
+def test_production_serves_static_files_with_whitenoise():
+    code = ("from django.conf import settings; import django; django.setup(); "
+            "print(settings.MIDDLEWARE.index('whitenoise.middleware.WhiteNoiseMiddleware'))")
+    result = _run_with_production_settings(["-c", code])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"  # right after SecurityMiddleware

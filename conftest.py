@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.plugins.core",
     "tests.plugins.celery_worker",
     "tests.plugins.devnet",
+    "tests.plugins.browser",
 ]

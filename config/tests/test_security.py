@@ -180,3 +180,36 @@ def test_production_serves_static_files_with_whitenoise():
     result = _run_with_production_settings(["-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"  # right after SecurityMiddleware
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)
+INLINE_STYLE = re.compile(r"<[^>]+\sstyle=|<style[\s>]", re.I)
+INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+=", re.I)
+
+
+@pytest.mark.django_db
+def test_pages_carry_no_inline_code_that_the_csp_would_block(client):
+    # Given a signed-in user with TOTP and recovery codes, who confirmed their password
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    user = UserFactory(email="ivan@example.com")
+    TOTP.activate(user, generate_totp_secret())
+    RecoveryCodes.activate(user)
+    client.force_login(user)
+    client.post(reverse("account_reauthenticate"), {"password": DEFAULT_PASSWORD})
+    pages = ["/", "/me/profile/", "/accounts/2fa/", "/accounts/2fa/recovery-codes/",
+             "/accounts/email/", "/accounts/password/change/", "/no-such-page/"]
+    anonymous = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
+
+    for path in pages + [None] + anonymous:
+        if path is None:
+            client.logout()
+            continue
+        response = client.get(path)
+        html = response.content.decode()
+        assert response.status_code in (200, 404), path
+        # Then no page relies on inline script, inline style or event-handler attributes
+        assert not INLINE_SCRIPT.search(html), (path, INLINE_SCRIPT.search(html).group(0))
+        assert not INLINE_STYLE.search(html), (path, INLINE_STYLE.search(html).group(0))
+        assert not INLINE_HANDLER.search(html), (path, INLINE_HANDLER.search(html).group(0))

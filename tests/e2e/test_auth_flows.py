@@ -7,17 +7,11 @@ from django.core import mail
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from accounts.tests.totp import fresh_totp_code
+from tests.e2e.flows import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "erin@example.com"
-
-
-def _sign_in(page, email, password):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign In").click()
 
 
 def test_signup_verify_enable_totp_and_sign_in_with_a_code(page, page_problems):
@@ -37,13 +31,13 @@ def test_signup_verify_enable_totp_and_sign_in_with_a_code(page, page_problems):
     page.get_by_role("button", name="Confirm").click()
 
     # Sign in with the password
-    _sign_in(page, EMAIL, DEFAULT_PASSWORD)
+    sign_in(page, EMAIL, DEFAULT_PASSWORD, expect_profile=False)
     page.get_by_role("heading", name="Your profile").wait_for()
     assert page.get_by_text("Off", exact=True).is_visible()
 
     # Enable TOTP: allauth asks for the password again first
     page.get_by_role("link", name=re.compile("Two-factor authentication")).click()
-    page.get_by_role("link", name="Activate").first.click()
+    page.get_by_role("button", name="Activate").click()
     if "/reauthenticate/" in page.url:
         page.get_by_label("Password").fill(DEFAULT_PASSWORD)
         page.get_by_role("button", name="Confirm").click()
@@ -55,7 +49,7 @@ def test_signup_verify_enable_totp_and_sign_in_with_a_code(page, page_problems):
 
     # Recovery codes exist
     page.goto("/accounts/2fa/")
-    page.get_by_role("link", name="View").click()
+    page.get_by_role("button", name="View").click()
     codes = page.locator("#recovery_codes").input_value().split()
     assert len(codes) == 10
     page_problems.assert_clean()
@@ -63,8 +57,8 @@ def test_signup_verify_enable_totp_and_sign_in_with_a_code(page, page_problems):
     # Sign out, then sign in again: password, then a fresh code
     page.goto("/me/profile/")
     page.get_by_role("button", name="Sign out").click()
-    page.get_by_role("button", name="Sign Out").click() if "/logout/" in page.url else None
-    _sign_in(page, EMAIL, DEFAULT_PASSWORD)
+    page.get_by_role("link", name="Sign in").wait_for()
+    sign_in(page, EMAIL, DEFAULT_PASSWORD, expect_profile=False)
     page.get_by_role("heading", name="Two-Factor Authentication").wait_for()
     assert "/accounts/2fa/authenticate/" in page.url
     page.get_by_label("Code").fill(fresh_totp_code(secret, used_counters=used_steps))
@@ -80,13 +74,31 @@ def test_repeated_wrong_passwords_pause_sign_in_even_for_the_right_one(page, pag
     UserFactory(email=EMAIL)
 
     for attempt in range(5):
-        _sign_in(page, EMAIL, f"wrong-password-{attempt}")
+        sign_in(page, EMAIL, f"wrong-password-{attempt}", expect_profile=False)
         page.get_by_text("The email address and/or password you specified are not correct.").wait_for()
 
-    _sign_in(page, EMAIL, DEFAULT_PASSWORD)
+    sign_in(page, EMAIL, DEFAULT_PASSWORD, expect_profile=False)
 
     page.get_by_text("Too many failed sign-in attempts").wait_for()
     assert "/accounts/login/" in page.url
     page.goto("/me/profile/")
     assert "/accounts/login/" in page.url  # still signed out
     page_problems.assert_clean()
+
+
+def test_the_browser_enforces_our_csp_and_the_suite_would_notice(page, page_problems):
+    # Given a page of ours with no violations of its own
+    page.goto("/accounts/login/")
+    assert page_problems.csp_violations == []
+
+    # When something injects an inline script (what an XSS would do)
+    page.evaluate(
+        """() => { const s = document.createElement("script");
+                   s.textContent = "window.__injected = true;";
+                   document.head.appendChild(s); }"""
+    )
+
+    # Then Chromium refuses to run it and the violation is recorded
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__injected === undefined")
+    assert page_problems.csp_violations, page_problems.console_errors

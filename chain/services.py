@@ -20,6 +20,7 @@ Exactly-once, the way `outbox_process` (run by the Celery worker) keeps it:
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import random
 import time
@@ -29,7 +30,7 @@ from algosdk import account as algo_account
 from algosdk import encoding as algo_encoding
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -276,13 +277,10 @@ def backoff_seconds(attempt: int) -> float:
 def outbox_process(*, chain_tx_id: int) -> Outcome:
     """Advance one outbox row as far as it can go now. Safe to run any number of times,
     concurrently, at any point after a crash."""
-    row = ChainTransaction.objects.filter(pk=chain_tx_id).first()
+    row = _attempt_begin(chain_tx_id)
     if row is None:
-        return Outcome("missing")
-    if row.is_final:
-        return Outcome(row.status)
-    ChainTransaction.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, next_attempt_at=timezone.now())
-    row.attempts += 1
+        status = ChainTransaction.objects.filter(pk=chain_tx_id).values_list("status", flat=True).first()
+        return Outcome(status or "missing")
     try:
         with custody.signing_session():
             return _advance(row)
@@ -296,6 +294,18 @@ def outbox_process(*, chain_tx_id: int) -> Outcome:
         return Outcome(row.status, retry_in=delay)
     except (gateway.AlgodRejected, custody.CustodyError, _Fail) as exc:
         return _fail(row, _reason(exc))
+
+
+def _attempt_begin(chain_tx_id: int) -> ChainTransaction | None:
+    """Count an attempt on an unfinished row and load it, in one round trip
+    (UPDATE ... RETURNING). None when the row is missing or already final."""
+    table = connection.ops.quote_name(ChainTransaction._meta.db_table)
+    rows = list(ChainTransaction.objects.raw(
+        f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s "
+        f"WHERE id = %s AND status IN (%s, %s) RETURNING *",
+        [timezone.now(), chain_tx_id, *(status.value for status in UNFINISHED)],
+    ))
+    return rows[0] if rows else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -463,8 +473,10 @@ def _run_callback(path: str, row: ChainTransaction) -> None:
 
 def _confirm(row: ChainTransaction, info: dict) -> Outcome:
     now = timezone.now()
+    # The conditional UPDATE is atomic on its own; a callback must share its transaction.
+    scope = transaction.atomic() if row.on_confirmed else contextlib.nullcontext()
     try:
-        with transaction.atomic():
+        with scope:
             result = dict(status=Status.CONFIRMED, confirmed_round=info["confirmed-round"],
                           asset_id=info.get("asset-index") or None, confirmed_at=now, last_error="")
             updated = ChainTransaction.objects.filter(pk=row.pk, txid=row.txid, status__in=UNFINISHED).update(**result)

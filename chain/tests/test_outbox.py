@@ -217,3 +217,26 @@ def test_platform_account_explains_missing_bootstrap(db):
 def test_lease_is_32_bytes_and_changes_with_the_generation():
     assert len(builder.lease_for("k", 0)) == 32
     assert builder.lease_for("k", 0) != builder.lease_for("k", 1)
+
+
+def test_a_settlement_costs_four_queries_and_three_algod_calls(chain_platform, minted_asset, investor_account,
+                                                               django_assert_num_queries):
+    """Count the attempt and load the row, load the accounts, store the signed bytes,
+    confirm: one statement each. Algod: the receiver's account, submit, pending info
+    (suggested params are cached)."""
+    row = transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 2)
+    gateway.suggested_params()
+    calls = []
+    client = gateway.get_client()
+    original = client.algod_request
+
+    def counting(method, requrl, *args, **kwargs):
+        calls.append((method, requrl.split("/")[1]))
+        return original(method, requrl, *args, **kwargs)
+
+    with mock.patch.object(client, "algod_request", side_effect=counting), django_assert_num_queries(4):
+        outcome = services.outbox_process(chain_tx_id=row.pk)
+    assert outcome.status == "confirmed"
+    assert calls == [("GET", "accounts"), ("POST", "transactions"), ("GET", "transactions")]
+    row.refresh_from_db()
+    assert row.attempts == 1 and row.confirmed_round and on_chain_units(investor_account.address, minted_asset) == 2

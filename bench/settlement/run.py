@@ -6,7 +6,7 @@ same run, with as many client threads as the outbox has task slots (workers ×
 concurrency), so both sides get the same parallelism. Prints both rates, their ratio,
 and commit-to-confirmed latency p50/p95.
 
-    .venv/bin/python -m bench.settlement.run [--transfers 300] [--workers 2] [--pool solo]
+    .venv/bin/python -m bench.settlement.run [--transfers 300] [--workers 1] [--pool threads] [--concurrency 4]
 
 Needs PostgreSQL and Redis (127.0.0.1, as in the tests). Uses its own database
 (rwa_bench_settlement, persistent connections as in production) and Redis db 9 (the
@@ -63,9 +63,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--transfers", type=int, default=300)
     parser.add_argument("--receivers", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=3, help="Celery worker processes")
-    parser.add_argument("--pool", default="solo", choices=["solo", "threads", "prefork"])
-    parser.add_argument("--concurrency", type=int, default=1, help="task slots per worker (threads/prefork)")
+    # One worker with 4 threads settled fastest on a 2-core machine (the tasks mostly wait
+    # on PostgreSQL and algod); 3 solo workers left the producer and devnet short of CPU.
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--pool", default="threads", choices=["solo", "threads", "prefork"])
+    parser.add_argument("--concurrency", type=int, default=4, help="task slots per worker (threads/prefork)")
     parser.add_argument("--direct-threads", type=int, default=None,
                         help="client threads of the direct loop (default: workers × concurrency)")
     parser.add_argument("--deadline", type=float, default=100.0)

@@ -8,19 +8,12 @@ import time
 import pytest
 
 from accounts.roles import ADMIN, INVESTOR, ISSUER
-from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from assets.demo_documents import pdf_document, png_picture
 from assets.models import Asset
+from tests.e2e.flows import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page, email):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.get_by_role("heading", name="Your profile").wait_for()
 
 
 def _sign_out(page):
@@ -45,7 +38,7 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
     UserFactory(email="ada@example.com", roles=[ADMIN], is_staff=True)
 
     # The issuer registers the asset
-    _sign_in(page, issuer.email)
+    sign_in(page, issuer.email)
     page.get_by_role("link", name="Your assets").click()
     page.get_by_role("button", name="Register a new asset").click()
     fields = {
@@ -73,7 +66,7 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
     _sign_out(page)
 
     # An admin approves it in Django admin
-    _sign_in(page, "ada@example.com")
+    sign_in(page, "ada@example.com")
     page.goto(f"/backoffice/assets/asset/{asset.pk}/change/")
     page.get_by_role("link", name="Review this issuance").click()
     page.get_by_role("button", name="Approve and mint").click()

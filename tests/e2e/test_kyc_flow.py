@@ -10,6 +10,7 @@ import pytest
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from compliance.models import KycApplication
 from compliance.tests.factories import PDF_BYTES, PNG_BYTES, KycApplicationFactory, OfficerFactory, add_documents
+from tests.e2e.flows import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,14 +27,6 @@ def _private_storage_and_sanctions(settings, tmp_path):
     from compliance.services import sanctions_list_replace
 
     sanctions_list_replace(entries=sdn_csv_parse((DATA / "sdn_sample.csv").read_text()))
-
-
-def _sign_in(page, email):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.get_by_role("heading", name="Your profile").wait_for()
 
 
 def _sign_in_back_office(page, email):
@@ -55,7 +48,7 @@ def test_investor_submits_officer_approves_dashboard_shows_verified(page, page_p
     OfficerFactory(email="officer@example.com")
 
     # The investor fills in the KYC form with two documents and submits it.
-    _sign_in(page, investor.email)
+    sign_in(page, investor.email)
     page.get_by_role("link", name="Dashboard", exact=True).click()
     assert page.locator("[data-kyc-state]").inner_text() == "Not verified"
     assert page.get_by_role("button", name="Browse offerings").is_disabled()

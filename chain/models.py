@@ -73,7 +73,8 @@ class ChainTransaction(models.Model):
     pending   → nothing signed yet for the current generation (or waiting to re-sign)
     submitted → signed bytes and txid stored (before they were sent); may be in flight
     confirmed → in a block (confirmed_round); on_confirmed ran in the same transaction
-    failed    → algod rejected it for a reason retrying cannot fix (last_error)
+    failed    → algod rejected it for a reason retrying cannot fix, or the before_sign
+                hook refused to sign it (last_error)
     """
 
     class Kind(models.TextChoices):
@@ -104,6 +105,9 @@ class ChainTransaction(models.Model):
     last_error = models.TextField(blank=True)
     on_confirmed = models.CharField(max_length=200, blank=True)
     on_failed = models.CharField(max_length=200, blank=True)
+    # Dotted path called with the row just before each generation is signed; it raises
+    # chain.services.SigningRefused to stop the row for good (e.g. compliance re-check).
+    before_sign = models.CharField(max_length=200, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -15,6 +15,10 @@ Exactly-once, the way `outbox_process` (run by the Celery worker) keeps it:
    last valid round and the txid is not confirmed: the old bytes can never apply then.
 4. Mark confirmed/failed with a conditional update from an unfinished status, and run the
    caller's callback in that same database transaction.
+
+Before a generation is signed, the caller's `before_sign` hook (if any) runs with the row:
+the last word of the business (the compliance engine, for settlements) before a key is
+used. It raises `SigningRefused` to fail the row for good without signing anything.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ logger = logging.getLogger("chain.outbox")
 
 __all__ = [
     "ChainNotBootstrapped",
+    "SigningRefused",
     "chain_account_create",
     "investor_account_get_or_create",
     "outbox_process",
@@ -166,28 +171,36 @@ def _validate_payload(kind: str, payload: dict) -> None:
         raise ValidationError(errors)
 
 
-def _validate_callback(path: str | None) -> str:
+class SigningRefused(Exception):
+    """Raised by a before_sign hook: do not sign this row, fail it with this reason."""
+
+
+def _validate_callback(path: str | None, *, field: str = "on_confirmed") -> str:
     if not path:
         return ""
     try:
         import_string(path)
     except ImportError as exc:
-        raise ValidationError({"on_confirmed": f"cannot import callback {path!r}: {exc}"}) from None
+        raise ValidationError({field: f"cannot import callback {path!r}: {exc}"}) from None
     return path
 
 
 def outbox_request(*, kind: str, payload: dict, idempotency_key: str, on_confirmed: str | None = None,
-                   on_failed: str | None = None) -> ChainTransaction:
+                   on_failed: str | None = None, before_sign: str | None = None) -> ChainTransaction:
     """Ask for on-chain work. Call inside the caller's transaction.atomic(): the row is
     written with the business change and the worker is told after commit. A repeated
-    idempotency_key returns the existing row (and must carry the same request)."""
+    idempotency_key returns the existing row (and must carry the same request).
+
+    Hooks are dotted paths called with the row: `on_confirmed` and `on_failed` in the
+    transaction that finishes it, `before_sign` before each generation is signed (raise
+    `SigningRefused` there to fail the row without signing)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_request must be called inside the caller's transaction.atomic()")
     _validate_payload(kind, payload)
     row = ChainTransaction(
         kind=kind, payload=payload, idempotency_key=idempotency_key,
-        on_confirmed=_validate_callback(on_confirmed), on_failed=_validate_callback(on_failed),
-        next_attempt_at=timezone.now(),
+        on_confirmed=_validate_callback(on_confirmed), on_failed=_validate_callback(on_failed, field="on_failed"),
+        before_sign=_validate_callback(before_sign, field="before_sign"), next_attempt_at=timezone.now(),
     )
     row.full_clean(validate_unique=False)  # the unique index decides, race-free
     try:
@@ -443,7 +456,19 @@ def _build(row: ChainTransaction) -> builder.BuiltGroup:
     raise _Fail(f"unknown chain transaction kind {row.kind!r}")
 
 
+def _before_sign(row: ChainTransaction) -> None:
+    if not row.before_sign:
+        return
+    try:
+        import_string(row.before_sign)(row)
+    except SigningRefused as exc:
+        raise _Fail(f"not signed: {exc}") from None
+    except Exception as exc:  # the hook itself broke (database blip, bug): try again later
+        raise _Retry(f"before_sign hook {row.before_sign} failed: {type(exc).__name__}: {exc}") from exc
+
+
 def _sign_and_store(row: ChainTransaction) -> ChainTransaction:
+    _before_sign(row)
     group = _build(row)
     signed = custody.sign_group([(txn, acct.sealed_key, acct.address) for txn, acct in zip(group.txns, group.signers)])
     blob = b"".join(base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed)

@@ -7,8 +7,9 @@ Two halves:
 - `transfer_facts_gather(...)` reads the database (KYC, sanctions, freeze, the asset's
   rules, holdings) and builds the facts.
 
-`transfer_check` joins them; the marketplace calls it before accepting an order and again
-before settlement, and the UI calls it to explain a disabled button.
+`transfer_check` joins them; the marketplace calls it before accepting an order and the UI
+calls it to explain a disabled button. `settlement_check` is the second look just before a
+reserved transfer is signed (the chain outbox's before_sign hook).
 
 Concurrency: the holder count and the investor's holding are read as they are now. A
 caller that acts on the answer (reserve, settle) must hold the lock on the asset's
@@ -291,6 +292,25 @@ def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=N
     return evaluate(
         transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at, primary=primary)
     )
+
+
+# What can change between accepting an order and signing its settlement: the person's
+# standing and their eligibility for the asset. Quantity, holding limits, holder count and
+# the offering window were judged when the units were reserved, under the offering lock,
+# and the reservation already counts in the holding, so they are not judged twice.
+SETTLEMENT_RULES = INVESTOR_RULES + (_rule_country, _rule_accreditation)
+
+
+def settlement_check(*, investor, asset, quantity: int, direction: Direction, at=None) -> EligibilityResult:
+    """Just before a reserved transfer is signed: is the investor still allowed to take
+    part (KYC not lapsed for a buyer, sanctions clear, not frozen, country and
+    accreditation still fit the asset)?"""
+    at = at or timezone.now()
+    facts = TransferFacts(
+        direction=direction, quantity=quantity, at=at, **_investor_facts(investor, at),
+        allowed_countries=tuple(asset.allowed_countries or ()), accreditation_required=asset.accreditation_required,
+    )
+    return _run(SETTLEMENT_RULES, facts)
 
 
 def investor_check(*, investor, direction: Direction, at=None) -> EligibilityResult:

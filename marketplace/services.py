@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from chain.models import ChainAccount, ChainTransaction
 from chain.selectors import ChainNotBootstrapped, platform_account
-from chain.services import investor_account_get_or_create, outbox_request, outbox_retry
+from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
 from compliance.audit import audit_record
-from compliance.eligibility import RECEIVE, transfer_check
+from compliance.eligibility import RECEIVE, settlement_check, transfer_check
 
 from .ledger import Leg, fee_for, ledger_post
 from .locks import (
@@ -316,6 +316,7 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
         idempotency_key=f"{SETTLEMENT_KEY_PREFIX}{order.public_id}",
         on_confirmed="marketplace.services.order_settlement_confirmed",
         on_failed="marketplace.services.order_settlement_failed",
+        before_sign="marketplace.services.order_settlement_guard",
     )
     order.save(force_insert=True)
     ledger_post(kind=JournalEntry.Kind.PURCHASE_RESERVE, legs=[Leg(available, -total), Leg(held, total)],
@@ -327,6 +328,19 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
     Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") + quantity, updated_at=now)
     order.replayed = False
     return order
+
+
+def order_settlement_guard(chain_tx: ChainTransaction) -> None:
+    """Outbox before_sign hook (worker): the compliance engine's second look, just before
+    the transfer agent's key signs the settlement, and no delivery for an order staff
+    have already refunded. Raises SigningRefused with the reasons; the row then fails and
+    `order_settlement_failed` shows them to the investor and staff."""
+    order = PrimaryOrder.objects.select_related("investor", "asset").get(chain_tx_id=chain_tx.pk)
+    if order.status == OS.REFUNDED:
+        raise SigningRefused("the order was refunded; its fractions are no longer reserved")
+    check = settlement_check(investor=order.investor, asset=order.asset, quantity=order.quantity, direction=RECEIVE)
+    if not check.allowed:
+        raise SigningRefused(f"compliance check before settlement failed: {check.reason}")
 
 
 def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:

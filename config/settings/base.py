@@ -70,8 +70,19 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+
+def database_from_env(default: str | None = None) -> dict:
+    """DATABASE_URL (or `default`) as a Django database. PostgreSQL gets a connect timeout
+    so a dead server fails a request or /readyz in seconds instead of hanging."""
+    db = env.db("DATABASE_URL", default=default) if default else env.db("DATABASE_URL")
+    db["ATOMIC_REQUESTS"] = False
+    if "postgresql" in db["ENGINE"]:
+        db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    return db
+
+
+DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}

@@ -1,12 +1,11 @@
 """Test mode: PostgreSQL, Redis (broker and cache), in-memory mail, fast hashing."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import database_from_env, env
 
 SECRET_KEY = "test-only-not-secret-" + "x" * 40
 DEBUG = False
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/rwa")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/rwa")}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -5,10 +5,12 @@ import pytest
 from django.db.models import Sum
 
 from chain.reconciliation import reconcile
-from chain.services import outbox_process
+from chain.models import ChainTransaction
+from chain.services import outbox_process, outbox_retry
 from compliance.models import AuditEntry
 from marketplace.models import LedgerAccount, Offering, PrimaryOrder, Withdrawal
-from marketplace.services import deposit_record, order_compensate, order_place
+from compliance.services import investor_freeze, investor_unfreeze
+from marketplace.services import deposit_record, order_compensate, order_place, order_settlement_retry
 
 from .chain_helpers import mint_live_asset, wait_until
 from .factories import StaffFactory, verified_investor
@@ -73,6 +75,59 @@ def test_a_rejected_settlement_is_visible_and_staff_refund_it(chain_platform):
     order_compensate(order=order, actor=staff, reason="Supply on chain is short; refunding")
     available = LedgerAccount.objects.get(user=investor, kind=A.INVESTOR_AVAILABLE)
     assert available.balance == 1_000_000
+    offering.refresh_from_db()
+    assert offering.fractions_sold == 0
+    cash_invariants()
+
+
+def _order_reserved_on_a_live_asset():
+    """A verified investor's order for 4 fractions, accepted and waiting for settlement."""
+    asset = mint_live_asset(process_here=True, total_fractions=100, fractions_for_sale=60, max_purchase=None)
+    offering = Offering.objects.get(asset=asset)
+    staff = StaffFactory()
+    investor = verified_investor()
+    deposit_record(investor=investor, amount_minor=1_000_000, currency="EUR", bank_reference="R", actor=staff)
+    order = order_place(investor=investor, offering_id=offering.pk, quantity=4, idempotency_key="k")
+    return order, offering, investor, staff
+
+
+def test_compliance_is_checked_again_before_the_settlement_is_signed(chain_platform):
+    # Given an order accepted while the investor was eligible
+    order, offering, investor, staff = _order_reserved_on_a_live_asset()
+    # When compliance freezes the investor before the worker gets to the settlement
+    investor_freeze(user=investor, actor=staff, reason="Court order")
+    outbox_process(chain_tx_id=order.chain_tx_id)
+    # Then nothing is signed or sent, and the order fails with the engine's reason
+    row = ChainTransaction.objects.get(pk=order.chain_tx_id)
+    assert row.status == "failed" and row.signed_bytes is None and row.txid == ""
+    order.refresh_from_db()
+    assert order.status == "failed"
+    assert "compliance check before settlement failed" in order.failure_reason
+    assert "frozen" in order.failure_reason
+    # When the freeze is lifted and staff retry, the same order settles on chain
+    investor_unfreeze(user=investor, actor=staff, reason="Order lifted")
+    order_settlement_retry(order=order, actor=staff)
+    outbox_process(chain_tx_id=order.chain_tx_id)
+    order.refresh_from_db()
+    assert order.status == "settled", order.failure_reason
+    cash_invariants()
+
+
+def test_a_refunded_order_is_never_delivered_by_a_later_chain_retry(chain_platform):
+    # Given a settlement refused by compliance and refunded by staff
+    order, offering, investor, staff = _order_reserved_on_a_live_asset()
+    investor_freeze(user=investor, actor=staff, reason="Review")
+    outbox_process(chain_tx_id=order.chain_tx_id)
+    order_compensate(order=order, actor=staff, reason="Investor frozen; refunding")
+    investor_unfreeze(user=investor, actor=staff, reason="Cleared")
+    # When someone retries the failed chain row from the chain admin
+    outbox_retry(chain_tx=ChainTransaction.objects.get(pk=order.chain_tx_id), actor=staff)
+    outbox_process(chain_tx_id=order.chain_tx_id)
+    # Then the refunded fractions are not delivered: nothing signed, the row fails again
+    row = ChainTransaction.objects.get(pk=order.chain_tx_id)
+    assert row.status == "failed" and row.signed_bytes is None and "refunded" in row.last_error
+    order.refresh_from_db()
+    assert order.status == "refunded"
     offering.refresh_from_db()
     assert offering.fractions_sold == 0
     cash_invariants()

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,13 +8,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
 from config.uploads import private_file_response
 
-from . import metadata, selectors, services
+from . import catalogue_cache, metadata, selectors, services
 from .forms import AssetForm, DocumentUploadForm, parse_major_to_minor
 from .models import Asset
 
@@ -35,24 +38,36 @@ def _price_filter(raw: str, errors: list[str], label: str) -> int | None:
         return None
 
 
+CATALOGUE_PARAMS = ("q", "category", "location", "price_min", "price_max")
+
+
+def _catalogue_results(raw: dict[str, str]) -> str:
+    """The results fragment (count, cards, pager) for these filters. The same for every
+    visitor, so it needs no request and can be cached (assets/catalogue_cache.py)."""
+    errors: list[str] = []
+    filters = {
+        "category": raw["category"] if raw["category"] in Asset.Category.values else "",
+        "location": raw["location"],
+        "q": raw["q"],
+        "price_min_minor": _price_filter(raw["price_min"], errors, "minimum price"),
+        "price_max_minor": _price_filter(raw["price_max"], errors, "maximum price"),
+    }
+    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(raw["page"])
+    # Pager links carry only the known filters, never arbitrary parameters of the request.
+    querystring = urlencode([(name, raw[name]) for name in CATALOGUE_PARAMS if raw[name]])
+    return render_to_string("assets/catalogue.html#results",
+                            {"page": page, "errors": errors, "querystring": querystring})
+
+
 @require_GET
 def catalogue(request):
     params = request.GET
-    errors: list[str] = []
-    filters = {
-        "category": params.get("category", "") if params.get("category", "") in Asset.Category.values else "",
-        "location": params.get("location", "").strip()[:100],
-        "q": params.get("q", "").strip()[:100],
-        "price_min_minor": _price_filter(params.get("price_min", ""), errors, "minimum price"),
-        "price_max_minor": _price_filter(params.get("price_max", ""), errors, "maximum price"),
-    }
-    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(params.get("page"))
-    query = params.copy()
-    query.pop("page", None)
-    context = {"page": page, "params": params, "errors": errors, "categories": Asset.Category.choices,
-               "querystring": query.urlencode()}
-    template = "assets/catalogue.html#results" if request.htmx else "assets/catalogue.html"
-    return render(request, template, context)
+    raw = {name: params.get(name, "").strip()[:100] for name in (*CATALOGUE_PARAMS, "page")}
+    results = mark_safe(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))  # noqa: S308
+    if request.htmx:
+        return HttpResponse(results)
+    return render(request, "assets/catalogue.html",
+                  {"params": raw, "categories": Asset.Category.choices, "results": results})
 
 
 @require_GET

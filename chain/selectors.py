@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import ChainAccount, ChainTransaction
 
@@ -29,6 +29,20 @@ def platform_account(role: str) -> ChainAccount:
     if account is None:
         raise ChainNotBootstrapped(role)
     return account
+
+
+def treasury_and_investor_account(user) -> tuple[ChainAccount, ChainAccount | None]:
+    """The treasury (sender of primary sales) and the user's custodial account (None when
+    not created yet), in one query."""
+    treasury = investor = None
+    for account in ChainAccount.objects.filter(Q(role=ChainAccount.Role.TREASURY) | Q(user=user)).order_by("role", "id"):
+        if account.role == ChainAccount.Role.TREASURY and treasury is None:
+            treasury = account
+        elif account.user_id == user.pk and investor is None:
+            investor = account
+    if treasury is None:
+        raise ChainNotBootstrapped(ChainAccount.Role.TREASURY)
+    return treasury, investor
 
 
 def platform_accounts() -> QuerySet[ChainAccount]:

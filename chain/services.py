@@ -131,12 +131,14 @@ def chain_account_keys_rotate(*, batch_size: int = 200) -> int:
 
 # -- outbox: requests ------------------------------------------------------------------
 
-def _validate_payload(kind: str, payload: dict) -> None:
+def _validate_payload(kind: str, payload: dict, accounts=()) -> None:
     errors = {}
     if kind == ChainTransaction.Kind.ASSET_TRANSFER:
         addresses = [payload.get(name) for name in ("sender", "receiver")]
         valid = [a for a in addresses if isinstance(a, str) and algo_encoding.is_valid_address(a)]
-        known = set(ChainAccount.objects.filter(address__in=valid).values_list("address", flat=True))
+        known = {a.address for a in accounts if a.pk is not None}
+        if not known.issuperset(valid):
+            known = set(ChainAccount.objects.filter(address__in=valid).values_list("address", flat=True))
         for name, address in zip(("sender", "receiver"), addresses):
             if address not in valid:
                 errors[name] = "must be an Algorand address"
@@ -186,17 +188,19 @@ def _validate_callback(path: str | None, *, field: str = "on_confirmed") -> str:
 
 
 def outbox_request(*, kind: str, payload: dict, idempotency_key: str, on_confirmed: str | None = None,
-                   on_failed: str | None = None, before_sign: str | None = None) -> ChainTransaction:
+                   on_failed: str | None = None, before_sign: str | None = None,
+                   accounts: tuple[ChainAccount, ...] = ()) -> ChainTransaction:
     """Ask for on-chain work. Call inside the caller's transaction.atomic(): the row is
     written with the business change and the worker is told after commit. A repeated
     idempotency_key returns the existing row (and must carry the same request).
 
     Hooks are dotted paths called with the row: `on_confirmed` and `on_failed` in the
     transaction that finishes it, `before_sign` before each generation is signed (raise
-    `SigningRefused` there to fail the row without signing)."""
+    `SigningRefused` there to fail the row without signing). `accounts`: the saved
+    ChainAccount rows of the payload's addresses, when the caller has them (spares a read)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_request must be called inside the caller's transaction.atomic()")
-    _validate_payload(kind, payload)
+    _validate_payload(kind, payload, accounts)
     row = ChainTransaction(
         kind=kind, payload=payload, idempotency_key=idempotency_key,
         on_confirmed=_validate_callback(on_confirmed), on_failed=_validate_callback(on_failed, field="on_failed"),

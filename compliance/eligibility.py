@@ -254,13 +254,20 @@ def _investor_facts(investor, at: datetime) -> dict:
     }
 
 
-def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True) -> TransferFacts:
+_READ = object()
+
+
+def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
+                          holding=_READ) -> TransferFacts:
+    """`holding`: the investor's Holding row (or None) when the caller has just read or
+    locked it; read here otherwise."""
     from django.db.models import Q
 
     from marketplace.models import Holding
 
     at = at or timezone.now()
-    holding = Holding.objects.filter(investor=investor, asset=asset).first()
+    if holding is _READ:
+        holding = Holding.objects.filter(investor=investor, asset=asset).first()
     return TransferFacts(
         direction=direction,
         quantity=quantity,
@@ -283,15 +290,16 @@ def transfer_facts_gather(*, investor, asset, quantity: int, direction: Directio
     )
 
 
-def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True) -> EligibilityResult:
+def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
+                   holding=_READ) -> EligibilityResult:
     """May `investor` receive (buy) or send (sell) `quantity` units of `asset` at `at`
     (default now)? `primary=False` marks a secondary-market trade, to which the offering
-    window does not apply."""
+    window does not apply. Pass `holding` when the caller holds the investor's Holding
+    row already (locked, in its transaction)."""
     if direction not in (RECEIVE, SEND):
         raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
-    return evaluate(
-        transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at, primary=primary)
-    )
+    return evaluate(transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at,
+                                          primary=primary, holding=holding))
 
 
 # What can change between accepting an order and signing its settlement: the person's

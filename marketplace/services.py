@@ -19,8 +19,8 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from chain.models import ChainAccount, ChainTransaction
-from chain.selectors import ChainNotBootstrapped, platform_account
+from chain.models import ChainTransaction
+from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
 from compliance.audit import audit_record
 from compliance.eligibility import RECEIVE, settlement_check, transfer_check
@@ -285,7 +285,8 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
 
     asset = offering.asset
     holding = holding_lock(investor=investor, asset=asset)
-    eligibility = transfer_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now, primary=True)
+    eligibility = transfer_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now, primary=True,
+                                 holding=holding)
     if not eligibility.allowed:
         raise ValidationError([ValidationError(f.message, code=f.code) for f in eligibility.failures])
 
@@ -301,10 +302,10 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
             code="insufficient_cash")
 
     try:
-        treasury = platform_account(ChainAccount.Role.TREASURY)
+        treasury, receiver = treasury_and_investor_account(investor)
     except ChainNotBootstrapped:
         raise ValidationError("Settlement is not available right now; try again later.", code="chain_unavailable") from None
-    receiver = investor_account_get_or_create(user=investor)
+    receiver = receiver or investor_account_get_or_create(user=investor)
     order = PrimaryOrder(
         public_id=uuid.uuid4(), investor=investor, offering=offering, asset=asset, idempotency_key=idempotency_key,
         quantity=quantity, price_per_fraction_minor=offering.price_per_fraction_minor, gross_minor=gross,
@@ -316,7 +317,7 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
         idempotency_key=f"{SETTLEMENT_KEY_PREFIX}{order.public_id}",
         on_confirmed="marketplace.services.order_settlement_confirmed",
         on_failed="marketplace.services.order_settlement_failed",
-        before_sign="marketplace.services.order_settlement_guard",
+        before_sign="marketplace.services.order_settlement_guard", accounts=(treasury, receiver),
     )
     order.save(force_insert=True)
     ledger_post(kind=JournalEntry.Kind.PURCHASE_RESERVE, legs=[Leg(available, -total), Leg(held, total)],

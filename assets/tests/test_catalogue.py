@@ -70,3 +70,28 @@ def test_pagination(client):
     assert "Page 1 of 3" in first
     third = client.get(reverse("assets:catalogue"), {"page": 3}).content.decode()
     assert "Page 3 of 3" in third
+
+
+def test_results_are_served_from_the_cache_until_an_asset_changes(client):
+    url = reverse("assets:catalogue")
+    asset = _live(1, name="Harbour offices")[0]
+    cold = _queries(client, url)
+    warm = _queries(client, url)
+    assert warm == cold - 2  # neither the count nor the page query runs again
+    # Any save of an asset (service, admin) shows at once
+    asset.name = "Harbour offices (renovated)"
+    asset.save()
+    assert "Harbour offices (renovated)" in client.get(url).content.decode()
+    _live(1, name="Gold bars lot 7")
+    body = client.get(url).content.decode()
+    assert "Gold bars lot 7" in body and "2 assets" in body
+    asset.delete()
+    assert "Harbour offices" not in client.get(url).content.decode()
+
+
+def test_pager_links_carry_only_the_known_filters(client):
+    _live(30, category=Asset.Category.ART)
+    body = client.get(reverse("assets:catalogue"), {"category": "art", "utm": "<x>", "page": "1"}).content.decode()
+    pager = body[body.index("Page 1 of 3"):]
+    assert 'href="?category=art&page=2"' in pager, pager[:600]
+    assert "utm=" not in body and "%3Cx%3E" not in body

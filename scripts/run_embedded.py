@@ -101,8 +101,8 @@ def main() -> int:
 
     def stop(*_):
         for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+            if proc.poll() is None:  # the leader shuts its own children down (Celery's pool)
+                proc.terminate()
         deadline = time.monotonic() + 10
         for proc in procs.values():
             try:
@@ -111,6 +111,8 @@ def main() -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    # Ctrl-C even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             for name, proc in procs.items():

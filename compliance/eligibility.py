@@ -257,37 +257,63 @@ def _investor_facts(investor, at: datetime) -> dict:
 _READ = object()
 
 
+def _asset_facts(asset) -> dict:
+    """The asset's rules, as TransferFacts fields."""
+    return {
+        "allowed_countries": tuple(asset.allowed_countries or ()),
+        "accreditation_required": asset.accreditation_required,
+        "min_holding": asset.min_holding or 0,
+        "max_holding": asset.max_holding,
+        "max_holders": asset.max_holders,
+        "lockup_days": asset.lockup_days or 0,
+        "offering_opens_at": asset.offering_opens_at,
+        "offering_closes_at": asset.offering_closes_at,
+    }
+
+
+def _transfer_facts(*, asset, quantity: int, direction: Direction, at, primary: bool, person: dict, holding,
+                    holder_count: int) -> TransferFacts:
+    return TransferFacts(
+        direction=direction,
+        quantity=quantity,
+        at=at,
+        **person,
+        **_asset_facts(asset),
+        # Units reserved by unsettled primary orders count toward limits when receiving,
+        # never toward what can be sent.
+        current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0)) if holding else 0,
+        first_acquired_at=holding.first_acquired_at if holding else None,
+        holder_count=holder_count,
+        primary=primary,
+    )
+
+
+def _holders(asset_ids):
+    """Holding rows that count as holders (settled or reserved units) of these assets."""
+    from django.db.models import Q
+
+    from marketplace.models import Holding
+
+    return Holding.objects.filter(asset_id__in=list(asset_ids)).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
+
+
 def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
                           holding=_READ) -> TransferFacts:
     """`holding`: the investor's Holding row (or None) when the caller has just read or
     locked it; read here otherwise."""
-    from django.db.models import Q
-
     from marketplace.models import Holding
 
     at = at or timezone.now()
     if holding is _READ:
         holding = Holding.objects.filter(investor=investor, asset=asset).first()
-    return TransferFacts(
-        direction=direction,
-        quantity=quantity,
-        at=at,
-        **_investor_facts(investor, at),
-        allowed_countries=tuple(asset.allowed_countries or ()),
-        accreditation_required=asset.accreditation_required,
-        min_holding=asset.min_holding or 0,
-        max_holding=asset.max_holding,
-        max_holders=asset.max_holders,
-        lockup_days=asset.lockup_days or 0,
-        offering_opens_at=asset.offering_opens_at,
-        offering_closes_at=asset.offering_closes_at,
-        # Units reserved by unsettled primary orders count toward limits when receiving,
-        # never toward what can be sent.
-        current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0)) if holding else 0,
-        first_acquired_at=holding.first_acquired_at if holding else None,
-        holder_count=Holding.objects.filter(asset=asset).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0)).count(),
-        primary=primary,
-    )
+    return _transfer_facts(asset=asset, quantity=quantity, direction=direction, at=at, primary=primary,
+                           person=_investor_facts(investor, at), holding=holding,
+                           holder_count=_holders([asset.pk]).count())
+
+
+def _check_direction(direction) -> None:
+    if direction not in (RECEIVE, SEND):
+        raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
 
 
 def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
@@ -296,10 +322,41 @@ def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=N
     (default now)? `primary=False` marks a secondary-market trade, to which the offering
     window does not apply. Pass `holding` when the caller holds the investor's Holding
     row already (locked, in its transaction)."""
-    if direction not in (RECEIVE, SEND):
-        raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
+    _check_direction(direction)
     return evaluate(transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at,
                                           primary=primary, holding=holding))
+
+
+@dataclass(frozen=True)
+class TransferQuestion:
+    asset: object
+    quantity: int
+    direction: Direction
+    primary: bool = True
+
+
+def transfer_check_many(*, investor, questions: list[TransferQuestion], at=None) -> list[EligibilityResult]:
+    """`transfer_check` for many assets at once, in a constant number of queries (the
+    investor's standing, their holdings in these assets, the holder counts): for pages
+    that explain a button per asset. Answers in the order of `questions`."""
+    from django.db.models import Count
+
+    from marketplace.models import Holding
+
+    if not questions:
+        return []
+    for question in questions:
+        _check_direction(question.direction)
+    at = at or timezone.now()
+    asset_ids = {q.asset.pk for q in questions}
+    person = _investor_facts(investor, at)
+    holdings = {h.asset_id: h for h in Holding.objects.filter(investor=investor, asset_id__in=list(asset_ids))}
+    counts = dict(_holders(asset_ids).values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
+    return [
+        evaluate(_transfer_facts(asset=q.asset, quantity=q.quantity, direction=q.direction, at=at, primary=q.primary,
+                                 person=person, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)))
+        for q in questions
+    ]
 
 
 # What can change between accepting an order and signing its settlement: the person's
@@ -314,10 +371,7 @@ def settlement_check(*, investor, asset, quantity: int, direction: Direction, at
     part (KYC not lapsed for a buyer, sanctions clear, not frozen, country and
     accreditation still fit the asset)?"""
     at = at or timezone.now()
-    facts = TransferFacts(
-        direction=direction, quantity=quantity, at=at, **_investor_facts(investor, at),
-        allowed_countries=tuple(asset.allowed_countries or ()), accreditation_required=asset.accreditation_required,
-    )
+    facts = TransferFacts(direction=direction, quantity=quantity, at=at, **_investor_facts(investor, at), **_asset_facts(asset))
     return _run(SETTLEMENT_RULES, facts)
 
 

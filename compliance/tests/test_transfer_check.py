@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from assets.tests.factories import AssetFactory
-from compliance.eligibility import investor_check, transfer_check
+from compliance.eligibility import TransferQuestion, investor_check, transfer_check, transfer_check_many
 from compliance.models import InvestorProfile, KycApplication
 from compliance.selectors import kyc_standing_for, kyc_status_for
 from marketplace.models import Holding
@@ -97,3 +97,27 @@ def test_frozen_and_flagged_investors_are_blocked_both_ways():
 def test_direction_is_validated():
     with pytest.raises(ValueError):
         transfer_check(investor=UserFactory(), asset=AssetFactory(), quantity=1, direction="buy")
+
+
+def test_many_questions_get_the_same_answers_as_one_by_one_in_constant_queries(django_assert_max_num_queries):
+    user = _verified(country_of_residence="GB")
+    held = AssetFactory(max_holding=12, lockup_days=30)
+    _hold(user, held, 10, days_ago=5)  # locked up, and near its maximum
+    crowded = AssetFactory(max_holders=1)
+    _hold(UserFactory(), crowded, 3)
+    closed_to_gb = AssetFactory(allowed_countries=["FR"])
+    open_asset = AssetFactory()
+    questions = [
+        TransferQuestion(held, 10, "send", primary=False), TransferQuestion(held, 5, "receive"),
+        TransferQuestion(crowded, 1, "receive"), TransferQuestion(closed_to_gb, 1, "receive"),
+        TransferQuestion(open_asset, 1, "receive"), TransferQuestion(open_asset, 1, "send"),
+    ]
+    one_by_one = [transfer_check(investor=user, asset=q.asset, quantity=q.quantity, direction=q.direction,
+                                 primary=q.primary).codes for q in questions]
+    assert one_by_one == [["lockup"], ["above_max_holding"], ["max_holders_reached"], ["country_not_allowed"], [],
+                          ["insufficient_holding"]]
+    with django_assert_max_num_queries(4):
+        many = transfer_check_many(investor=user, questions=questions)
+    assert [r.codes for r in many] == one_by_one
+    with pytest.raises(ValueError):
+        transfer_check_many(investor=user, questions=[TransferQuestion(open_asset, 1, "buy")])

@@ -86,6 +86,35 @@ def test_verified_investor_sees_verified_and_exit_only_after_expiry(client):
     assert 'data-codes="kyc_expired"' in html
 
 
+def test_dashboard_query_count_is_constant_as_holdings_and_offerings_grow(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assets.models import Asset
+    from assets.tests.factories import AssetFactory
+    from marketplace.models import Holding
+
+    app = KycApplicationFactory(approved=True)
+    client.force_login(app.user)
+
+    def grow(n):
+        for _ in range(n):
+            asset = AssetFactory(status=Asset.Status.LIVE)
+            Holding.objects.create(investor=app.user, asset=asset, quantity=3)
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            html = client.get(reverse("compliance:dashboard")).content.decode()
+        return len(ctx.captured_queries), html.count(">Sell<")
+
+    grow(1)
+    few, sells = queries()
+    grow(6)
+    many, more_sells = queries()
+    assert (sells, more_sells) == (1, 7)
+    assert many == few
+
+
 # Permissions ---------------------------------------------------------------------------
 
 def test_investor_cannot_read_another_investors_kyc_or_documents(client):

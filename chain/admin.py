@@ -62,7 +62,9 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(ChainAccount)
 class ChainAccountAdmin(ReadOnlyAdmin):
-    list_display = ["address", "role", "user", "live_balance", "key_id", "created_at"]
+    # No algod call per row in the list (50 rows would be 50 requests, and minutes when
+    # algod is down); the live balance and holdings are on each account's page.
+    list_display = ["address", "role", "user", "key_id", "created_at"]
     list_filter = ["role", "key_id"]
     search_fields = ["address", "user__email"]
     list_select_related = ["user"]
@@ -72,22 +74,23 @@ class ChainAccountAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("key_ciphertext", "key_nonce", "wrapped_data_key", "wrap_nonce")
 
-    def _info(self, obj):
-        cache = getattr(self, "_info_cache", None)
-        if cache is None or cache[0] != obj.address:
+    @staticmethod
+    def _info(obj):
+        """algod's view of the account, read once per page (kept on the instance)."""
+        if not hasattr(obj, "_algod_info"):
             try:
-                info = gateway.account_info(obj.address)
+                obj._algod_info = gateway.account_info(obj.address)
             except gateway.AlgodError as exc:
-                info = {"error": exc.message}
-            self._info_cache = cache = (obj.address, info)
-        return cache[1]
+                obj._algod_info = {"error": exc.message}
+        return obj._algod_info
 
     @admin.display(description="balance (ALGO)")
     def live_balance(self, obj):
         info = self._info(obj)
         if "error" in info:
             return f"unavailable: {info['error'][:80]}"
-        return f"{int(info.get('amount', 0)) / 1_000_000:,.6f}"
+        micro = int(info.get("amount", 0))
+        return f"{micro // 1_000_000:,}.{micro % 1_000_000:06d}"
 
     @admin.display(description="asset holdings (on chain)")
     def live_assets(self, obj):

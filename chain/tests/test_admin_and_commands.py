@@ -8,6 +8,7 @@ import datetime
 
 from accounts.tests.factories import UserFactory
 from assets.models import Asset
+from chain import gateway
 from chain.models import ChainAccount, ChainTransaction
 from marketplace.models import Holding
 
@@ -41,6 +42,11 @@ def test_admin_pages_show_status_and_balances_but_never_keys(staff_client, chain
         for secret in secrets_of(account):
             assert secret not in html
     assert "key_ciphertext" not in html and "wrapped_data_key" not in html
+    # The list reads no balances (no algod call per row); an account's page shows its
+    # balance in ALGO with six decimals, computed in integers.
+    assert "balance (ALGO)" not in pages[3].content.decode()
+    clawback_micro = gateway.account_info(chain_platform["clawback"].address)["amount"]
+    assert f"{clawback_micro // 1_000_000:,}.{clawback_micro % 1_000_000:06d}" in pages[5].content.decode()
 
     response = staff_client.post("/backoffice/chain/chaintransaction/", {
         "action": "retry_failed", "_selected_action": [failed.pk, row.pk]}, follow=True)

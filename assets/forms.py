@@ -1,29 +1,12 @@
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 from django.core.exceptions import ValidationError
 
+from config.money import CURRENCY_CHOICES, currency_clean, minor_to_major_text, parse_major_to_minor
 from config.uploads import validate_upload
 
 from .models import MAX_FRACTIONS, UINT64_MAX, Asset, AssetDocument
 
 MONEY_HELP = "In {currency}, e.g. 1250.00"
-
-
-def parse_major_to_minor(value: str, *, field: str) -> int:
-    """'1,250.50' -> 125050. Decimal only for parsing; never float."""
-    try:
-        amount = Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationError(f"The {field} can have at most two decimal places.")
-    if amount <= 0:
-        raise ValidationError(f"The {field} must be greater than zero.")
-    minor = int(amount * 100)
-    if minor > MAX_FRACTIONS:
-        raise ValidationError(f"The {field} is too large.")
-    return minor
 
 
 def _byte_length_validator(limit: int, label: str):
@@ -45,7 +28,8 @@ class AssetForm(forms.ModelForm):
     fractions_for_sale = forms.CharField(label="Fractions offered", help_text="How many of them the primary offering sells.")
     unit_name = forms.CharField(label="Unit name (ticker)", max_length=64, help_text="At most 8 bytes, e.g. BLDG42.",
                                 validators=[_byte_length_validator(8, "unit name")])
-    currency = forms.CharField(label="Currency", max_length=12, initial="USD", help_text="ISO 4217 code, e.g. USD or EUR.")
+    currency = forms.ChoiceField(label="Currency", choices=CURRENCY_CHOICES, initial="USD",
+                                 help_text="The currency investors pay in and the asset is valued in.")
     asset_name = forms.CharField(label="Token name", max_length=128, help_text="At most 32 bytes.",
                                  validators=[_byte_length_validator(32, "token name")])
 
@@ -73,16 +57,13 @@ class AssetForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         asset = self.instance
         if asset.pk:
-            self.initial.setdefault("valuation", f"{Decimal(asset.valuation_minor) / 100:.2f}")
-            self.initial.setdefault("price_per_fraction", f"{Decimal(asset.price_per_fraction_minor) / 100:.2f}")
+            self.initial.setdefault("valuation", minor_to_major_text(asset.valuation_minor))
+            self.initial.setdefault("price_per_fraction", minor_to_major_text(asset.price_per_fraction_minor))
             self.initial.setdefault("total_fractions", asset.total_fractions)
             self.initial.setdefault("fractions_for_sale", asset.fractions_for_sale)
 
     def clean_currency(self):
-        code = self.cleaned_data["currency"].strip().upper()
-        if len(code) != 3 or not code.isalpha():
-            raise ValidationError("Use a three-letter ISO 4217 code, e.g. USD or EUR.")
-        return code
+        return currency_clean(self.cleaned_data["currency"])
 
     def clean_country(self):
         code = self.cleaned_data.get("country", "").strip().upper()

@@ -5,6 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from config.money import CURRENCY_CHOICES
+
 # Algorand amounts are uint64; PostgreSQL's bigint stops at 2**63 - 1, so that is our cap.
 UINT64_MAX = 2**64 - 1
 MAX_FRACTIONS = 2**63 - 1
@@ -40,7 +42,7 @@ class Asset(models.Model):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code of the asset's location.")
     valuation_minor = models.BigIntegerField(validators=[MinValueValidator(1)], help_text="Valuation in minor units (cents).")
     valuation_date = models.DateField()
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(max_length=3, default="USD", choices=CURRENCY_CHOICES)
     total_fractions = models.BigIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_FRACTIONS)])
     unit_name = models.CharField(max_length=8, help_text="Ticker on chain, at most 8 bytes.")
     asset_name = models.CharField(max_length=32, help_text="Name on chain, at most 32 bytes.")

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
+from config.money import parse_major_to_minor
 from config.uploads import private_file_response
 
 from . import catalogue_cache, metadata, selectors, services
-from .forms import AssetForm, DocumentUploadForm, parse_major_to_minor
+from .forms import AssetForm, DocumentUploadForm
 from .models import Asset
 
 PAGE_SIZE = 12

@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
-from assets.forms import parse_major_to_minor
+from config.money import CURRENCY_CHOICES, parse_major_to_minor
 
 WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 MAX_QUANTITY = 2**63 - 1
@@ -58,7 +58,7 @@ class DepositForm(forms.Form):
 
     investor = forms.ModelChoiceField(queryset=User.objects.order_by("email"), help_text="Whose money arrived.")
     amount = forms.CharField(label="Amount", max_length=24, help_text="In major units, e.g. 1250.00.")
-    currency = forms.CharField(max_length=3, initial="EUR")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="EUR")
     bank_reference = forms.CharField(max_length=100, help_text="The bank's reference of the incoming payment.")
 
     def clean_amount(self) -> int:

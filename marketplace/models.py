@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.money import CURRENCY_CHOICES
+
 
 class Holding(models.Model):
     """How many fractions of an asset an investor owns according to our books.
@@ -53,7 +55,7 @@ class Offering(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     asset = models.OneToOneField("assets.Asset", on_delete=models.PROTECT, related_name="offering")
     price_per_fraction_minor = models.BigIntegerField(validators=[MinValueValidator(1)])
-    currency = models.CharField(max_length=3)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     fractions_for_sale = models.BigIntegerField(validators=[MinValueValidator(1)])
     fractions_sold = models.BigIntegerField(default=0, editable=False)
     min_purchase = models.BigIntegerField(default=1, validators=[MinValueValidator(1)])

@@ -9,7 +9,6 @@ transaction that marks that row confirmed or failed."""
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from chain.models import ChainTransaction
 from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
 from compliance.audit import audit_record
+from config.money import MAX_MINOR, currency_clean, format_money
 from compliance.eligibility import RECEIVE, settlement_check, transfer_check
 
 from .ledger import Leg, fee_for, ledger_post
@@ -40,8 +40,6 @@ logger = logging.getLogger("marketplace")
 
 A = LedgerAccount.Kind
 OS = PrimaryOrder.Status
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-MAX_MINOR = 2**63 - 1
 
 
 def _snapshot(obj, fields) -> dict:
@@ -56,13 +54,6 @@ def _positive_int(value, *, what: str) -> int:
     if value > MAX_MINOR:
         raise ValidationError(f"The {what} is too large.", code="too_large")
     return value
-
-
-def _currency(value: str) -> str:
-    code = (value or "").strip().upper()
-    if not CURRENCY_RE.match(code):
-        raise ValidationError("Give the currency as a three-letter ISO code, e.g. EUR.", code="currency")
-    return code
 
 
 def _require_staff(actor, perm: str, *, not_user=None) -> None:
@@ -143,7 +134,7 @@ def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference
     """Staff: cash arrived in the platform's bank account for `investor`."""
     _require_staff(actor, "marketplace.add_deposit", not_user=investor)
     amount_minor = _positive_int(amount_minor, what="amount")
-    currency = _currency(currency)
+    currency = currency_clean(currency)
     bank_reference = (bank_reference or "").strip()
     if not bank_reference:
         raise ValidationError({"bank_reference": "Give the bank's reference for the payment."})
@@ -167,12 +158,12 @@ def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference
 def withdrawal_request(*, investor, amount_minor: int, currency: str) -> Withdrawal:
     """The investor asks for cash back; it is held until staff pay or reject it."""
     amount_minor = _positive_int(amount_minor, what="amount")
-    currency = _currency(currency)
+    currency = currency_clean(currency)
     available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency),
                                                   (A.INVESTOR_HELD, investor, currency)])
     if available.balance < amount_minor:
         raise ValidationError(
-            f"You have {_fmt(available.balance, currency)} available, less than {_fmt(amount_minor, currency)}.",
+            f"You have {format_money(available.balance, currency)} available, less than {format_money(amount_minor, currency)}.",
             code="insufficient_cash")
     withdrawal = Withdrawal.objects.create(investor=investor, amount_minor=amount_minor, currency=currency)
     ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REQUEST, legs=[Leg(available, -amount_minor), Leg(held, amount_minor)],
@@ -223,12 +214,6 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
     audit_record(actor=actor, action="cash.withdrawal_rejected", target=withdrawal,
                  before={"status": Withdrawal.Status.REQUESTED}, after={"status": withdrawal.status}, reason=reason)
     return withdrawal
-
-
-def _fmt(minor: int, currency: str) -> str:
-    from assets.templatetags.money import money
-
-    return money(minor, currency)
 
 
 # -- purchases ---------------------------------------------------------------------------
@@ -298,7 +283,7 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
                                                   (A.INVESTOR_HELD, investor, currency)])
     if available.balance < total:
         raise ValidationError(
-            f"Not enough cash: the total is {_fmt(total, currency)} and you have {_fmt(available.balance, currency)} available.",
+            f"Not enough cash: the total is {format_money(total, currency)} and you have {format_money(available.balance, currency)} available.",
             code="insufficient_cash")
 
     try:

@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from chain.gateway import AlgodError, asset_amount
 from chain.selectors import investor_account_for_user
 from compliance.eligibility import RECEIVE, transfer_check
+from config.money import minor_to_major_text
 
 from . import selectors, services
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
@@ -192,12 +193,6 @@ def withdrawal_create(request):
     return redirect("marketplace:portfolio")
 
 
-def _minor_to_text(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    major, cents = divmod(abs(minor), 100)
-    return f"{sign}{major}.{cents:02d}"
-
-
 def _cell(value) -> str:
     """No spreadsheet formulas from user-controlled text."""
     text = "" if value is None else str(value)
@@ -217,7 +212,7 @@ def portfolio_csv(request):
         order = p.entry.order
         chain_tx = order.chain_tx if order else None
         writer.writerow([
-            p.entry.created_at.isoformat(), p.entry_id, p.entry.kind, p.account.kind, _minor_to_text(p.amount_minor),
+            p.entry.created_at.isoformat(), p.entry_id, p.entry.kind, p.account.kind, minor_to_major_text(p.amount_minor),
             p.account.currency, _cell(order.asset.unit_name if order else ""), order.quantity if order else "",
             order.public_id if order else "", order.status if order else "",
             chain_tx.txid if chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",

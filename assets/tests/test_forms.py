@@ -48,7 +48,9 @@ def test_valid_asset_is_created_as_draft_in_minor_units(issuer_client):
         ("price_per_fraction", "0", "greater than zero"),
         ("price_per_fraction", "1.005", "at most two decimal places"),
         ("price_per_fraction", "abc", "as a number"),
-        ("currency", "EURO", "three-letter"),
+        ("currency", "EURO", "Select a valid choice"),
+        ("currency", "JPY", "Select a valid choice"),
+        ("valuation", "Infinity", "as a number"),
     ],
 )
 def test_bad_asset_input_is_refused_and_nothing_stored(issuer_client, field, value, message):

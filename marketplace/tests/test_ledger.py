@@ -88,6 +88,16 @@ def test_deposit_refuses_bad_amounts(staff, amount):
     assert not JournalEntry.objects.exists()
 
 
+@pytest.mark.parametrize("currency", ["JPY", "XYZ", "", "EURO"])
+def test_cash_moves_only_in_currencies_the_platform_settles(staff, currency):
+    investor = UserFactory()
+    with pytest.raises(ValidationError, match="We settle in"):
+        deposit_record(investor=investor, amount_minor=100, currency=currency, bank_reference="R", actor=staff)
+    with pytest.raises(ValidationError, match="We settle in"):
+        withdrawal_request(investor=investor, amount_minor=100, currency=currency)
+    assert not JournalEntry.objects.exists() and not LedgerAccount.objects.exists()
+
+
 def test_withdrawal_holds_cash_then_staff_pay_it(staff, fund):
     investor = UserFactory()
     fund(investor, 10_000)

@@ -51,7 +51,7 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
     for label, value in fields.items():
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Valuation date").fill("2026-09-30")
-    page.get_by_label("Currency").fill("EUR")
+    page.get_by_label("Currency").select_option("EUR")
     page.get_by_role("button", name="Save draft").click()
     page.get_by_text("No documents yet.").wait_for()
 

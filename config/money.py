@@ -1,0 +1,69 @@
+"""Money: integer minor units plus an ISO 4217 code, never floats. The one place that
+knows which currencies the platform takes and turns amounts into text and back.
+
+Every supported currency has two decimal places (cents), so one minor unit is 1/100 of
+the major unit everywhere: parsing, display, the catalogue's price filter. A currency
+with another exponent (JPY 0, BHD 3) needs its exponent here before it can be added."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+CURRENCIES = {
+    "USD": "US dollar",
+    "EUR": "Euro",
+    "GBP": "Pound sterling",
+    "CHF": "Swiss franc",
+    "SGD": "Singapore dollar",
+    "HKD": "Hong Kong dollar",
+    "CAD": "Canadian dollar",
+    "AUD": "Australian dollar",
+}
+CURRENCY_CHOICES = [(code, f"{code} · {name}") for code, name in CURRENCIES.items()]
+MINOR_PER_MAJOR = 100
+# Amounts are stored in bigint columns.
+MAX_MINOR = 2**63 - 1
+
+
+def currency_clean(value) -> str:
+    """'eur ' -> 'EUR'; anything the platform does not settle in is refused."""
+    code = str(value or "").strip().upper()
+    if code not in CURRENCIES:
+        raise ValidationError(f"We settle in {', '.join(CURRENCIES)}; {code or 'an empty currency'} is not one of them.",
+                              code="currency")
+    return code
+
+
+def parse_major_to_minor(value, *, field: str) -> int:
+    """'1,250.50' -> 125050. Decimal only for parsing; never float."""
+    try:
+        amount = Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.") from None
+    if not amount.is_finite():
+        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(f"The {field} can have at most two decimal places.")
+    if amount <= 0:
+        raise ValidationError(f"The {field} must be greater than zero.")
+    minor = int(amount * MINOR_PER_MAJOR)
+    if minor > MAX_MINOR:
+        raise ValidationError(f"The {field} is too large.")
+    return minor
+
+
+def minor_to_major_text(minor: int) -> str:
+    """125050 -> '1250.50' (for form initial values; no grouping)."""
+    sign = "-" if minor < 0 else ""
+    major, cents = divmod(abs(int(minor)), MINOR_PER_MAJOR)
+    return f"{sign}{major}.{cents:02d}"
+
+
+def format_money(minor: int | None, currency: str) -> str:
+    """Integer minor units -> '1,250.50 USD' without ever going through float."""
+    if minor is None:
+        return "—"
+    sign = "-" if minor < 0 else ""
+    major, cents = divmod(abs(int(minor)), MINOR_PER_MAJOR)
+    return f"{sign}{intcomma(major)}.{cents:02d} {currency}"

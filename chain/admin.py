@@ -2,6 +2,8 @@
 Key material is never a field here (not even the ciphertext): ModelAdmin `fields` list
 exactly what is shown."""
 
+import time
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
@@ -62,35 +64,51 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(ChainAccount)
 class ChainAccountAdmin(ReadOnlyAdmin):
-    # No algod call per row in the list (50 rows would be 50 requests, and minutes when
-    # algod is down); the live balance and holdings are on each account's page.
-    list_display = ["address", "role", "user", "key_id", "created_at"]
+    # Live balances in the list for the platform's role accounts (five rows); investor
+    # accounts show theirs on their own page, so a page of 50 investors is not 50 algod
+    # calls. After an algod error, calls stop for BREAKER_SECONDS (a node that hangs
+    # would otherwise cost the timeout once per row).
+    list_display = ["address", "role", "user", "live_balance", "key_id", "created_at"]
     list_filter = ["role", "key_id"]
     search_fields = ["address", "user__email"]
     list_select_related = ["user"]
     list_per_page = 50
     fields = ["address", "role", "user", "key_id", "created_at", "live_balance", "live_assets"]
+    BREAKER_SECONDS = 15.0
+    _algod_failed_at = None
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("key_ciphertext", "key_nonce", "wrapped_data_key", "wrap_nonce")
 
-    @staticmethod
-    def _info(obj):
+    def _info(self, obj):
         """algod's view of the account, read once per page (kept on the instance)."""
         if not hasattr(obj, "_algod_info"):
+            failed_at = self._algod_failed_at
+            if failed_at is not None and time.monotonic() - failed_at < self.BREAKER_SECONDS:
+                obj._algod_info = {"error": "algod did not answer a moment ago; reload to try again"}
+                return obj._algod_info
             try:
                 obj._algod_info = gateway.account_info(obj.address)
             except gateway.AlgodError as exc:
+                type(self)._algod_failed_at = time.monotonic()
                 obj._algod_info = {"error": exc.message}
         return obj._algod_info
 
     @admin.display(description="balance (ALGO)")
     def live_balance(self, obj):
+        if obj.role == ChainAccount.Role.INVESTOR and not getattr(obj, "_detail", False):
+            return "on the account's page"
         info = self._info(obj)
         if "error" in info:
             return f"unavailable: {info['error'][:80]}"
         micro = int(info.get("amount", 0))
         return f"{micro // 1_000_000:,}.{micro % 1_000_000:06d}"
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._detail = True
+        return obj
 
     @admin.display(description="asset holdings (on chain)")
     def live_assets(self, obj):

@@ -42,11 +42,14 @@ def test_admin_pages_show_status_and_balances_but_never_keys(staff_client, chain
         for secret in secrets_of(account):
             assert secret not in html
     assert "key_ciphertext" not in html and "wrapped_data_key" not in html
-    # The list reads no balances (no algod call per row); an account's page shows its
-    # balance in ALGO with six decimals, computed in integers.
-    assert "balance (ALGO)" not in pages[3].content.decode()
+    # Balances in ALGO with six decimals, computed in integers: live in the list for the
+    # platform's accounts, on its own page for an investor's account.
     clawback_micro = gateway.account_info(chain_platform["clawback"].address)["amount"]
-    assert f"{clawback_micro // 1_000_000:,}.{clawback_micro % 1_000_000:06d}" in pages[5].content.decode()
+    clawback_text = f"{clawback_micro // 1_000_000:,}.{clawback_micro % 1_000_000:06d}"
+    assert clawback_text in pages[3].content.decode() and clawback_text in pages[5].content.decode()
+    investor_micro = gateway.account_info(investor_account.address)["amount"]
+    assert "on the account&#x27;s page" in pages[3].content.decode() or "on the account's page" in pages[3].content.decode()
+    assert f"{investor_micro // 1_000_000:,}.{investor_micro % 1_000_000:06d}" in pages[4].content.decode()
 
     response = staff_client.post("/backoffice/chain/chaintransaction/", {
         "action": "retry_failed", "_selected_action": [failed.pk, row.pk]}, follow=True)
@@ -103,3 +106,38 @@ def test_rotate_keys_rewraps_under_the_new_master_key(settings, chain_platform, 
     settings.CUSTODY_MASTER_KEYS = "test-2:" + base64.b64encode(b"N" * 32).decode()
     row = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1))
     assert row.status == "confirmed", row.last_error
+
+
+def test_a_hanging_algod_costs_the_account_list_one_timeout_not_one_per_row(staff_client, chain_platform, settings):
+    import socket
+    import threading
+
+    from chain.admin import ChainAccountAdmin
+
+    # A node that accepts connections and never answers.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings.ALGOD_URL = f"http://127.0.0.1:{server.getsockname()[1]}"
+    settings.ALGOD_TIMEOUT_SECONDS = 1
+    ChainAccountAdmin._algod_failed_at = None
+    try:
+        html = staff_client.get("/backoffice/chain/chainaccount/").content.decode()
+    finally:
+        ChainAccountAdmin._algod_failed_at = None
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert html.count("unavailable:") == 5  # the five platform accounts
+    assert len(accepted) == 1  # one attempt; the breaker answered the other four rows

@@ -77,13 +77,14 @@ def offering_stats(*, asset_ids) -> dict[int, OfferingStats]:
 
 
 def order_get_for_user(*, public_id, user) -> PrimaryOrder:
-    """The investor's own order (staff see any); anybody else's is a 404."""
+    """The investor's own order (staff with the back office's order permission see any);
+    anybody else's is a 404."""
     qs = PrimaryOrder.objects.select_related("asset", "offering", "chain_tx")
     try:
         order = qs.get(public_id=public_id)
     except (PrimaryOrder.DoesNotExist, ValueError):
         raise Http404
-    if order.investor_id != user.pk and not user.is_staff:
+    if order.investor_id != user.pk and not (user.is_staff and user.has_perm("marketplace.view_primaryorder")):
         raise Http404
     return order
 

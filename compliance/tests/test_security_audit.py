@@ -15,12 +15,14 @@ from .test_views import _details
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_do_not_read_an_applicants_kyc_through_the_investor_pages(client):
+@pytest.mark.parametrize("staff", [lambda: OfficerFactory(), lambda: UserFactory(is_staff=True, is_superuser=True)],
+                         ids=["compliance officer", "superuser"])
+def test_staff_do_not_read_an_applicants_kyc_through_the_investor_pages(client, staff):
     app = KycApplicationFactory(submitted=True)
-    doc = add_document(app)
-    client.force_login(OfficerFactory())
-    assert client.get(reverse("compliance:kyc_detail", args=[app.public_id])).status_code == 404
-    assert client.get(reverse("compliance:kyc_document", args=[doc.public_id])).status_code == 404
+    urls = [reverse("compliance:kyc_detail", args=[app.public_id]),
+            reverse("compliance:kyc_document", args=[add_document(app).public_id])]
+    client.force_login(staff())
+    assert [client.get(url).status_code for url in urls] == [404, 404]
 
 
 def test_applicant_reads_their_own_kyc_details(client):

@@ -4,7 +4,10 @@ the chain outbox, never straight to algod."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+
+from accounts.notifications import notify
 
 from chain.services import outbox_request, outbox_retry
 from compliance.audit import audit_record
@@ -114,15 +117,33 @@ def _decide(asset: Asset, reviewer, *, status: str, comment: str, action: str, r
     return asset
 
 
+DECISION_MAIL = {
+    S.CHANGES_REQUESTED: ("Changes requested for {name}", "Our reviewers asked for changes to {name} before it can be approved:\n\n{comment}\n\nEdit the asset and submit it again."),
+    S.REJECTED: ("{name} was not approved", "Our reviewers rejected the issuance of {name}:\n\n{comment}"),
+    S.MINTING: ("{name} is approved", "{name} was approved. Its token is being created on Algorand; the listing goes live as soon as the transaction is confirmed."),
+}
+
+
+def _tell_issuer(asset: Asset) -> None:
+    subject, body = DECISION_MAIL[asset.status]
+    notify(user=asset.issuer, subject=subject.format(name=asset.name),
+           body=body.format(name=asset.name, comment=asset.review_comment),
+           path=reverse("assets:manage", args=[asset.public_id]))
+
+
 @transaction.atomic
 def asset_request_changes(*, asset: Asset, reviewer, comment: str) -> Asset:
-    return _decide(asset, reviewer, status=S.CHANGES_REQUESTED, comment=comment,
-                   action="asset.changes_requested", require_comment=True)
+    asset = _decide(asset, reviewer, status=S.CHANGES_REQUESTED, comment=comment,
+                    action="asset.changes_requested", require_comment=True)
+    _tell_issuer(asset)
+    return asset
 
 
 @transaction.atomic
 def asset_reject(*, asset: Asset, reviewer, comment: str) -> Asset:
-    return _decide(asset, reviewer, status=S.REJECTED, comment=comment, action="asset.rejected", require_comment=True)
+    asset = _decide(asset, reviewer, status=S.REJECTED, comment=comment, action="asset.rejected", require_comment=True)
+    _tell_issuer(asset)
+    return asset
 
 
 @transaction.atomic
@@ -150,6 +171,7 @@ def asset_approve(*, asset: Asset, reviewer, comment: str = "") -> Asset:
         on_confirmed="assets.services.asset_mint_confirmed",
         on_failed="assets.services.asset_mint_failed",
     )
+    _tell_issuer(asset)
     return asset
 
 
@@ -170,6 +192,10 @@ def asset_mint_confirmed(chain_tx) -> None:
     from marketplace.services import offering_open_for_asset
 
     offering_open_for_asset(asset=asset)  # the primary offering opens with the listing
+    notify(user=asset.issuer, subject=f"{asset.name} is live",
+           body=f"{asset.name} is live in the catalogue as Algorand asset {asset.asa_id} "
+                f"(created in round {asset.creation_round}, transaction {asset.creation_txid}). Its primary offering is open.",
+           path=reverse("assets:detail", args=[asset.public_id]))
 
 
 def asset_mint_failed(chain_tx) -> None:

@@ -10,8 +10,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.notifications import notify
 from config.uploads import validate_upload
 
 from .audit import audit_record, model_snapshot
@@ -242,6 +244,10 @@ def kyc_application_approve(*, application: KycApplication, reviewer, reason: st
     account = investor_account_get_or_create(user=app.user)
     after = model_snapshot(app, DECISION_FIELDS) | {"custodial_address": account.address}
     audit_record(actor=reviewer, action="kyc.approved", target=app, before=before, after=after, reason=reason)
+    notify(user=app.user, subject="Your identity is verified",
+           body=f"Your KYC application was approved. You can now buy fractions in the offerings open to you. "
+                f"Your verification is valid until {app.expires_at:%d %B %Y}.",
+           path=reverse("compliance:dashboard"))
     return app
 
 
@@ -268,6 +274,14 @@ def _decide(*, application, reviewer, reason, status, action) -> KycApplication:
     app.first_approval_by, app.first_approval_at, app.first_approval_reason = None, None, ""
     app.save()
     audit_record(actor=reviewer, action=action, target=app, before=before, after=model_snapshot(app, DECISION_FIELDS), reason=reason)
+    if status == KycApplication.Status.REJECTED:
+        notify(user=app.user, subject="Your KYC application was not approved",
+               body=f"We could not approve your identity verification:\n\n{reason}\n\nYou can apply again from your dashboard.",
+               path=reverse("compliance:dashboard"))
+    else:
+        notify(user=app.user, subject="We need more information for your verification",
+               body=f"Our compliance team needs more from you before deciding:\n\n{reason}\n\nUpdate your application and submit it again.",
+               path=reverse("compliance:dashboard"))
     return app
 
 

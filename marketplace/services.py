@@ -16,14 +16,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.notifications import notify
 from chain.models import ChainTransaction
 from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
 from compliance.audit import audit_record
-from config.money import MAX_MINOR, currency_clean, format_money
 from compliance.eligibility import RECEIVE, settlement_check, transfer_check
+from config.money import MAX_MINOR, currency_clean, format_money
 
 from .ledger import Leg, fee_for, ledger_post
 from .locks import (
@@ -151,6 +153,9 @@ def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference
     audit_record(actor=actor, action="cash.deposit_recorded", target=deposit,
                  after={"investor": investor.pk, "amount_minor": amount_minor, "currency": currency,
                         "bank_reference": bank_reference})
+    notify(user=investor, subject=f"{format_money(amount_minor, currency)} received",
+           body=f"We received {format_money(amount_minor, currency)} (bank reference {bank_reference}). "
+                f"It is available in your account for purchases.", path=reverse("marketplace:portfolio"))
     return deposit
 
 
@@ -191,6 +196,9 @@ def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) ->
     withdrawal.save()
     audit_record(actor=actor, action="cash.withdrawal_paid", target=withdrawal, before=before,
                  after=_snapshot(withdrawal, ("status", "bank_reference")))
+    notify(user=withdrawal.investor, subject=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} paid",
+           body=f"We sent {format_money(withdrawal.amount_minor, withdrawal.currency)} to your bank "
+                f"(reference {bank_reference}).", path=reverse("marketplace:portfolio"))
     return withdrawal
 
 
@@ -213,6 +221,9 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
     withdrawal.save()
     audit_record(actor=actor, action="cash.withdrawal_rejected", target=withdrawal,
                  before={"status": Withdrawal.Status.REQUESTED}, after={"status": withdrawal.status}, reason=reason)
+    notify(user=withdrawal.investor, subject="Withdrawal not paid",
+           body=f"We could not pay your withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)}: "
+                f"{reason}\nThe amount is available in your account again.", path=reverse("marketplace:portfolio"))
     return withdrawal
 
 
@@ -360,6 +371,11 @@ def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:
     Holding.objects.filter(pk=holding.pk).update(
         quantity=F("quantity") + order.quantity, pending_quantity=F("pending_quantity") - order.quantity,
         first_acquired_at=Coalesce(F("first_acquired_at"), now), updated_at=now)
+    notify(user=order.investor, subject=f"{order.quantity:,} {order.asset.unit_name} delivered",
+           body=f"Your {order.quantity:,} fractions of {order.asset.name} are in your custodial account: confirmed on "
+                f"Algorand in round {chain_tx.confirmed_round}, transaction {chain_tx.txid}. "
+                f"You paid {format_money(order.total_minor, order.currency)}.",
+           path=reverse("marketplace:order", args=[order.public_id]))
 
 
 def order_settlement_failed(chain_tx: ChainTransaction) -> None:
@@ -369,10 +385,15 @@ def order_settlement_failed(chain_tx: ChainTransaction) -> None:
     updated = PrimaryOrder.objects.filter(chain_tx_id=chain_tx.pk, status=OS.RESERVED).update(
         status=OS.FAILED, failure_reason=reason[:2000])
     if updated:
-        order = PrimaryOrder.objects.get(chain_tx_id=chain_tx.pk)
+        order = PrimaryOrder.objects.select_related("investor", "asset").get(chain_tx_id=chain_tx.pk)
         logger.error("order %s settlement failed: %s", order.public_id, reason)
         audit_record(actor=None, action="order.settlement_failed", target=order,
                      before={"status": OS.RESERVED}, after={"status": OS.FAILED}, reason=reason)
+        notify(user=order.investor, subject="Your order could not be settled yet",
+               body=f"The delivery of {order.quantity:,} fractions of {order.asset.name} did not go through. Your "
+                    f"{format_money(order.total_minor, order.currency)} stays reserved and nothing is lost: our team "
+                    f"will send it again or refund you, and you will hear from us either way.",
+               path=reverse("marketplace:order", args=[order.public_id]))
 
 
 @transaction.atomic(durable=True)
@@ -423,4 +444,8 @@ def order_compensate(*, order: PrimaryOrder, actor, reason: str) -> PrimaryOrder
     audit_record(actor=actor, action="order.compensated", target=order, before={"status": OS.FAILED},
                  after={"status": OS.REFUNDED, "refund_minor": order.total_minor, "currency": order.currency,
                         "released_fractions": order.quantity}, reason=reason)
+    notify(user=order.investor, subject=f"Order refunded: {format_money(order.total_minor, order.currency)}",
+           body=f"We refunded your order for {order.quantity:,} fractions of {order.asset.name}: "
+                f"{format_money(order.total_minor, order.currency)} is available in your account again.\n\n{reason}",
+           path=reverse("marketplace:order", args=[order.public_id]))
     return order

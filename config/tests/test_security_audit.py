@@ -1,0 +1,33 @@
+"""Security audit of the site-wide URLs: the back office refuses investors and issuers
+and its sign-in never redirects off site; the health probes change nothing."""
+
+import pytest
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.urls import reverse
+
+from accounts.roles import INVESTOR, ISSUER
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_back_office_refuses_a_signed_in_investor_and_issuer(client):
+    client.force_login(UserFactory(roles=[INVESTOR, ISSUER]))
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+def test_back_office_refuses_a_deactivated_staff_member(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True, is_active=False))
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/"])
+def test_back_office_sign_in_never_redirects_off_site(client, next_url):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    response = client.post(f"{reverse('admin:login')}?next={next_url}",
+                           {"username": staff.email, "password": DEFAULT_PASSWORD, "next": next_url})
+    # An unsafe next falls back to LOGIN_REDIRECT_URL
+    assert response.status_code == 302 and response["Location"] == resolve_url(settings.LOGIN_REDIRECT_URL)

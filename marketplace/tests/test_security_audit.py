@@ -130,3 +130,11 @@ def test_staff_without_the_cash_permission_cannot_pay_a_withdrawal(client, withd
     client.post(reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]), {"text": "REF-1", "_pay": "1"})
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.REQUESTED and withdrawal.bank_reference == ""
+
+
+def test_quote_does_not_reflect_what_was_typed(client, offering):
+    response = client.get(reverse("marketplace:quote", args=[offering.asset.public_id]),
+                          {"quantity": "<script>alert(1)</script>"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "<script>alert(1)</script>" not in response.content.decode()
+    assert "whole number" in response.content.decode()

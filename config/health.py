@@ -1,6 +1,11 @@
 """Liveness and readiness. /healthz says the process answers; /readyz checks each
-dependency and answers 503 when any one is down, with the per-dependency status."""
+dependency and answers 503 when any one is down, with the per-dependency status.
 
+The probes are public (load balancers call them without credentials), so they say which
+dependency failed and the exception's type, never its message (host names, users, ports):
+that goes to the log, and to signed-in staff."""
+
+import logging
 import time
 from collections.abc import Callable
 
@@ -9,6 +14,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+logger = logging.getLogger("config.health")
 
 
 def check_database() -> str:
@@ -56,14 +63,17 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
+    staff = request.user.is_authenticated and request.user.is_staff
     results, healthy = {}, True
     for name, check in readiness_checks().items():
         started = time.monotonic()
         try:
             detail = check()
-            results[name] = {"status": "ok", "detail": str(detail)}
+            results[name] = {"status": "ok", "detail": str(detail) if staff else "reachable"}
         except Exception as exc:  # a readiness probe reports every failure, whatever its type
             healthy = False
-            results[name] = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+            logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            full = f"{type(exc).__name__}: {exc}"[:300]
+            results[name] = {"status": "error", "detail": full if staff else f"{type(exc).__name__} (see the server log)"}
         results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
     return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)

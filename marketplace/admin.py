@@ -9,15 +9,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.money import format_money
+
 from . import services
 from .forms import DecisionForm, DepositForm
 from .models import Deposit, JournalEntry, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
-
-
-def _money(minor, currency):
-    from assets.templatetags.money import money
-
-    return money(minor, currency)
 
 
 def _report(request, exc: Exception) -> None:
@@ -87,7 +83,7 @@ class OfferingAdmin(ServiceOwnedTransactionMixin, admin.ModelAdmin):
 
     @admin.display(description="price")
     def price(self, obj):
-        return _money(obj.price_per_fraction_minor, obj.currency)
+        return format_money(obj.price_per_fraction_minor, obj.currency)
 
     @admin.display(description="sold / offered")
     def sold(self, obj):
@@ -117,7 +113,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance", ordering="balance")
     def balance_display(self, obj):
-        return _money(obj.balance, obj.currency)
+        return format_money(obj.balance, obj.currency)
 
 
 class PostingInline(admin.TabularInline):
@@ -163,7 +159,7 @@ class DepositAdmin(admin.ModelAdmin):
 
     @admin.display(description="amount")
     def amount(self, obj):
-        return _money(obj.amount_minor, obj.currency)
+        return format_money(obj.amount_minor, obj.currency)
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
@@ -184,7 +180,7 @@ class DepositAdmin(admin.ModelAdmin):
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"Deposit recorded: {_money(deposit.amount_minor, deposit.currency)} "
+                messages.success(request, f"Deposit recorded: {format_money(deposit.amount_minor, deposit.currency)} "
                                           f"for {deposit.investor} ({deposit.bank_reference}).")
                 return redirect("admin:marketplace_deposit_changelist")
         context = {**self.admin_site.each_context(request), "title": "Record a deposit", "form": form,
@@ -208,7 +204,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount")
     def amount(self, obj):
-        return _money(obj.amount_minor, obj.currency)
+        return format_money(obj.amount_minor, obj.currency)
 
     @admin.display(description="decision")
     def decide_link(self, obj):
@@ -225,6 +221,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                 *super().get_urls()]
 
     def decide_view(self, request, pk):
+        if not request.user.has_perm("marketplace.change_withdrawal"):
+            raise PermissionDenied
         withdrawal = get_object_or_404(Withdrawal.objects.select_related("investor"), pk=pk)
 
         def perform(action, text):
@@ -235,7 +233,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             return "Withdrawal rejected; the cash is available to the investor again."
 
         return _decision_view(
-            self, request, withdrawal, title=f"Withdrawal of {_money(withdrawal.amount_minor, withdrawal.currency)} "
+            self, request, withdrawal, title=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} "
                                              f"for {withdrawal.investor}",
             intro="Pay it (give the outgoing bank reference) or reject it (give the reason the investor will see).",
             label="Bank reference (pay) or reason (reject)", buttons=[("_pay", "Mark as paid"), ("_reject", "Reject")],
@@ -260,7 +258,7 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description="total")
     def total(self, obj):
-        return _money(obj.total_minor, obj.currency)
+        return format_money(obj.total_minor, obj.currency)
 
     @admin.display(description="settlement")
     def settlement(self, obj):
@@ -301,6 +299,8 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
                      name="marketplace_primaryorder_resolve"), *super().get_urls()]
 
     def resolve_view(self, request, pk):
+        if not request.user.has_perm("marketplace.change_primaryorder"):
+            raise PermissionDenied
         order = get_object_or_404(PrimaryOrder.objects.select_related("investor", "asset", "chain_tx"), pk=pk)
 
         def perform(action, text):
@@ -313,6 +313,6 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
         return _decision_view(
             self, request, order, title=f"Failed settlement of {order.quantity:,} × {order.asset}",
             intro=f"Algod refused the settlement: {order.failure_reason or '(no reason)'}. Retry it, or refund the "
-                  f"investor ({_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
+                  f"investor ({format_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
             label="Note (required to refund)", buttons=[("_retry", "Retry settlement"), ("_refund", "Refund and release")],
             perform=perform)

@@ -132,6 +132,17 @@ def test_staff_without_the_cash_permission_cannot_pay_a_withdrawal(client, withd
     assert withdrawal.status == Withdrawal.Status.REQUESTED and withdrawal.bank_reference == ""
 
 
+def test_staff_without_the_permissions_cannot_even_open_the_decision_pages(client, withdrawal, order):
+    """The pages show the investor, the amount and the failure reason: 403 without the
+    permission to decide, as the change pages do."""
+    client.force_login(UserFactory(roles=[COMPLIANCE_OFFICER, INVESTOR], is_staff=True))
+    for url in (reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]),
+                reverse("admin:marketplace_primaryorder_resolve", args=[order.pk])):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert withdrawal.investor.email not in response.content.decode()
+
+
 def test_quote_does_not_reflect_what_was_typed(client, offering):
     response = client.get(reverse("marketplace:quote", args=[offering.asset.public_id]),
                           {"quantity": "<script>alert(1)</script>"}, HTTP_HX_REQUEST="true")

@@ -22,6 +22,7 @@ from .forms import AssetForm, DocumentUploadForm
 from .models import Asset
 
 PAGE_SIZE = 12
+VERIFY_RATE = (10, 60)  # verifications per client per minute
 
 
 def _issuer_required(request):
@@ -92,6 +93,14 @@ def asset_verify(request, public_id):
     if asset.asa_id is None:
         raise Http404
     from chain.gateway import AlgodError, asset_info
+    from marketplace.ratelimit import client_key, hit
+
+    # Each check reads algod and re-hashes every document file: bounded per visitor.
+    limit, window = VERIFY_RATE
+    if not hit(action="asset_verify", who=client_key(request), limit=limit, window=window):
+        return render(request, "assets/detail.html#verify", {
+            "asset": asset, "checks": [],
+            "error": f"You can run the verification {limit} times a minute; wait a minute and try again."}, status=429)
 
     result = {"asset": asset, "checks": [], "error": ""}
     try:

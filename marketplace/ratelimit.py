@@ -1,5 +1,6 @@
-"""A fixed-window counter per user in the shared cache (the one allauth's limits use),
-for order placement. `MARKETPLACE_ORDER_RATE_LIMIT = (count, seconds)` overrides it."""
+"""A fixed-window counter per user (or per client address) in the shared cache (the one
+allauth's limits use), for order placement and the asset page's verify panel.
+`MARKETPLACE_ORDER_RATE_LIMIT = (count, seconds)` overrides the order limit."""
 
 import time
 
@@ -13,10 +14,17 @@ def order_rate() -> tuple[int, int]:
     return tuple(getattr(settings, "MARKETPLACE_ORDER_RATE_LIMIT", DEFAULT_ORDER_RATE))
 
 
-def hit(*, action: str, user_id: int, limit: int, window: int) -> bool:
-    """Count one attempt; False when the user has used up the window's allowance."""
+def client_key(request) -> str:
+    """Whom to count: the signed-in user, else the client address."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{(request.META.get('REMOTE_ADDR') or 'unknown')[:45]}"
+
+
+def hit(*, action: str, who, limit: int, window: int) -> bool:
+    """Count one attempt; False when `who` has used up the window's allowance."""
     bucket = int(time.time() // window)
-    key = f"ratelimit:{action}:{user_id}:{bucket}"
+    key = f"ratelimit:{action}:{who}:{bucket}"
     cache.add(key, 0, timeout=window + 5)
     try:
         count = cache.incr(key)

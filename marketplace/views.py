@@ -17,7 +17,7 @@ from config.money import minor_to_major_text
 from . import selectors, services
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
 from .models import PrimaryOrder
-from .ratelimit import hit, order_rate
+from .ratelimit import client_key, hit, order_rate
 
 LIST_LIMIT = 50
 
@@ -89,7 +89,7 @@ def offering_quote(request, asset_public_id):
 def order_place(request, asset_public_id):
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
     limit, window = order_rate()
-    if not hit(action="order_place", user_id=request.user.pk, limit=limit, window=window):
+    if not hit(action="order_place", who=client_key(request), limit=limit, window=window):
         message = (f"Too many orders: you can place at most {limit} orders every {window} seconds. "
                    "Wait a minute and try again.")
         if request.htmx:

@@ -95,3 +95,15 @@ def test_pager_links_carry_only_the_known_filters(client):
     pager = body[body.index("Page 1 of 3"):]
     assert 'href="?category=art&page=2"' in pager, pager[:600]
     assert "utm=" not in body and "%3Cx%3E" not in body
+
+
+def test_the_verify_panel_is_rate_limited_per_visitor(client):
+    """Each verification reads algod and re-hashes every document file."""
+    asset = _live(1)[0]
+    Asset.objects.filter(pk=asset.pk).update(asa_id=4321)
+    url = reverse("assets:verify", args=[asset.public_id])
+    statuses = [client.get(url, REMOTE_ADDR="203.0.113.7", HTTP_HX_REQUEST="true").status_code for _ in range(11)]
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
+    refused = client.get(url, REMOTE_ADDR="203.0.113.7", HTTP_HX_REQUEST="true").content.decode()
+    assert "10 times a minute" in refused and 'id="verify' in refused
+    assert client.get(url, REMOTE_ADDR="198.51.100.2", HTTP_HX_REQUEST="true").status_code == 200

@@ -1,5 +1,6 @@
 // Form errors (422) and the rate limit (429) come back as page fragments meant to be
-// shown: let HTMX swap them in like a success instead of dropping them.
+// shown: let HTMX swap them in like a success instead of dropping them. Loaded on every
+// page (base.html): the order form, withdrawals and the verify panel rely on it.
 document.body.addEventListener("htmx:beforeSwap", function (evt) {
   var status = evt.detail.xhr.status;
   if (status === 422 || status === 429) {

@@ -80,6 +80,9 @@ class KycApplication(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     expires_at = models.DateField(null=True, blank=True, help_text="Approval is valid up to and including this day.")
+    expiry_reminder_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="The last renewal reminder sent: days before expiry (30, 7) or 0 for the expiry notice.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -285,6 +285,51 @@ def _decide(*, application, reviewer, reason, status, action) -> KycApplication:
     return app
 
 
+# Renewal reminders ---------------------------------------------------------------------
+
+KYC_REMINDER_DAYS = (30, 7, 0)  # days before expiry; 0 = the notice that it has expired
+
+
+def kyc_expiry_reminders_send(*, today=None) -> int:
+    """Mail investors whose verification expires within 30 and within 7 days, and once it
+    has expired (exit-only from then on). Each mark is sent once per approval, however
+    often this runs (a conditional update claims it first); nobody who has already
+    started a renewal, or holds a newer approval, is reminded. Returns the mails queued."""
+    from django.db.models import Exists, OuterRef, Q
+
+    today = today or timezone.localdate()
+    S = KycApplication.Status
+    newer = KycApplication.objects.filter(user=OuterRef("user"), created_at__gt=OuterRef("created_at"))
+    candidates = (
+        KycApplication.objects.filter(status=S.APPROVED, expires_at__lte=today + timedelta(days=max(KYC_REMINDER_DAYS)),
+                                      expires_at__gte=today - timedelta(days=7))
+        .exclude(expiry_reminder_days=0)
+        .filter(~Exists(newer.filter(status__in=[S.APPROVED, S.DRAFT, S.SUBMITTED, S.NEEDS_INFO])))
+        .select_related("user")
+    )
+    sent = 0
+    for app in candidates:
+        days_left = (app.expires_at - today).days
+        # Valid through expires_at: expired from the day after.
+        mark = 0 if days_left < 0 else min(d for d in KYC_REMINDER_DAYS if d and days_left <= d)
+        claimed = KycApplication.objects.filter(pk=app.pk).filter(
+            Q(expiry_reminder_days__isnull=True) | Q(expiry_reminder_days__gt=mark)).update(expiry_reminder_days=mark)
+        if not claimed:
+            continue
+        if mark:
+            notify(user=app.user, subject=f"Your verification expires in {days_left} day{'s' if days_left != 1 else ''}",
+                   body=f"Your identity verification is valid until {app.expires_at:%d %B %Y}. Renew it from your "
+                        f"dashboard to keep buying; after that date you can still sell what you hold (exit-only).",
+                   path=reverse("compliance:dashboard"))
+        else:
+            notify(user=app.user, subject="Your verification has expired",
+                   body=f"Your identity verification expired on {app.expires_at:%d %B %Y}. You can still sell what "
+                        f"you hold, but you cannot buy until you renew it from your dashboard.",
+                   path=reverse("compliance:dashboard"))
+        sent += 1
+    return sent
+
+
 # Freezes ------------------------------------------------------------------------------
 
 

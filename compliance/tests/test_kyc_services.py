@@ -201,3 +201,36 @@ def test_freeze_and_unfreeze_are_recorded():
     assert [(e.action, e.after["frozen"]) for e in entries] == [("investor.frozen", True), ("investor.unfrozen", False)]
     with pytest.raises(PermissionDenied):
         investor_freeze(user=investor, actor=UserFactory(), reason="x")
+
+
+def test_renewal_reminders_go_out_once_per_mark_and_not_to_someone_renewing(django_capture_on_commit_callbacks):
+    import datetime
+
+    from django.core import mail
+
+    from compliance.services import kyc_expiry_reminders_send
+
+    today = datetime.date(2027, 3, 1)
+    app = KycApplicationFactory(approved=True)
+    renewing = KycApplicationFactory(approved=True)
+    KycApplication.objects.filter(pk__in=[app.pk, renewing.pk]).update(expires_at=today + datetime.timedelta(days=40))
+    KycApplicationFactory(user=renewing.user, submitted=True)  # a renewal under review
+
+    def run(days_before_expiry):
+        KycApplication.objects.filter(pk__in=[app.pk, renewing.pk]).update(
+            expires_at=today + datetime.timedelta(days=days_before_expiry))
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = kyc_expiry_reminders_send(today=today)
+        assert sent == len(mail.outbox)
+        return [(m.to[0], m.subject.removeprefix("[RWA Marketplace] ")) for m in mail.outbox]
+
+    email = app.user.email
+    assert run(40) == []
+    assert run(25) == [(email, "Your verification expires in 25 days")]
+    assert run(25) == []  # the 30-day mark went out already
+    assert run(6) == [(email, "Your verification expires in 6 days")]
+    assert run(0) == []  # still valid today
+    assert run(-1) == [(email, "Your verification has expired")]
+    assert run(-2) == []
+    assert KycApplication.objects.get(pk=renewing.pk).expiry_reminder_days is None

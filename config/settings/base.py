@@ -199,6 +199,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_unverified_signups",
         "schedule": timedelta(hours=1),
     },
+    # Idempotent (each reminder is claimed once), so running it often only makes it timely.
+    "kyc-expiry-reminders": {
+        "task": "compliance.tasks.kyc_expiry_reminders",
+        "schedule": timedelta(hours=6),
+    },
 }
 UNVERIFIED_SIGNUP_TTL = timedelta(days=7)
 

@@ -66,9 +66,9 @@ class AssetAdmin(admin.ModelAdmin):
                 path("<int:pk>/retry-mint/", self.admin_site.admin_view(self.retry_view), name="assets_asset_retry")] + super().get_urls()
 
     def review_view(self, request, pk):
-        asset = get_object_or_404(Asset.objects.select_related("issuer"), pk=pk)
         if not request.user.has_perm("assets.review_asset"):
-            raise PermissionDenied
+            raise PermissionDenied  # before the lookup: no existence oracle for other staff
+        asset = get_object_or_404(Asset.objects.select_related("issuer"), pk=pk)
         form = ReviewDecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             decision = request.POST.get("decision")
@@ -90,9 +90,9 @@ class AssetAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/assets/asset/review.html", context)
 
     def retry_view(self, request, pk):
-        asset = get_object_or_404(Asset, pk=pk)
         if request.method != "POST" or not request.user.has_perm("assets.review_asset"):
             raise PermissionDenied
+        asset = get_object_or_404(Asset, pk=pk)
         try:
             services.asset_mint_retry(asset=asset, actor=request.user)
             self.message_user(request, "Minting queued again.", messages.SUCCESS)

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from assets.models import Asset, AssetDocument
-from compliance.tests.factories import KycApplicationFactory
+from compliance.tests.factories import KycApplicationFactory, OfficerFactory
 
 from .factories import AssetFactory, IssuerFactory, make_document
 
@@ -142,3 +142,11 @@ def test_catalogue_escapes_what_the_visitor_typed(client):
 def test_arc3_metadata_of_an_unapproved_asset_is_a_404(client):
     asset = AssetFactory(status=Asset.Status.SUBMITTED)
     assert client.get(reverse("assets:arc3", args=[asset.public_id.hex])).status_code == 404
+
+
+def test_back_office_review_does_not_reveal_which_assets_exist_to_staff_without_the_permission(client):
+    client.force_login(OfficerFactory())
+    asset = AssetFactory(status=Asset.Status.SUBMITTED)
+    existing = client.get(reverse("admin:assets_asset_review", args=[asset.pk]))
+    missing = client.get(reverse("admin:assets_asset_review", args=[asset.pk + 10_000]))
+    assert existing.status_code == missing.status_code == 403

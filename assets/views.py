@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
 from config.money import parse_major_to_minor
+from config.ratelimit import client_key, hit
 from config.uploads import private_file_response
 
 from . import catalogue_cache, metadata, selectors, services
@@ -93,7 +94,6 @@ def asset_verify(request, public_id):
     if asset.asa_id is None:
         raise Http404
     from chain.gateway import AlgodError, asset_info
-    from marketplace.ratelimit import client_key, hit
 
     # Each check reads algod and re-hashes every document file: bounded per visitor.
     limit, window = VERIFY_RATE

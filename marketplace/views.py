@@ -13,11 +13,11 @@ from chain.gateway import AlgodError, asset_amount
 from chain.selectors import investor_account_for_user
 from compliance.eligibility import RECEIVE, transfer_check
 from config.money import minor_to_major_text
+from config.ratelimit import client_key, hit, order_rate
 
 from . import selectors, services
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
 from .models import PrimaryOrder
-from .ratelimit import client_key, hit, order_rate
 
 LIST_LIMIT = 50
 

@@ -1,6 +1,6 @@
 """A fixed-window counter per user (or per client address) in the shared cache (the one
-allauth's limits use), for order placement and the asset page's verify panel.
-`MARKETPLACE_ORDER_RATE_LIMIT = (count, seconds)` overrides the order limit."""
+allauth's limits use), for the site's own limits: order placement and the asset page's
+verify panel. `MARKETPLACE_ORDER_RATE_LIMIT = (count, seconds)` overrides the order limit."""
 
 import time
 

@@ -36,11 +36,7 @@ def catalogue_changed(**_) -> None:
 
 
 def results_key(params: dict[str, str]) -> str:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        version = uuid.uuid4().hex
-        cache.add(VERSION_KEY, version, None)
-        version = cache.get(VERSION_KEY) or version
+    version = cache.get_or_set(VERSION_KEY, lambda: uuid.uuid4().hex, None)
     canonical = "&".join(f"{name}={params.get(name, '')}" for name in sorted(params))
     digest = hashlib.sha256(f"{get_language()}|{canonical}".encode()).hexdigest()[:32]
     return f"assets:catalogue:{version}:{digest}"

@@ -68,7 +68,7 @@ class ChainAccountAdmin(ReadOnlyAdmin):
     # accounts show theirs on their own page, so a page of 50 investors is not 50 algod
     # calls. After an algod error, calls stop for BREAKER_SECONDS (a node that hangs
     # would otherwise cost the timeout once per row).
-    list_display = ["address", "role", "user", "live_balance", "key_id", "created_at"]
+    list_display = ["address", "role", "user", "list_balance", "key_id", "created_at"]
     list_filter = ["role", "key_id"]
     search_fields = ["address", "user__email"]
     list_select_related = ["user"]
@@ -95,20 +95,18 @@ class ChainAccountAdmin(ReadOnlyAdmin):
         return obj._algod_info
 
     @admin.display(description="balance (ALGO)")
-    def live_balance(self, obj):
-        if obj.role == ChainAccount.Role.INVESTOR and not getattr(obj, "_detail", False):
+    def list_balance(self, obj):
+        if obj.role == ChainAccount.Role.INVESTOR:
             return "on the account's page"
+        return self.live_balance(obj)
+
+    @admin.display(description="balance (ALGO)")
+    def live_balance(self, obj):
         info = self._info(obj)
         if "error" in info:
             return f"unavailable: {info['error'][:80]}"
         micro = int(info.get("amount", 0))
         return f"{micro // 1_000_000:,}.{micro % 1_000_000:06d}"
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is not None:
-            obj._detail = True
-        return obj
 
     @admin.display(description="asset holdings (on chain)")
     def live_assets(self, obj):

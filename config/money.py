@@ -40,8 +40,8 @@ def parse_major_to_minor(value, *, field: str) -> int:
     try:
         amount = Decimal(str(value).replace(",", "").strip())
     except InvalidOperation:
-        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.") from None
-    if not amount.is_finite():
+        amount = None
+    if amount is None or not amount.is_finite():
         raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValidationError(f"The {field} can have at most two decimal places.")
@@ -53,10 +53,15 @@ def parse_major_to_minor(value, *, field: str) -> int:
     return minor
 
 
-def minor_to_major_text(minor: int) -> str:
-    """125050 -> '1250.50' (for form initial values; no grouping)."""
-    sign = "-" if minor < 0 else ""
+def _split(minor: int) -> tuple[str, int, int]:
+    """125050 -> ('', 1250, 50); -5 -> ('-', 0, 5). Integers only."""
     major, cents = divmod(abs(int(minor)), MINOR_PER_MAJOR)
+    return ("-" if minor < 0 else ""), major, cents
+
+
+def minor_to_major_text(minor: int) -> str:
+    """125050 -> '1250.50' (for form initial values and CSV; no grouping)."""
+    sign, major, cents = _split(minor)
     return f"{sign}{major}.{cents:02d}"
 
 
@@ -64,6 +69,5 @@ def format_money(minor: int | None, currency: str) -> str:
     """Integer minor units -> '1,250.50 USD' without ever going through float."""
     if minor is None:
         return "—"
-    sign = "-" if minor < 0 else ""
-    major, cents = divmod(abs(int(minor)), MINOR_PER_MAJOR)
+    sign, major, cents = _split(minor)
     return f"{sign}{intcomma(major)}.{cents:02d} {currency}"

@@ -1,11 +1,10 @@
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.utils import timezone
 
 from .models import User
-from .roles import INVESTOR, ISSUER, Role
+from .roles import INVESTOR, Role
 
 
 def user_add_role(*, user: User, role: Role) -> None:
@@ -22,16 +21,6 @@ def user_remove_role(*, user: User, role: Role) -> None:
 def user_onboard(*, user: User) -> None:
     """Every new account starts as an investor."""
     user_add_role(user=user, role=INVESTOR)
-
-
-@transaction.atomic
-def issuer_role_grant(*, user: User) -> None:
-    user_add_role(user=user, role=ISSUER)
-
-
-@transaction.atomic
-def issuer_role_revoke(*, user: User) -> None:
-    user_remove_role(user=user, role=ISSUER)
 
 
 def profile_update(*, user: User, full_name: str) -> User:

@@ -5,6 +5,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.numbers import WHOLE_NUMBER_FIELDS
+
 from . import services
 from .forms import ReviewDecisionForm
 from .models import Asset, AssetDocument
@@ -54,6 +56,7 @@ class AssetAdmin(admin.ModelAdmin):
         ("Review and minting", {"fields": WORKFLOW_FIELDS}),
     )
     change_form_template = "admin/assets/asset/change_form.html"
+    formfield_overrides = WHOLE_NUMBER_FIELDS
 
     def has_add_permission(self, request):
         return False  # issuers register assets in the app, not staff in admin

@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from config.money import CURRENCY_CHOICES, currency_clean, minor_to_major_text, parse_major_to_minor
+from config.numbers import WholeNumberField, parse_whole_number
 from config.uploads import validate_upload
 
 from .models import MAX_FRACTIONS, UINT64_MAX, Asset, AssetDocument
@@ -46,6 +47,7 @@ class AssetForm(forms.ModelForm):
             "offering_closes_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
         }
         labels = {"min_purchase": "Minimum per purchase", "max_purchase": "Maximum per purchase"}
+        field_classes = {"min_purchase": WholeNumberField, "max_purchase": WholeNumberField}
 
     field_order = [
         "name", "category", "description", "location", "country", "valuation", "valuation_date", "currency",
@@ -79,14 +81,8 @@ class AssetForm(forms.ModelForm):
 
     @staticmethod
     def _whole_units(raw: str, label: str) -> int:
-        text = str(raw).replace(",", "").replace("_", "").strip()
-        if not text.lstrip("-").isdigit():
-            raise ValidationError(f"The {label} must be a whole number.")
-        value = int(text)
-        if value <= 0:
-            raise ValidationError(f"The {label} must be at least 1.")
-        if value > UINT64_MAX:
-            raise ValidationError(f"The {label} is more than an Algorand asset can hold (2^64 − 1).")
+        value = parse_whole_number(raw, label=label, maximum=UINT64_MAX, messages={
+            "too_large": f"The {label} is more than an Algorand asset can hold (2^64 − 1)."})
         if value > MAX_FRACTIONS:
             raise ValidationError(f"The {label} is above the platform's limit of {MAX_FRACTIONS:,}.")
         return value

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
 from config.money import parse_major_to_minor
+from config.numbers import parse_whole_number
 from config.ratelimit import client_key, hit
 from config.uploads import private_file_response
 
@@ -41,6 +43,24 @@ def _price_filter(raw: str, errors: list[str], label: str) -> int | None:
         return None
 
 
+def _text_filter(raw: str, errors: list[str], label: str) -> str:
+    # PostgreSQL cannot compare text with a NUL character (Django raises ValueError).
+    if "\x00" in raw:
+        errors.append(f"The {label} cannot contain a NUL character.")
+        return ""
+    return raw
+
+
+def _page_number(raw: str, errors: list[str]) -> int:
+    if not raw:
+        return 1
+    try:
+        return parse_whole_number(raw, label="page number")
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+        return 1
+
+
 CATALOGUE_PARAMS = ("q", "category", "location", "price_min", "price_max")
 
 
@@ -50,12 +70,12 @@ def _catalogue_results(raw: dict[str, str]) -> str:
     errors: list[str] = []
     filters = {
         "category": raw["category"] if raw["category"] in Asset.Category.values else "",
-        "location": raw["location"],
-        "q": raw["q"],
+        "location": _text_filter(raw["location"], errors, "location"),
+        "q": _text_filter(raw["q"], errors, "search"),
         "price_min_minor": _price_filter(raw["price_min"], errors, "minimum price"),
         "price_max_minor": _price_filter(raw["price_max"], errors, "maximum price"),
     }
-    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(raw["page"])
+    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(_page_number(raw["page"], errors))
     # Pager links carry only the known filters, never arbitrary parameters of the request.
     querystring = urlencode([(name, raw[name]) for name in CATALOGUE_PARAMS if raw[name]])
     return render_to_string("assets/catalogue.html#results",
@@ -143,10 +163,12 @@ def _file_sha256(document) -> str:
 @require_GET
 def arc3_metadata(request, public_hex):
     try:
-        asset = Asset.objects.only("metadata_json", "status").get(public_id=public_hex)
-    except (Asset.DoesNotExist, ValueError):
-        raise Http404
-    if not asset.metadata_json:
+        # isascii: uuid.UUID() would read other scripts' digits as hex digits.
+        public_id = uuid.UUID(public_hex) if public_hex.isascii() else None
+    except ValueError:
+        public_id = None
+    asset = Asset.objects.only("metadata_json", "status").filter(public_id=public_id).first() if public_id else None
+    if asset is None or not asset.metadata_json:
         raise Http404
     response = HttpResponse(asset.metadata_json.encode("utf-8"), content_type="application/json")
     response["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -157,8 +179,7 @@ def arc3_metadata(request, public_hex):
 @require_GET
 def document_download(request, public_id):
     document = selectors.document_get_for_user(public_id=public_id, user=request.user)
-    return private_file_response(document.file, filename=document.original_name, content_type=document.content_type,
-                                 inline=document.is_image or request.GET.get("inline") == "1")
+    return private_file_response(document.file, filename=document.original_name, content_type=document.content_type)
 
 
 @login_required

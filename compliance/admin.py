@@ -3,12 +3,13 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.numbers import parse_id
 from config.uploads import private_file_response
 
 from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry
@@ -87,7 +88,7 @@ class KycDocumentInline(admin.TabularInline):
     @admin.display(description="File")
     def document_link(self, doc):
         url = reverse("admin:compliance_kycapplication_document", args=[doc.public_id])
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, doc.original_name)
+        return format_html('<a href="{}" download>Download {}</a>', url, doc.original_name)
 
 
 class KycDecisionForm(forms.Form):
@@ -211,7 +212,10 @@ class KycApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not request.user.has_perm(REVIEW_PERMISSION):
             raise PermissionDenied
-        app = get_object_or_404(KycApplication, pk=object_id)
+        pk = parse_id(object_id)
+        if pk is None:
+            raise Http404("No such KYC application.")
+        app = get_object_or_404(KycApplication, pk=pk)
         change_url = reverse("admin:compliance_kycapplication_change", args=[app.pk])
         form = KycDecisionForm(request.POST)
         if not form.is_valid():
@@ -235,7 +239,7 @@ class KycApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm("compliance.view_kycapplication"):
             raise PermissionDenied
         doc = get_object_or_404(KycDocument, public_id=public_id)
-        return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type, inline=True)
+        return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type)
 
 
 class InvestorProfileForm(forms.ModelForm):

@@ -333,14 +333,16 @@ def kyc_expiry_reminders_send(*, today=None) -> int:
 # Freezes ------------------------------------------------------------------------------
 
 
-def _check_freezer(actor) -> None:
+def _check_freezer(actor, user) -> None:
     if not (actor.is_active and actor.is_staff and actor.has_perm(FREEZE_PERMISSION)):
         raise PermissionDenied("You may not freeze or unfreeze accounts.")
+    if actor.pk == user.pk:
+        raise PermissionDenied("Nobody may freeze or unfreeze their own account.")
 
 
 @transaction.atomic
 def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
-    _check_freezer(actor)
+    _check_freezer(actor, user)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Give a reason for the freeze.", code="reason_required")
@@ -355,7 +357,7 @@ def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
 
 @transaction.atomic
 def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
-    _check_freezer(actor)
+    _check_freezer(actor, user)
     InvestorProfile.objects.get_or_create(user=user)
     profile = investor_profile_lock(user=user)
     before = model_snapshot(profile, ("frozen", "frozen_reason"))

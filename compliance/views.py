@@ -88,4 +88,4 @@ def kyc_detail(request, public_id):
 @require_GET
 def kyc_document(request, public_id):
     doc = kyc_document_get_for_user(public_id=public_id, user=request.user)
-    return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type, inline=True)
+    return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type)

@@ -5,10 +5,13 @@ Every supported currency has two decimal places (cents), so one minor unit is 1/
 the major unit everywhere: parsing, display, the catalogue's price filter. A currency
 with another exponent (JPY 0, BHD 3) needs its exponent here before it can be added."""
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.contrib.humanize.templatetags.humanize import intcomma
+
+from config.numbers import refuse_foreign_digits
 
 CURRENCIES = {
     "USD": "US dollar",
@@ -24,6 +27,7 @@ CURRENCY_CHOICES = [(code, f"{code} · {name}") for code, name in CURRENCIES.ite
 MINOR_PER_MAJOR = 100
 # Amounts are stored in bigint columns.
 MAX_MINOR = 2**63 - 1
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def currency_clean(value) -> str:
@@ -36,20 +40,23 @@ def currency_clean(value) -> str:
 
 
 def parse_major_to_minor(value, *, field: str) -> int:
-    """'1,250.50' -> 125050. Decimal only for parsing; never float."""
-    try:
-        amount = Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationError(f"The {field} can have at most two decimal places.")
+    """'1,250.50' -> 125050. Plain decimal notation in ASCII digits only: no exponents
+    ('1e30'), no NaN or Infinity. Decimal only for parsing; never float."""
+    text = str(value if value is not None else "").replace(",", "").strip()
+    refuse_foreign_digits(text)
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValidationError(f"Enter the {field} as a number, e.g. 1250.00.", code="invalid")
+    amount = Decimal(text)
     if amount <= 0:
-        raise ValidationError(f"The {field} must be greater than zero.")
-    minor = int(amount * MINOR_PER_MAJOR)
+        raise ValidationError(f"The {field} must be greater than zero.", code="not_positive")
+    # Checked before any arithmetic: quantize() beyond the context's 28 digits raises.
+    if amount.adjusted() >= len(str(MAX_MINOR // MINOR_PER_MAJOR)):
+        raise ValidationError(f"The {field} is too large.", code="too_large")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(f"The {field} can have at most two decimal places.", code="decimal_places")
+    minor = int(amount.scaleb(2))
     if minor > MAX_MINOR:
-        raise ValidationError(f"The {field} is too large.")
+        raise ValidationError(f"The {field} is too large.", code="too_large")
     return minor
 
 

@@ -1,15 +1,22 @@
 """Validation of uploaded documents, shared by the asset data room and KYC.
 
 Files are judged by their content (magic bytes), never by the name or the browser's
-content type; the stored name is sanitised; the SHA-256 is computed while reading."""
+content type; a PDF carrying scripts or automatic actions is refused (config/pdf_scan.py);
+the stored name is sanitised; the SHA-256 is computed while reading.
+
+Serving: every private file goes out through private_file_response, as a download with a
+sandbox CSP, never displayed inline in our origin (a PDF viewer runs document scripts)."""
 
 import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
+
+from config.pdf_scan import PdfUninspectable, pdf_active_names
 
 PDF, PNG, JPEG, WEBP = "application/pdf", "image/png", "image/jpeg", "image/webp"
 DOCUMENT_TYPES = (PDF, PNG, JPEG, WEBP)
@@ -37,7 +44,7 @@ def sanitize_filename(name: str, content_type: str) -> str:
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
     stem = base.rsplit(".", 1)[0] if "." in base else base
     stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" ._-")[:80] or "document"
-    return f"{stem}.{EXTENSIONS[content_type]}"
+    return f"{stem}.{EXTENSIONS.get(content_type, 'bin')}"
 
 
 @dataclass(frozen=True)
@@ -67,19 +74,64 @@ def validate_upload(uploaded, *, allowed=DOCUMENT_TYPES, max_bytes=DEFAULT_MAX_B
             code="bad_type",
         )
     digest = hashlib.sha256()
+    content = bytearray() if content_type == PDF else None
     uploaded.seek(0)
     for chunk in uploaded.chunks():
         digest.update(chunk)
+        if content is not None:
+            content += chunk
     uploaded.seek(0)
+    if content is not None:
+        _refuse_active_pdf(bytes(content))
     return ValidatedUpload(content_type, size, digest.hexdigest(), sanitize_filename(uploaded.name, content_type))
 
 
-def private_file_response(field_file, *, filename: str, content_type: str, inline: bool = False):
-    """Serve a private file after the caller has checked permission. Never cached by
-    shared caches; the browser is told not to guess the type."""
+def _refuse_active_pdf(content: bytes) -> None:
+    try:
+        names = pdf_active_names(content)
+    except PdfUninspectable as exc:
+        raise ValidationError(
+            f"This PDF contains {exc}, so we cannot check it for scripts. Print it to PDF again and upload that.",
+            code="pdf_uninspectable",
+        ) from None
+    if names:
+        listed = ", ".join(f"/{name}" for name in names)
+        raise ValidationError(
+            f"This PDF contains scripts or embedded actions ({listed}), which we do not accept. "
+            "Print it to PDF again without them and upload that.",
+            code="pdf_active_content",
+        )
+
+
+# On the file response itself, in case a browser renders it anyway: no script, no plugin,
+# no request, a unique origin.
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+
+
+def content_disposition_attachment(filename: str, content_type: str) -> str:
+    """RFC 6266: an ASCII filename every browser reads, plus filename* when the name has
+    other characters. No path, no control characters, the extension of the content."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] not in "CZ" or ch == " ").strip(" .")
+    fallback = sanitize_filename(base, content_type)
+    stem = re.sub(r'[<>:"|?*]+', "_", base.rsplit(".", 1)[0] if "." in base else base)[:120].strip(" .")
+    full = f"{stem}.{EXTENSIONS.get(content_type, 'bin')}"
+    header = f'attachment; filename="{fallback}"'
+    if full != fallback and stem:
+        header += f"; filename*=UTF-8''{quote(full, safe='')}"
+    return header
+
+
+def private_file_response(field_file, *, filename: str, content_type: str):
+    """Serve a private file after the caller has checked permission, always as a download
+    (an <img> still shows pictures: the disposition only governs navigation). Never cached
+    by shared caches; the browser is told not to guess the type; a sandbox CSP in case it
+    renders the file anyway."""
     from django.http import FileResponse
 
-    response = FileResponse(field_file.open("rb"), as_attachment=not inline, filename=filename, content_type=content_type)
+    response = FileResponse(field_file.open("rb"), as_attachment=True, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_attachment(filename, content_type)
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = DOWNLOAD_CSP
     return response

@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +9,9 @@ from . import health
 admin.site.site_header = "RWA Marketplace back office"
 admin.site.site_title = "RWA back office"
 admin.site.index_title = "Operations"
+# One way in: the back office's sign-in page sends everyone to allauth's, with its
+# second-factor stage and its failed-login limit (config/checks.py keeps it so).
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config.money import format_money
+from config.numbers import WHOLE_NUMBER_FIELDS
 
 from . import services
 from .forms import DecisionForm, DepositForm
@@ -70,6 +71,7 @@ class OfferingAdmin(ServiceOwnedTransactionMixin, admin.ModelAdmin):
     fields = ["asset", "currency", "price_per_fraction_minor", "fractions_for_sale", "fractions_sold", "min_purchase",
               "max_purchase", "fee_bps", "opens_at", "closes_at", "status"]
     readonly_fields = ["asset", "currency", "fractions_sold"]
+    formfield_overrides = WHOLE_NUMBER_FIELDS
 
     def has_add_permission(self, request):
         return False  # opened by the marketplace when the asset's mint confirms
@@ -184,9 +186,9 @@ class DepositAdmin(admin.ModelAdmin):
                                           f"for {deposit.investor} ({deposit.bank_reference}).")
                 return redirect("admin:marketplace_deposit_changelist")
         context = {**self.admin_site.each_context(request), "title": "Record a deposit", "form": form,
-                   "opts": self.model._meta,
+                   "opts": self.model._meta, "submit_label": "Record deposit",
                    "intro": "Cash received in the platform's bank account. Each bank reference is recorded once."}
-        return TemplateResponse(request, "admin/marketplace/record_deposit.html", context)
+        return TemplateResponse(request, "admin/service_form.html", context)
 
 
 @admin.register(Withdrawal)

@@ -1,29 +1,21 @@
-import re
 import uuid
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from config.money import CURRENCY_CHOICES, parse_major_to_minor
+from config.numbers import IdChoiceField, parse_whole_number
 
-WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 MAX_QUANTITY = 2**63 - 1
 
 
 def parse_quantity(raw) -> int:
     """A number of fractions as typed: whole and at least 1, or a clear message."""
-    text = str(raw if raw is not None else "").replace(",", "").replace("_", "").strip()
-    if not text:
-        raise ValidationError("Enter how many fractions you want to buy.", code="required")
-    if not WHOLE_NUMBER.match(text):
-        raise ValidationError("Fractions are whole units: enter a whole number, e.g. 5.", code="not_integer")
-    value = int(text)
-    if value <= 0:
-        raise ValidationError("The quantity must be at least 1.", code="not_positive")
-    if value > MAX_QUANTITY:
-        raise ValidationError("That quantity is too large.", code="too_large")
-    return value
+    return parse_whole_number(raw, label="quantity", maximum=MAX_QUANTITY, messages={
+        "required": "Enter how many fractions you want to buy.",
+        "not_integer": "Fractions are whole units: enter a whole number, e.g. 5.",
+        "too_large": "That quantity is too large.",
+    })
 
 
 class PurchaseForm(forms.Form):
@@ -56,7 +48,7 @@ class WithdrawalForm(forms.Form):
 class DepositForm(forms.Form):
     """Back office: record cash received for an investor."""
 
-    investor = forms.ModelChoiceField(queryset=User.objects.order_by("email"), help_text="Whose money arrived.")
+    investor = IdChoiceField(queryset=User.objects.order_by("email"), help_text="Whose money arrived.")
     amount = forms.CharField(label="Amount", max_length=24, help_text="In major units, e.g. 1250.00.")
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="EUR")
     bank_reference = forms.CharField(max_length=100, help_text="The bank's reference of the incoming payment.")

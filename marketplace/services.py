@@ -62,7 +62,7 @@ def _require_staff(actor, perm: str, *, not_user=None) -> None:
     if not (actor is not None and actor.is_active and actor.is_staff and actor.has_perm(perm)):
         raise PermissionDenied("Only staff with the right permission can do this.")
     if not_user is not None and actor.pk == not_user.pk:
-        raise PermissionDenied("Four eyes: staff cannot move cash on their own account.")
+        raise PermissionDenied("Four eyes: staff cannot act on their own account, order or asset.")
 
 
 # -- offerings -------------------------------------------------------------------------
@@ -97,7 +97,7 @@ OFFERING_EDITABLE = ("price_per_fraction_minor", "fractions_for_sale", "min_purc
 def offering_update(*, offering: Offering, actor, fields: dict, reason: str = "") -> Offering:
     """Staff change an offering's terms. The asset's offering window (which the
     eligibility engine reads) follows the offering's."""
-    _require_staff(actor, "marketplace.change_offering")
+    _require_staff(actor, "marketplace.change_offering", not_user=offering.asset.issuer)
     offering = offering_lock(pk=offering.pk)
     before = _snapshot(offering, OFFERING_FIELDS)
     unknown = set(fields) - set(OFFERING_EDITABLE)
@@ -399,7 +399,7 @@ def order_settlement_failed(chain_tx: ChainTransaction) -> None:
 @transaction.atomic(durable=True)
 def order_settlement_retry(*, order: PrimaryOrder, actor) -> PrimaryOrder:
     """Staff: send a failed settlement again (same order, same cash held)."""
-    _require_staff(actor, "marketplace.change_primaryorder")
+    _require_staff(actor, "marketplace.change_primaryorder", not_user=order.investor)
     chain_tx = chain_transaction_lock(pk=order.chain_tx_id)
     order = order_lock(pk=order.pk)
     if order.status != OS.FAILED or chain_tx.status != ChainTransaction.Status.FAILED:
@@ -417,7 +417,7 @@ def order_settlement_retry(*, order: PrimaryOrder, actor) -> PrimaryOrder:
 def order_compensate(*, order: PrimaryOrder, actor, reason: str) -> PrimaryOrder:
     """Staff: give up on a failed settlement. The investor's cash is released and the
     reserved fractions go back to the offering."""
-    _require_staff(actor, "marketplace.change_primaryorder")
+    _require_staff(actor, "marketplace.change_primaryorder", not_user=order.investor)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the order is refunded instead of retried."})

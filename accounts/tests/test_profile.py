@@ -116,3 +116,38 @@ def test_htmx_requests_carry_the_csrf_token_from_the_body_headers(client):
 
     assert '<body class="" hx-headers=\'{"X-CSRFToken": "' in html
     assert "htmx" in html
+
+
+# One address per account; the email page cannot be used to mail strangers at will.
+
+
+def test_an_investor_changes_their_address_instead_of_collecting_more(client):
+    from allauth.account.models import EmailAddress
+    from django.core import mail
+
+    user = UserFactory(email="own@example.com")
+    client.force_login(user)
+
+    client.post(reverse("account_email"), {"action_add": "", "email": "first@example.com"})
+    client.post(reverse("account_email"), {"action_add": "", "email": "second@example.com"})
+
+    # the pending change replaces the earlier one; the verified address stays until then
+    addresses = set(EmailAddress.objects.filter(user=user).values_list("email", "verified"))
+    assert addresses == {("own@example.com", True), ("second@example.com", False)}
+    # the mail to the typed address does not name the account that typed it
+    assert mail.outbox and all("own@example.com" not in m.body for m in mail.outbox)
+
+
+def test_changing_the_address_is_limited_to_five_tries_an_hour(client):
+    from allauth.account.models import EmailAddress
+
+    user = UserFactory()
+    client.force_login(user)
+    for n in range(5):
+        client.post(reverse("account_email"), {"action_add": "", "email": f"try{n}@example.com"})
+
+    response = client.post(reverse("account_email"), {"action_add": "", "email": "sixth@example.com"})
+
+    assert response.status_code == 429
+    assert "Too many" in response.content.decode() or "too many" in response.content.decode()
+    assert not EmailAddress.objects.filter(email="sixth@example.com").exists()

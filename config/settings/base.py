@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.mfa.StaffMfaMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,11 +75,24 @@ TEMPLATES = [
 
 def database_from_env(default: str | None = None) -> dict:
     """DATABASE_URL (or `default`) as a Django database. PostgreSQL gets a connect timeout
-    so a dead server fails a request or /readyz in seconds instead of hanging."""
+    so a dead server fails a request or /readyz in seconds instead of hanging.
+
+    SQLite (the embedded mode) serves concurrent requests with one connection per
+    runserver thread plus the worker's. Each transaction takes SQLite's write lock when
+    it begins (BEGIN IMMEDIATE), so writers queue on the busy timeout instead of failing
+    with "database is locked" when a read lock cannot be upgraded (the deferred default:
+    18 of 20 parallel withdrawals failed with HTTP 500; WAL or a timeout alone do not fix
+    that). WAL lets reads go on while one transaction writes. Measured by
+    bench/embedded_concurrency (docs/benchmarks.md)."""
     db = env.db("DATABASE_URL", default=default) if default else env.db("DATABASE_URL")
     db["ATOMIC_REQUESTS"] = False
+    options = db.setdefault("OPTIONS", {})
     if "postgresql" in db["ENGINE"]:
-        db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+        options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    elif "sqlite" in db["ENGINE"]:
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", env.int("DB_SQLITE_BUSY_TIMEOUT", default=20))  # seconds
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     return db
 
 
@@ -114,6 +128,11 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_PREVENT_ENUMERATION = True
+# One address per account: the email page changes it (the new address takes over once it
+# is verified) instead of collecting extra ones. A verification mail goes to whatever
+# address is typed, so the page is limited (manage_email below) and that mail never names
+# the account that asked (templates/account/email/email_confirmation_message.txt).
+ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[RWA Marketplace] "
 ACCOUNT_RATE_LIMITS = {
@@ -124,9 +143,13 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
     "change_password": "5/m/user",
+    "manage_email": "5/h/user",
     "reauthenticate": "10/m/user",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Staff need an authenticator and a session that passed it before any back-office page
+# (accounts/mfa.py). Only the embedded demo may turn it off; production pins it on.
+STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=True)
 MFA_TOTP_ISSUER = "RWA Marketplace"
 
 SESSION_COOKIE_AGE = int(timedelta(minutes=30).total_seconds())  # inactivity timeout

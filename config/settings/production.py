@@ -14,6 +14,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="mainnet")
 ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET_IN_PRODUCTION", default=False)
 CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="")
+# Not from the environment: staff always need a second factor in production.
+STAFF_MFA_REQUIRED = True
 
 # WhiteNoise serves the collected static files, right after SecurityMiddleware.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]

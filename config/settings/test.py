@@ -28,3 +28,6 @@ CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=3.0)
 CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=5.0)
 CHAIN_CONFIRMATION_WAIT_ROUNDS = env.int("CHAIN_CONFIRMATION_WAIT_ROUNDS", default=2)
 ALGOD_TIMEOUT_SECONDS = env.int("ALGOD_TIMEOUT_SECONDS", default=5)
+# Staff log in with force_login in most tests; accounts/tests/test_staff_access.py turns
+# the staff second-factor rule on and proves it.
+STAFF_MFA_REQUIRED = False

@@ -236,3 +236,43 @@ def test_mint_confirmation_opens_the_offering_from_the_assets_terms(platform_acc
     assert (offering.fractions_for_sale, offering.min_purchase, offering.max_purchase) == (600, 2, 50)
     assert (offering.price_per_fraction_minor, offering.currency) == (asset.price_per_fraction_minor, "EUR")
     assert offering.current_status() == "open"
+
+
+def test_staff_cannot_retry_or_refund_their_own_failed_order(offering, investor, fund, staff):
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.roles import ADMIN
+    from accounts.services import user_add_role
+
+    # Given a staff member who also invests, with a failed order of their own
+    user_add_role(user=investor, role=ADMIN)
+    investor.is_staff = True
+    investor.save(update_fields=["is_staff"])
+    fund(investor, 100_000)
+    order = place(investor, offering, 1)
+    fail(order)
+
+    # Then they can neither send it again nor refund it themselves
+    for act in (lambda: order_settlement_retry(order=order, actor=investor),
+                lambda: order_compensate(order=order, actor=investor, reason="mine")):
+        with pytest.raises(PermissionDenied, match="own"):
+            act()
+    order.refresh_from_db()
+    assert order.status == "failed"
+    # ... and another member of staff can
+    order_settlement_retry(order=order, actor=staff)
+
+
+def test_staff_cannot_change_the_offering_of_an_asset_they_issued(offering, staff):
+    from django.core.exceptions import PermissionDenied
+
+    from marketplace.services import offering_update
+
+    asset = offering.asset
+    asset.issuer = staff
+    asset.save(update_fields=["issuer"])
+
+    with pytest.raises(PermissionDenied, match="own"):
+        offering_update(offering=offering, actor=staff, fields={"min_purchase": 2}, reason="mine")
+    offering.refresh_from_db()
+    assert offering.min_purchase == 1

@@ -30,10 +30,11 @@ def _private_storage_and_sanctions(settings, tmp_path):
 
 
 def _sign_in_back_office(page, email):
+    # The back office's sign-in is the site's one login page (second factor, rate limit).
     page.goto("/backoffice/login/")
-    page.locator("#id_username").fill(email)
-    page.locator("#id_password").fill(DEFAULT_PASSWORD)
-    page.locator("input[type=submit]").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
     page.get_by_role("heading", name="Operations").wait_for()
 
 

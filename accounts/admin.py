@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.backoffice import form_errors_from
 from compliance.access import (
     Access,
     access_change_refusal,
@@ -26,14 +27,6 @@ from .forms_admin import AccessForm, PasswordSetForm, UserChangeForm, UserCreati
 from .models import User
 
 ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
-
-
-def _form_errors_from(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @admin.register(User)
@@ -96,7 +89,7 @@ class UserAdmin(BaseUserAdmin):
                 user_access_change(actor=request.user, user=user, access=form.access(current),
                                    reason=form.cleaned_data["reason"])
             except ValidationError as exc:
-                _form_errors_from(form, exc)
+                form_errors_from(form, exc)
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
             else:
@@ -139,7 +132,7 @@ class UserAdmin(BaseUserAdmin):
                 user_password_set_by_staff(actor=request.user, user=user, password=form.cleaned_data["password1"],
                                            reason=form.cleaned_data["reason"])
             except ValidationError as exc:
-                _form_errors_from(form, exc)
+                form_errors_from(form, exc)
             else:
                 messages.success(request, f"A new password was set for {user.email}; they have been told.")
                 return redirect("admin:accounts_user_change", user.pk)

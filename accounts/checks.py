@@ -59,7 +59,7 @@ def check_one_way_in(app_configs=None, **kwargs):
 @register(Tags.security, deploy=True)
 def check_one_way_in_deploy(app_configs=None, **kwargs):
     errors = []
-    if not getattr(settings, "STAFF_MFA_REQUIRED", False):
+    if not settings.STAFF_MFA_REQUIRED:
         errors.append(Error("STAFF_MFA_REQUIRED is off: staff could open the back office with a password alone.",
                             id="accounts.E004"))
     backend = settings.CACHES["default"]["BACKEND"]

@@ -13,7 +13,7 @@ def navigation(request):
     if ISSUER in roles:
         items.append(("Your assets", reverse("assets:issuer_dashboard")))
     if INVESTOR in roles:
-        items.append(("Dashboard", reverse("compliance:dashboard")))
+        items.append(("Dashboard", reverse("marketplace:dashboard")))
         items.append(("Portfolio", reverse("marketplace:portfolio")))
     items.append(("Profile", reverse("accounts:profile")))
     if user.is_staff and (ADMIN in roles or COMPLIANCE_OFFICER in roles or user.is_superuser):

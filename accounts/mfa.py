@@ -47,7 +47,7 @@ class StaffMfaMiddleware:
 
     @staticmethod
     def refusal(request: HttpRequest):
-        if not getattr(settings, "STAFF_MFA_REQUIRED", True):
+        if not settings.STAFF_MFA_REQUIRED:
             return None
         user = request.user
         if not (user.is_authenticated and (user.is_staff or user.is_superuser)):

@@ -27,7 +27,7 @@ VERSION_KEY = "assets:catalogue:version"
 
 
 def _timeout() -> int:
-    return getattr(settings, "CATALOGUE_CACHE_SECONDS", 300)
+    return settings.CATALOGUE_CACHE_SECONDS
 
 
 def catalogue_changed(**_) -> None:

@@ -2,6 +2,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.roles import ISSUER, user_has_role
+from compliance.kyc_state import KycState
+from compliance.selectors import kyc_standing_for
 
 from .models import Asset, AssetDocument
 
@@ -33,16 +35,14 @@ def investor_is_verified(user) -> bool:
     """KYC approved and not expired (the compliance app decides)."""
     if not user.is_authenticated:
         return False
-    from compliance.eligibility import KycState
-    from compliance.selectors import kyc_standing_for
-
     return kyc_standing_for(user).state == KycState.APPROVED
 
 
 def asset_get_for_viewer(*, public_id, user) -> Asset:
     """Live assets are public; anything else only to its issuer and reviewers (else 404)."""
     try:
-        asset = Asset.objects.select_related("issuer", "reviewed_by").get(public_id=public_id)
+        # The offering (if any) for its window, in the same query.
+        asset = Asset.objects.select_related("issuer", "reviewed_by", "offering").get(public_id=public_id)
     except (Asset.DoesNotExist, ValueError):
         raise Http404
     if asset.status == Asset.Status.LIVE or (user.is_authenticated and asset.issuer_id == user.pk) or user_can_review(user):

@@ -10,17 +10,13 @@ from django.utils import timezone
 from accounts.notifications import notify
 
 from chain.services import outbox_request, outbox_retry
-from compliance.audit import audit_record
+from compliance.audit import audit_record, model_snapshot
 
 from . import metadata
 from .models import Asset, AssetDocument
 
 S = Asset.Status
 SNAPSHOT_FIELDS = ("status", "review_comment", "asa_id", "metadata_hash", "failure_reason")
-
-
-def _snapshot(asset: Asset) -> dict:
-    return {f: getattr(asset, f) for f in SNAPSHOT_FIELDS}
 
 
 def _locked(asset: Asset) -> Asset:
@@ -32,16 +28,16 @@ def _require_editable(asset: Asset) -> None:
         raise ValidationError(f"This asset is {asset.get_status_display().lower()} and can no longer be edited.")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_create(*, issuer, fields: dict) -> Asset:
     asset = Asset(issuer=issuer, **fields)
     asset.full_clean()
     asset.save()
-    audit_record(actor=issuer, action="asset.created", target=asset, after=_snapshot(asset))
+    audit_record(actor=issuer, action="asset.created", target=asset, after=model_snapshot(asset, SNAPSHOT_FIELDS))
     return asset
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_update(*, asset: Asset, actor, fields: dict) -> Asset:
     asset = _locked(asset)
     _require_editable(asset)
@@ -52,7 +48,7 @@ def asset_update(*, asset: Asset, actor, fields: dict) -> Asset:
     return asset
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def document_add(*, asset: Asset, actor, kind: str, title: str, upload, validated, public_to_investors: bool) -> AssetDocument:
     asset = _locked(asset)
     _require_editable(asset)
@@ -73,7 +69,7 @@ def document_add(*, asset: Asset, actor, kind: str, title: str, upload, validate
     return document
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def document_delete(*, document: AssetDocument, actor) -> None:
     asset = _locked(document.asset)
     _require_editable(asset)
@@ -82,16 +78,16 @@ def document_delete(*, document: AssetDocument, actor) -> None:
     transaction.on_commit(lambda: storage.delete(name))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_submit(*, asset: Asset, actor) -> Asset:
     asset = _locked(asset)
     _require_editable(asset)
     if not asset.documents.exists():
         raise ValidationError("Upload at least one document before submitting for review.")
-    before = _snapshot(asset)
+    before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.submitted_at = S.SUBMITTED, timezone.now()
     asset.save(update_fields=["status", "submitted_at", "updated_at"])
-    audit_record(actor=actor, action="asset.submitted", target=asset, before=before, after=_snapshot(asset))
+    audit_record(actor=actor, action="asset.submitted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
     return asset
 
 
@@ -109,11 +105,11 @@ def _decide(asset: Asset, reviewer, *, status: str, comment: str, action: str, r
         raise ValidationError(f"Only submitted assets can be reviewed; this one is {asset.get_status_display().lower()}.")
     if require_comment and not comment.strip():
         raise ValidationError("Give the issuer a reason.")
-    before = _snapshot(asset)
+    before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.review_comment = status, comment.strip()
     asset.reviewed_by, asset.reviewed_at = reviewer, timezone.now()
     asset.save(update_fields=["status", "review_comment", "reviewed_by", "reviewed_at", "updated_at"])
-    audit_record(actor=reviewer, action=action, target=asset, before=before, after=_snapshot(asset), reason=comment)
+    audit_record(actor=reviewer, action=action, target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS), reason=comment)
     return asset
 
 
@@ -131,7 +127,7 @@ def _tell_issuer(asset: Asset) -> None:
            path=reverse("assets:manage", args=[asset.public_id]))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_request_changes(*, asset: Asset, reviewer, comment: str) -> Asset:
     asset = _decide(asset, reviewer, status=S.CHANGES_REQUESTED, comment=comment,
                     action="asset.changes_requested", require_comment=True)
@@ -139,14 +135,14 @@ def asset_request_changes(*, asset: Asset, reviewer, comment: str) -> Asset:
     return asset
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_reject(*, asset: Asset, reviewer, comment: str) -> Asset:
     asset = _decide(asset, reviewer, status=S.REJECTED, comment=comment, action="asset.rejected", require_comment=True)
     _tell_issuer(asset)
     return asset
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_approve(*, asset: Asset, reviewer, comment: str = "") -> Asset:
     """Approve, freeze the ARC-3 metadata, and queue the mint in the same transaction."""
     asset = _decide(asset, reviewer, status=S.APPROVED, comment=comment, action="asset.approved", require_comment=False)
@@ -183,12 +179,12 @@ def _asset_for_mint(chain_tx) -> Asset:
 def asset_mint_confirmed(chain_tx) -> None:
     """Outbox callback, run in the transaction that marks the chain row confirmed."""
     asset = _asset_for_mint(chain_tx)
-    before = _snapshot(asset)
+    before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.asa_id = S.LIVE, chain_tx.asset_id
     asset.creation_txid, asset.creation_round = chain_tx.txid, chain_tx.confirmed_round
     asset.live_at, asset.failure_reason = timezone.now(), ""
     asset.save()
-    audit_record(actor=None, action="asset.minted", target=asset, before=before, after=_snapshot(asset))
+    audit_record(actor=None, action="asset.minted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
     from marketplace.services import offering_open_for_asset
 
     offering_open_for_asset(asset=asset)  # the primary offering opens with the listing
@@ -200,13 +196,13 @@ def asset_mint_confirmed(chain_tx) -> None:
 
 def asset_mint_failed(chain_tx) -> None:
     asset = _asset_for_mint(chain_tx)
-    before = _snapshot(asset)
+    before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.failure_reason = S.FAILED, chain_tx.last_error or "unknown error"
     asset.save(update_fields=["status", "failure_reason", "updated_at"])
-    audit_record(actor=None, action="asset.mint_failed", target=asset, before=before, after=_snapshot(asset))
+    audit_record(actor=None, action="asset.mint_failed", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def asset_mint_retry(*, asset: Asset, actor) -> Asset:
     from chain.models import ChainTransaction
 
@@ -215,8 +211,8 @@ def asset_mint_retry(*, asset: Asset, actor) -> Asset:
         raise ValidationError("Only a failed mint can be retried.")
     chain_tx = ChainTransaction.objects.get(idempotency_key=f"asset-mint:{asset.public_id}")
     outbox_retry(chain_tx=chain_tx, actor=actor)
-    before = _snapshot(asset)
+    before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.failure_reason = S.MINTING, ""
     asset.save(update_fields=["status", "failure_reason", "updated_at"])
-    audit_record(actor=actor, action="asset.mint_retried", target=asset, before=before, after=_snapshot(asset))
+    audit_record(actor=actor, action="asset.mint_retried", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
     return asset

@@ -1,4 +1,3 @@
-import base64
 import hashlib
 import uuid
 from urllib.parse import urlencode
@@ -113,7 +112,7 @@ def asset_verify(request, public_id):
     asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
     if asset.asa_id is None:
         raise Http404
-    from chain.gateway import AlgodError, asset_info
+    from chain.gateway import AlgodError, asset_params
 
     # Each check reads algod and re-hashes every document file: bounded per visitor.
     limit, window = VERIFY_RATE
@@ -124,11 +123,11 @@ def asset_verify(request, public_id):
 
     result = {"asset": asset, "checks": [], "error": ""}
     try:
-        params = asset_info(asset.asa_id)["params"]
+        params = asset_params(asset.asa_id)
     except AlgodError as exc:
         result["error"] = f"Could not read asset {asset.asa_id} from algod: {exc}"
         return render(request, "assets/detail.html#verify", result)
-    chain_hash = base64.b64decode(params.get("metadata-hash", "")).hex() if params.get("metadata-hash") else ""
+    chain_hash = params.metadata_hash
     rebuilt = metadata.metadata_hash(metadata.metadata_bytes(metadata.metadata_document(asset, list(asset.documents.all()))))
     stored_bytes_hash = hashlib.sha256(asset.metadata_json.encode("utf-8")).hexdigest()
     files_ok = all(_file_sha256(d) == d.sha256 for d in asset.documents.all())
@@ -136,8 +135,8 @@ def asset_verify(request, public_id):
         ("Metadata hash on chain equals the hash of the published ARC-3 JSON", chain_hash == stored_bytes_hash),
         ("ARC-3 JSON rebuilt from the documents' hashes gives the same hash", rebuilt == chain_hash),
         ("Every stored document file still has its recorded SHA-256", files_ok),
-        ("Total supply on chain equals the number of fractions", params.get("total") == asset.total_fractions),
-        ("Holdings are frozen by default (transfers only through the transfer agent)", params.get("default-frozen") is True),
+        ("Total supply on chain equals the number of fractions", params.total == asset.total_fractions),
+        ("Holdings are frozen by default (transfers only through the transfer agent)", params.default_frozen),
     ]
     from chain.selectors import platform_accounts
 
@@ -145,9 +144,9 @@ def asset_verify(request, public_id):
     expected_roles = {"creator": platform.get("treasury"), "reserve": platform.get("treasury"),
                       "manager": platform.get("manager"), "freeze": platform.get("freeze"),
                       "clawback": platform.get("clawback")}
-    result["roles"] = [(name, params.get(name, "")) for name in expected_roles]
+    result["roles"] = [(name, getattr(params, name) or "") for name in expected_roles]
     result["checks"].append(("Creator, reserve, manager, freeze and clawback are the platform's role accounts",
-                             all(params.get(name) == address for name, address in expected_roles.items())))
+                             all(getattr(params, name) == address for name, address in expected_roles.items())))
     result["chain_hash"], result["all_ok"] = chain_hash, all(ok for _, ok in result["checks"])
     return render(request, "assets/detail.html#verify", result)
 

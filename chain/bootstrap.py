@@ -7,11 +7,12 @@ operator funds the printed addresses and `chain_bootstrap` checks the balances.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from algosdk import mnemonic
+from algosdk import encoding, mnemonic
 from algosdk import transaction as algo_txn
 from algosdk.atomic_transaction_composer import AccountTransactionSigner, sign_transaction_with_signer
 from django.conf import settings
@@ -64,10 +65,6 @@ def _pay_from_dispenser(genesis: dict, address: str, amount: int) -> None:
     txn = algo_txn.PaymentTxn(sender, sp, address, amount)
     signer = AccountTransactionSigner(mnemonic.to_private_key(genesis["dispenser"]["mnemonic"]))
     signed = sign_transaction_with_signer(txn, signer)
-    import base64
-
-    from algosdk import encoding
-
     txid = gateway.submit(base64.b64decode(encoding.msgpack_encode(signed)))
     if not gateway.wait_for_confirmation(txid, rounds=4):
         raise gateway.AlgodRetryable(f"funding payment {txid} not confirmed")

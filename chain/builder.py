@@ -17,7 +17,7 @@ asset_create: funding → treasury top-up (+fees), then the acfg from the treasu
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from algosdk import transaction as algo_txn
 
@@ -37,9 +37,6 @@ class BuiltGroup:
     txns: list[algo_txn.Transaction]
     signers: list  # ChainAccount per transaction, same order
     main_index: int
-    funded_amount: int = 0
-    opt_in: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def main(self) -> algo_txn.Transaction:
@@ -61,10 +58,10 @@ def _params(sp: algo_txn.SuggestedParams, *, fee: int, validity_rounds: int) -> 
                                     flat_fee=True, min_fee=sp.min_fee)
 
 
-def _finish(txns, signers, main_index, **extra) -> BuiltGroup:
+def _finish(txns, signers, main_index) -> BuiltGroup:
     if len(txns) > 1:
         algo_txn.assign_group_id(txns)
-    return BuiltGroup(txns=txns, signers=signers, main_index=main_index, **extra)
+    return BuiltGroup(txns=txns, signers=signers, main_index=main_index)
 
 
 def build_asset_transfer(*, sp: algo_txn.SuggestedParams, validity_rounds: int, lease: bytes,
@@ -87,7 +84,7 @@ def build_asset_transfer(*, sp: algo_txn.SuggestedParams, validity_rounds: int, 
     txns.append(algo_txn.AssetTransferTxn(clawback.address, free, receiver.address, amount, asset_id,
                                           revocation_target=sender.address, lease=lease))
     signers.append(clawback)
-    return _finish(txns, signers, len(txns) - 1, funded_amount=top_up, opt_in=opt_in)
+    return _finish(txns, signers, len(txns) - 1)
 
 
 def build_asset_create(*, sp: algo_txn.SuggestedParams, validity_rounds: int, lease: bytes, payload: dict,
@@ -106,4 +103,4 @@ def build_asset_create(*, sp: algo_txn.SuggestedParams, validity_rounds: int, le
         unit_name=payload["unit_name"], asset_name=payload["asset_name"], url=payload.get("url", ""),
         metadata_hash=metadata_hash, lease=lease,
     )
-    return _finish([pay, create], [funding, treasury], 1, funded_amount=top_up)
+    return _finish([pay, create], [funding, treasury], 1)

@@ -155,10 +155,6 @@ def get_backend() -> KeyBackend:
     )
 
 
-def generate_master_key() -> str:
-    return base64.b64encode(os.urandom(DATA_KEY_BYTES)).decode()
-
-
 # -- sealing ---------------------------------------------------------------------------
 
 def seal_secret_key(*, address: str, private_key: str, backend: KeyBackend | None = None) -> SealedKey:

@@ -1,6 +1,9 @@
 """The only module that talks to algod. Wraps py-algorand-sdk's AlgodClient with
 timeouts and keep-alive connections, and turns every failure into one of a few
-exceptions the outbox understands:
+exceptions the outbox understands. The outbox worker, bootstrap and the chain admin use
+it, and so do other apps' read-only checks (`asset_params`, `asset_amount`,
+`asset_holdings`, `algod_status`), which catch `AlgodError`; nothing else opens a
+connection to algod.
 
 - `AlgodRetryable`: the network, a timeout, a 5xx, a full pool: try again later.
 - `AlgodRejected` (permanent): algod evaluated the transaction and said no (overspend,
@@ -226,10 +229,6 @@ def algod_status() -> dict:
     return _call(get_client().status)
 
 
-def versions() -> dict:
-    return _call(get_client().versions)
-
-
 @dataclass
 class _ParamsCache:
     params: algo_txn.SuggestedParams | None = None
@@ -265,17 +264,44 @@ def account_info(address: str) -> dict:
     return _call(get_client().account_info, address)
 
 
+def asset_holdings(address: str) -> dict[int, int]:
+    """{asset id: units} for every asset `address` has opted in to."""
+    return {h["asset-id"]: int(h["amount"]) for h in account_info(address).get("assets", []) or []}
+
+
 def asset_amount(address: str, asset_id: int) -> int | None:
     """Units of `asset_id` held by `address`, None when not opted in."""
-    for holding in account_info(address).get("assets", []):
-        if holding["asset-id"] == asset_id:
-            return holding["amount"]
-    return None
+    return asset_holdings(address).get(asset_id)
 
 
-def asset_info(asset_id: int) -> dict:
-    """GET /v2/assets/{id}: {"index", "params": {...}} (read-only; for verification pages)."""
-    return _call(get_client().asset_info, asset_id)
+@dataclass(frozen=True)
+class AssetParams:
+    """An ASA's parameters as algod reports them, out of algod's wire format. A field
+    algod leaves out is None (a role address, total, decimals) or empty."""
+
+    total: int | None
+    decimals: int | None
+    default_frozen: bool
+    url: str
+    metadata_hash: str  # hex; "" when the ASA has none
+    creator: str | None
+    reserve: str | None
+    manager: str | None
+    freeze: str | None
+    clawback: str | None
+
+
+def asset_params(asset_id: int) -> AssetParams:
+    """GET /v2/assets/{id}, read-only (verification pages)."""
+    params = _call(get_client().asset_info, asset_id)["params"]
+    digest = params.get("metadata-hash")
+    return AssetParams(
+        total=params.get("total"), decimals=params.get("decimals"),
+        default_frozen=params.get("default-frozen") is True, url=params.get("url", ""),
+        metadata_hash=base64.b64decode(digest).hex() if digest else "",
+        creator=params.get("creator"), reserve=params.get("reserve"), manager=params.get("manager"),
+        freeze=params.get("freeze"), clawback=params.get("clawback"),
+    )
 
 
 def pending_info(txid: str) -> dict | None:

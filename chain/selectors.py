@@ -49,12 +49,22 @@ def platform_accounts() -> QuerySet[ChainAccount]:
     return ChainAccount.objects.exclude(role=ChainAccount.Role.INVESTOR).order_by("role")
 
 
-def chain_account_for_address(address: str) -> ChainAccount | None:
-    return ChainAccount.objects.filter(address=address).first()
-
-
 def investor_account_for_user(user) -> ChainAccount | None:
     return ChainAccount.objects.filter(user=user).first()
+
+
+def investor_accounts() -> QuerySet[ChainAccount]:
+    """Every custodial investor account (reconciliation walks them all)."""
+    return ChainAccount.objects.filter(role=ChainAccount.Role.INVESTOR)
+
+
+def asset_transfers_in_flight(*, asset_id: int) -> QuerySet[ChainTransaction]:
+    """Unfinished transfers of `asset_id`: balances on chain may still move."""
+    return ChainTransaction.objects.filter(
+        kind=ChainTransaction.Kind.ASSET_TRANSFER,
+        status__in=[ChainTransaction.Status.PENDING, ChainTransaction.Status.SUBMITTED],
+        payload__asset_id=asset_id,
+    )
 
 
 def chain_transactions_stale(*, before: datetime) -> QuerySet[ChainTransaction]:

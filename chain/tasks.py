@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from . import services
+from . import worker
 
 
 @task_prerun.connect
@@ -20,7 +20,7 @@ def _close_old_db_connections(task=None, **kwargs) -> None:
 
 @shared_task(bind=True, name="chain.tasks.outbox_process", max_retries=None, acks_late=True)
 def outbox_process_task(self, chain_tx_id: int) -> str:
-    outcome = services.outbox_process(chain_tx_id=chain_tx_id)
+    outcome = worker.outbox_process(chain_tx_id=chain_tx_id)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
@@ -28,13 +28,5 @@ def outbox_process_task(self, chain_tx_id: int) -> str:
 
 @shared_task(name="chain.tasks.outbox_sweep")
 def outbox_sweep() -> int:
-    return services.outbox_sweep()
+    return worker.outbox_sweep()
 
-
-@shared_task(name="chain.tasks.reconcile_holdings")
-def reconcile_holdings() -> int:
-    from .reconciliation import reconcile
-
-    report = reconcile()
-    report.log()
-    return len(report.mismatches)

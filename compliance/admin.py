@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.numbers import parse_id
+from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
 from config.uploads import private_file_response
 
 from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry
@@ -22,19 +23,6 @@ from .services import (
     kyc_application_reject,
     kyc_application_request_info,
 )
-
-
-class ReadOnlyAdminMixin:
-    """Rows that staff read but never edit here: decisions go through services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -104,7 +92,7 @@ DECISIONS = {
 
 
 @admin.register(KycApplication)
-class KycApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class KycApplicationAdmin(ReadOnlyAdmin):
     change_form_template = "admin/compliance/kycapplication/change_form.html"
     list_display = [
         "legal_name",
@@ -255,8 +243,9 @@ class InvestorProfileForm(forms.ModelForm):
 
 
 @admin.register(InvestorProfile)
-class InvestorProfileAdmin(admin.ModelAdmin):
+class InvestorProfileAdmin(ServiceFormAdmin):
     form = InvestorProfileForm
+    service_submit_label = "Save the freeze"
     list_display = ["user", "frozen", "frozen_reason", "frozen_at", "frozen_by"]
     list_filter = ["frozen"]
     search_fields = ["user__email", "user__full_name"]
@@ -270,24 +259,31 @@ class InvestorProfileAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):
+    def service_form(self, request, obj, data):
+        return self.get_form(request, obj, change=obj is not None)(data, instance=obj)
+
+    def service_intro(self, request, obj):
+        return "A frozen account can neither buy nor sell. Each freeze and unfreeze is checked and audited."
+
+    def service_perform(self, request, obj, form):
         # Freezes go through the services so that each one is checked and audited.
-        if obj.frozen:
-            profile = investor_freeze(user=obj.user, actor=request.user, reason=obj.frozen_reason)
-        else:
-            profile = investor_unfreeze(user=obj.user, actor=request.user, reason="Unfrozen in the back office")
-        obj.pk = profile.pk
+        user, data = form.cleaned_data.get("user") or obj.user, form.cleaned_data
+        if data["frozen"]:
+            investor_freeze(user=user, actor=request.user, reason=data["frozen_reason"])
+            return f"{user} is frozen."
+        investor_unfreeze(user=user, actor=request.user, reason="Unfrozen in the back office")
+        return f"{user} is not frozen."
 
 
 @admin.register(SanctionsEntry)
-class SanctionsEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SanctionsEntryAdmin(ReadOnlyAdmin):
     list_display = ["name", "ent_num", "is_alias", "sdn_type", "program", "source", "imported_at"]
     list_filter = ["source", "is_alias", "sdn_type", "program"]
     search_fields = ["name", "normalized_name", "=ent_num"]
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["seq", "created_at", "actor_label", "action", "target_type", "target_repr", "reason"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "target_repr", "target_id", "action"]

@@ -6,6 +6,7 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance (KYC, sanctions, audit)"
 
     def ready(self):
+        # Not a cycle: receivers import models, which Django allows only once apps are loaded.
         from . import receivers
 
         receivers.connect()

@@ -4,17 +4,23 @@ send units of an asset, and says why not.
 Two halves:
 - `evaluate(facts)` is pure: a function of a small `TransferFacts` value, evaluating every
   rule and returning every failure. It is table-tested without a database.
-- `transfer_facts_gather(...)` reads the database (KYC, sanctions, freeze, the asset's
-  rules, holdings) and builds the facts.
+- `transfer_facts_gather(...)` reads the person's standing (KYC, sanctions, freeze) and
+  joins it with the asset's rules and the holding facts the caller hands in.
+
+The holdings are the marketplace's books, a layer above this one, so the engine never
+reads them: the caller passes the investor's holding (a row with `quantity`,
+`pending_quantity` and `first_acquired_at`, or None) and the asset's holder count
+(the marketplace's selectors read both and call in). Whether the offering is open is the
+offering's own check, in the marketplace, not a rule about the investor.
 
 `transfer_check` joins them; the marketplace calls it before accepting an order and the UI
 calls it to explain a disabled button. `settlement_check` is the second look just before a
 reserved transfer is signed (the chain outbox's before_sign hook).
 
-Concurrency: the holder count and the investor's holding are read as they are now. A
+Concurrency: the holder count and the investor's holding are what the caller read. A
 caller that acts on the answer (reserve, settle) must hold the lock on the asset's
-offering row (and the holding) while checking, so two buyers cannot both become the
-last allowed holder."""
+offering row (and the holding) while reading them and checking, so two buyers cannot both
+become the last allowed holder."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,17 +30,12 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from .countries import country_name
+from .kyc_state import KycState
+from .models import KycApplication
+from .selectors import investor_profile_for, kyc_standing_for
 
 RECEIVE, SEND = "receive", "send"
 Direction = Literal["receive", "send"]
-
-
-class KycState:
-    NONE = "none"  # never applied
-    PENDING = "pending"  # draft, submitted or waiting for information, never approved
-    APPROVED = "approved"
-    EXPIRED = "expired"  # was approved, validity has lapsed: exit-only
-    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,10 @@ class TransferFacts:
     max_holding: int | None = None
     max_holders: int | None = None
     lockup_days: int = 0
-    offering_opens_at: datetime | None = None
-    offering_closes_at: datetime | None = None
-    # Where things stand
+    # Where things stand (the marketplace's books, handed in by the caller)
     current_quantity: int = 0
     first_acquired_at: datetime | None = None
     holder_count: int = 0  # investors holding more than zero units
-    primary: bool = True  # a purchase from the offering (the window applies) or a trade
 
 
 def _day(value) -> str:
@@ -198,15 +196,6 @@ def _rule_lockup(f: TransferFacts):
         return RuleFailure("lockup", f"Your units are locked up until {_day(until)} ({f.lockup_days} days after purchase).")
 
 
-def _rule_offering_window(f: TransferFacts):
-    if f.direction != RECEIVE or not f.primary:
-        return None
-    if f.offering_opens_at and f.at < f.offering_opens_at:
-        return RuleFailure("offering_not_open", f"The offering opens on {_day(f.offering_opens_at)}.")
-    if f.offering_closes_at and f.at >= f.offering_closes_at:
-        return RuleFailure("offering_closed", f"The offering closed on {_day(f.offering_closes_at)}.")
-
-
 INVESTOR_RULES = (_rule_kyc, _rule_sanctions, _rule_frozen)
 ASSET_RULES = (
     _rule_quantity,
@@ -215,7 +204,6 @@ ASSET_RULES = (
     _rule_holding_limits,
     _rule_max_holders,
     _rule_lockup,
-    _rule_offering_window,
 )
 
 
@@ -238,9 +226,6 @@ def evaluate(facts: TransferFacts) -> EligibilityResult:
 
 
 def _investor_facts(investor, at: datetime) -> dict:
-    from .models import KycApplication
-    from .selectors import investor_profile_for, kyc_standing_for
-
     standing = kyc_standing_for(investor, today=timezone.localdate(at))
     profile = investor_profile_for(investor)
     app = standing.application
@@ -254,9 +239,6 @@ def _investor_facts(investor, at: datetime) -> dict:
     }
 
 
-_READ = object()
-
-
 def _asset_facts(asset) -> dict:
     """The asset's rules, as TransferFacts fields."""
     return {
@@ -266,12 +248,10 @@ def _asset_facts(asset) -> dict:
         "max_holding": asset.max_holding,
         "max_holders": asset.max_holders,
         "lockup_days": asset.lockup_days or 0,
-        "offering_opens_at": asset.offering_opens_at,
-        "offering_closes_at": asset.offering_closes_at,
     }
 
 
-def _transfer_facts(*, asset, quantity: int, direction: Direction, at, primary: bool, person: dict, holding,
+def _transfer_facts(*, asset, quantity: int, direction: Direction, at, person: dict, holding,
                     holder_count: int) -> TransferFacts:
     return TransferFacts(
         direction=direction,
@@ -284,31 +264,16 @@ def _transfer_facts(*, asset, quantity: int, direction: Direction, at, primary: 
         current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0)) if holding else 0,
         first_acquired_at=holding.first_acquired_at if holding else None,
         holder_count=holder_count,
-        primary=primary,
     )
 
 
-def _holders(asset_ids):
-    """Holding rows that count as holders (settled or reserved units) of these assets."""
-    from django.db.models import Q
-
-    from marketplace.models import Holding
-
-    return Holding.objects.filter(asset_id__in=list(asset_ids)).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
-
-
-def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
-                          holding=_READ) -> TransferFacts:
-    """`holding`: the investor's Holding row (or None) when the caller has just read or
-    locked it; read here otherwise."""
-    from marketplace.models import Holding
-
+def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, holding, holder_count: int,
+                          at=None) -> TransferFacts:
+    """`holding`: the investor's holding of `asset` (None when they never held any);
+    `holder_count`: how many investors hold settled or reserved units of it."""
     at = at or timezone.now()
-    if holding is _READ:
-        holding = Holding.objects.filter(investor=investor, asset=asset).first()
-    return _transfer_facts(asset=asset, quantity=quantity, direction=direction, at=at, primary=primary,
-                           person=_investor_facts(investor, at), holding=holding,
-                           holder_count=_holders([asset.pk]).count())
+    return _transfer_facts(asset=asset, quantity=quantity, direction=direction, at=at,
+                           person=_investor_facts(investor, at), holding=holding, holder_count=holder_count)
 
 
 def _check_direction(direction) -> None:
@@ -316,15 +281,14 @@ def _check_direction(direction) -> None:
         raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
 
 
-def transfer_check(*, investor, asset, quantity: int, direction: Direction, at=None, primary: bool = True,
-                   holding=_READ) -> EligibilityResult:
+def transfer_check(*, investor, asset, quantity: int, direction: Direction, holding, holder_count: int,
+                   at=None) -> EligibilityResult:
     """May `investor` receive (buy) or send (sell) `quantity` units of `asset` at `at`
-    (default now)? `primary=False` marks a secondary-market trade, to which the offering
-    window does not apply. Pass `holding` when the caller holds the investor's Holding
-    row already (locked, in its transaction)."""
+    (default now)? `holding` and `holder_count` come from the caller's books (read, or
+    locked in its transaction when it acts on the answer)."""
     _check_direction(direction)
-    return evaluate(transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at,
-                                          primary=primary, holding=holding))
+    return evaluate(transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction,
+                                          holding=holding, holder_count=holder_count, at=at))
 
 
 @dataclass(frozen=True)
@@ -332,37 +296,31 @@ class TransferQuestion:
     asset: object
     quantity: int
     direction: Direction
-    primary: bool = True
+    holding: object = None  # the investor's holding of `asset`, if any
+    holder_count: int = 0
 
 
 def transfer_check_many(*, investor, questions: list[TransferQuestion], at=None) -> list[EligibilityResult]:
-    """`transfer_check` for many assets at once, in a constant number of queries (the
-    investor's standing, their holdings in these assets, the holder counts): for pages
-    that explain a button per asset. Answers in the order of `questions`."""
-    from django.db.models import Count
-
-    from marketplace.models import Holding
-
+    """`transfer_check` for many assets at once, reading the investor's standing once (two
+    queries, whatever the number of questions): for pages that explain a button per
+    asset. Answers in the order of `questions`."""
     if not questions:
         return []
     for question in questions:
         _check_direction(question.direction)
     at = at or timezone.now()
-    asset_ids = {q.asset.pk for q in questions}
     person = _investor_facts(investor, at)
-    holdings = {h.asset_id: h for h in Holding.objects.filter(investor=investor, asset_id__in=list(asset_ids))}
-    counts = dict(_holders(asset_ids).values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
     return [
-        evaluate(_transfer_facts(asset=q.asset, quantity=q.quantity, direction=q.direction, at=at, primary=q.primary,
-                                 person=person, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)))
+        evaluate(_transfer_facts(asset=q.asset, quantity=q.quantity, direction=q.direction, at=at, person=person,
+                                 holding=q.holding, holder_count=q.holder_count))
         for q in questions
     ]
 
 
 # What can change between accepting an order and signing its settlement: the person's
-# standing and their eligibility for the asset. Quantity, holding limits, holder count and
-# the offering window were judged when the units were reserved, under the offering lock,
-# and the reservation already counts in the holding, so they are not judged twice.
+# standing and their eligibility for the asset. Quantity, holding limits and holder count
+# were judged when the units were reserved, under the offering lock, and the reservation
+# already counts in the holding, so they are not judged twice.
 SETTLEMENT_RULES = INVESTOR_RULES + (_rule_country, _rule_accreditation)
 
 

@@ -18,15 +18,7 @@ class KycApplicationForm(forms.ModelForm):
 
     class Meta:
         model = KycApplication
-        fields = [
-            "legal_name",
-            "date_of_birth",
-            "nationality",
-            "country_of_residence",
-            "address",
-            "investor_category",
-            "self_certified",
-        ]
+        fields = list(KycApplication.APPLICANT_FIELDS)
         labels = {
             "legal_name": "Full legal name (as on your identity document)",
             "self_certified": "I certify that the investor category I chose applies to me and that these details are true and complete.",

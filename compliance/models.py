@@ -47,6 +47,11 @@ class KycApplication(models.Model):
 
     EDITABLE_STATUSES = (Status.DRAFT, Status.NEEDS_INFO)
     OPEN_STATUSES = (Status.DRAFT, Status.SUBMITTED, Status.NEEDS_INFO)
+    # What the applicant fills in (the form's fields; what a renewal copies, except the
+    # self-certification, which is given again each time).
+    APPLICANT_FIELDS = ("legal_name", "date_of_birth", "nationality", "country_of_residence", "address",
+                        "investor_category", "self_certified")
+    RENEWAL_COPIED_FIELDS = tuple(f for f in APPLICANT_FIELDS if f != "self_certified")
     QUALIFIED_CATEGORIES = (Category.ACCREDITED, Category.PROFESSIONAL)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

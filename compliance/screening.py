@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from rapidfuzz import fuzz, process
 
-# A score (0-100) at or above this flags the application for manual review. Tuned so
-# that word order, accents, punctuation and a missing middle name still match.
-DEFAULT_THRESHOLD = 88
 MAX_MATCHES = 5
 SCREENED_TYPES_EXCLUDED = {"vessel", "aircraft"}
 
@@ -25,7 +22,10 @@ _HONORIFICS = {"mr", "mrs", "ms", "dr", "sir", "haji", "hajji"}
 
 
 def screening_threshold() -> int:
-    return int(getattr(settings, "SANCTIONS_MATCH_THRESHOLD", DEFAULT_THRESHOLD))
+    """A score (0-100) at or above this flags the application for manual review. The
+    default (88) is tuned so that word order, accents, punctuation and a missing middle
+    name still match."""
+    return settings.SANCTIONS_MATCH_THRESHOLD
 
 
 def name_normalize(name: str) -> str:

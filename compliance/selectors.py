@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from .kyc_state import KycState
 from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument
 
 
@@ -21,7 +22,7 @@ def kyc_status_for(user) -> KycApplication | None:
 
 @dataclass(frozen=True)
 class KycStanding:
-    state: str  # eligibility.KycState
+    state: str  # KycState
     application: KycApplication | None  # the one whose details count (the approved one if any)
     latest: KycApplication | None
     expires_at: date | None
@@ -31,8 +32,6 @@ class KycStanding:
 def kyc_standing_for(user, *, today: date | None = None) -> KycStanding:
     """Where the investor stands for trading. An approval stays valid until it expires
     even while a renewal application is being prepared or reviewed."""
-    from .eligibility import KycState
-
     today = today or timezone.localdate()
     apps = list(kyc_applications_for(user)[:20]) if getattr(user, "is_authenticated", False) else []
     latest = apps[0] if apps else None

@@ -10,36 +10,29 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.notifications import notify
+from chain.services import investor_account_get_or_create
 from config.uploads import validate_upload
 
 from .audit import audit_record, model_snapshot
 from .locks import investor_profile_lock, kyc_application_lock
 from .models import InvestorProfile, KycApplication, KycDocument, SanctionsEntry
+from .selectors import kyc_status_for
 from .screening import ParsedEntry, name_normalize, screen_name
 
-KYC_VALIDITY_DAYS_DEFAULT = 365
 RENEWAL_WINDOW_DAYS = 60
 REVIEW_PERMISSION = "compliance.review_kycapplication"
 FREEZE_PERMISSION = "compliance.freeze_investorprofile"
-APPLICANT_FIELDS = (
-    "legal_name",
-    "date_of_birth",
-    "nationality",
-    "country_of_residence",
-    "address",
-    "investor_category",
-    "self_certified",
-)
 DECISION_FIELDS = ("status", "screening_status", "first_approval_by", "decided_by", "decision_reason", "expires_at")
 REQUIRED_DOCUMENTS = (KycDocument.Kind.IDENTITY, KycDocument.Kind.PROOF_OF_ADDRESS)
 
 
 def kyc_validity_days() -> int:
-    return int(getattr(settings, "KYC_VALIDITY_DAYS", KYC_VALIDITY_DAYS_DEFAULT))
+    return settings.KYC_VALIDITY_DAYS
 
 
 # Applicant side -----------------------------------------------------------------------
@@ -48,8 +41,6 @@ def kyc_validity_days() -> int:
 def kyc_can_start_new(*, user, today=None) -> bool:
     """A new application is allowed when none is open and any approval is expired or
     close to expiry (renewal), or the last one was rejected."""
-    from .selectors import kyc_status_for
-
     today = today or timezone.localdate()
     latest = kyc_status_for(user)
     if latest is None or latest.status == KycApplication.Status.REJECTED:
@@ -59,12 +50,14 @@ def kyc_can_start_new(*, user, today=None) -> bool:
     return False
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_start(*, user) -> KycApplication:
     """The application the investor should edit now: the open one, or a new draft
     (prefilled from the previous application for a renewal)."""
-    from .selectors import kyc_status_for
+    return _kyc_start_in_transaction(user=user)
 
+
+def _kyc_start_in_transaction(*, user) -> KycApplication:
     latest = kyc_status_for(user)
     if latest is not None and latest.status in KycApplication.OPEN_STATUSES:
         return latest
@@ -72,9 +65,8 @@ def kyc_application_start(*, user) -> KycApplication:
         raise ValidationError("Your KYC is approved and not due for renewal yet.", code="not_due")
     app = KycApplication(user=user)
     if latest is not None:
-        for name in APPLICANT_FIELDS:
-            if name != "self_certified":
-                setattr(app, name, getattr(latest, name))
+        for name in KycApplication.RENEWAL_COPIED_FIELDS:
+            setattr(app, name, getattr(latest, name))
     app.save()
     audit_record(actor=user, action="kyc.started", target=app)
     return app
@@ -100,12 +92,19 @@ def _document_store(*, application: KycApplication, kind: str, uploaded, info) -
     return doc
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_save(
     *, application: KycApplication, user, data: dict, identity_document=None, proof_of_address=None
 ) -> KycApplication:
     """Save the applicant's details and any new documents. Files are validated by content
     first; if one is refused, nothing is saved."""
+    return _kyc_save_in_transaction(application=application, user=user, data=data,
+                                    identity_document=identity_document, proof_of_address=proof_of_address)
+
+
+def _kyc_save_in_transaction(
+    *, application: KycApplication, user, data: dict, identity_document=None, proof_of_address=None
+) -> KycApplication:
     app = kyc_application_lock(pk=application.pk)
     if app.user_id != user.pk:
         raise PermissionDenied
@@ -124,7 +123,7 @@ def kyc_application_save(
             errors[field] = exc.messages
     if errors:
         raise ValidationError(errors)
-    for name in APPLICANT_FIELDS:
+    for name in KycApplication.APPLICANT_FIELDS:
         if name in data:
             setattr(app, name, data[name])
     app.legal_name = " ".join((app.legal_name or "").split())
@@ -170,10 +169,36 @@ def _screen(app: KycApplication) -> None:
     app.screened_at = timezone.now()
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_submit(*, application: KycApplication, user) -> KycApplication:
     """Send the application for review; the legal name is screened against the sanctions
     list now, and a hit flags it for manual (four-eyes) review."""
+    return _kyc_submit_in_transaction(application=application, user=user)
+
+
+def kyc_application_edit(*, user, application: KycApplication | None, data: dict, identity_document=None,
+                         proof_of_address=None, submit: bool = False) -> KycApplication:
+    """One submit of the KYC form, in one transaction: start the application if needed,
+    save the details and documents, and send it for review when asked. When the details
+    are saved but the application is not complete enough to send, the draft is kept (the
+    applicant does not upload again) and the reasons are raised after commit."""
+    not_sendable = None
+    with transaction.atomic(durable=True):
+        application = application or _kyc_start_in_transaction(user=user)
+        _kyc_save_in_transaction(application=application, user=user, data=data,
+                                 identity_document=identity_document, proof_of_address=proof_of_address)
+        if submit:
+            try:
+                with transaction.atomic():  # a savepoint: a refused submit keeps the draft
+                    application = _kyc_submit_in_transaction(application=application, user=user)
+            except ValidationError as exc:
+                not_sendable = exc
+    if not_sendable is not None:
+        raise not_sendable
+    return application
+
+
+def _kyc_submit_in_transaction(*, application: KycApplication, user) -> KycApplication:
     app = kyc_application_lock(pk=application.pk)
     if app.user_id != user.pk:
         raise PermissionDenied
@@ -210,13 +235,11 @@ def _check_reviewer(app: KycApplication, reviewer) -> None:
         raise ValidationError(f"Only submitted applications can be decided; this one is {app.get_status_display().lower()}.", code="not_submitted")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_approve(*, application: KycApplication, reviewer, reason: str = "") -> KycApplication:
     """Approve, or for a sanctions-flagged application record the first of the two
     approvals it needs. Final approval sets the expiry and creates the investor's
     custodial account (no on-chain transaction until one is needed)."""
-    from chain.services import investor_account_get_or_create
-
     app = kyc_application_lock(pk=application.pk)
     _check_reviewer(app, reviewer)
     reason = (reason or "").strip()
@@ -247,16 +270,16 @@ def kyc_application_approve(*, application: KycApplication, reviewer, reason: st
     notify(user=app.user, subject="Your identity is verified",
            body=f"Your KYC application was approved. You can now buy fractions in the offerings open to you. "
                 f"Your verification is valid until {app.expires_at:%d %B %Y}.",
-           path=reverse("compliance:dashboard"))
+           path=reverse("marketplace:dashboard"))
     return app
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_reject(*, application: KycApplication, reviewer, reason: str) -> KycApplication:
     return _decide(application=application, reviewer=reviewer, reason=reason, status=KycApplication.Status.REJECTED, action="kyc.rejected")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def kyc_application_request_info(*, application: KycApplication, reviewer, reason: str) -> KycApplication:
     """Send the application back to the applicant, who edits and submits it again."""
     return _decide(application=application, reviewer=reviewer, reason=reason, status=KycApplication.Status.NEEDS_INFO, action="kyc.info_requested")
@@ -277,11 +300,11 @@ def _decide(*, application, reviewer, reason, status, action) -> KycApplication:
     if status == KycApplication.Status.REJECTED:
         notify(user=app.user, subject="Your KYC application was not approved",
                body=f"We could not approve your identity verification:\n\n{reason}\n\nYou can apply again from your dashboard.",
-               path=reverse("compliance:dashboard"))
+               path=reverse("marketplace:dashboard"))
     else:
         notify(user=app.user, subject="We need more information for your verification",
                body=f"Our compliance team needs more from you before deciding:\n\n{reason}\n\nUpdate your application and submit it again.",
-               path=reverse("compliance:dashboard"))
+               path=reverse("marketplace:dashboard"))
     return app
 
 
@@ -295,8 +318,6 @@ def kyc_expiry_reminders_send(*, today=None) -> int:
     has expired (exit-only from then on). Each mark is sent once per approval, however
     often this runs (a conditional update claims it first); nobody who has already
     started a renewal, or holds a newer approval, is reminded. Returns the mails queued."""
-    from django.db.models import Exists, OuterRef, Q
-
     today = today or timezone.localdate()
     S = KycApplication.Status
     newer = KycApplication.objects.filter(user=OuterRef("user"), created_at__gt=OuterRef("created_at"))
@@ -320,12 +341,12 @@ def kyc_expiry_reminders_send(*, today=None) -> int:
             notify(user=app.user, subject=f"Your verification expires in {days_left} day{'s' if days_left != 1 else ''}",
                    body=f"Your identity verification is valid until {app.expires_at:%d %B %Y}. Renew it from your "
                         f"dashboard to keep buying; after that date you can still sell what you hold (exit-only).",
-                   path=reverse("compliance:dashboard"))
+                   path=reverse("marketplace:dashboard"))
         else:
             notify(user=app.user, subject="Your verification has expired",
                    body=f"Your identity verification expired on {app.expires_at:%d %B %Y}. You can still sell what "
                         f"you hold, but you cannot buy until you renew it from your dashboard.",
-                   path=reverse("compliance:dashboard"))
+                   path=reverse("marketplace:dashboard"))
         sent += 1
     return sent
 
@@ -340,7 +361,7 @@ def _check_freezer(actor, user) -> None:
         raise PermissionDenied("Nobody may freeze or unfreeze their own account.")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
     _check_freezer(actor, user)
     reason = (reason or "").strip()
@@ -355,7 +376,7 @@ def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
     return profile
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
     _check_freezer(actor, user)
     InvestorProfile.objects.get_or_create(user=user)
@@ -370,7 +391,7 @@ def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
 # Sanctions lists ----------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def sanctions_list_replace(*, entries: list[ParsedEntry], source: str = "OFAC SDN", actor=None, rescreen: bool = True) -> dict:
     """Replace the list from `source` with `entries` in one transaction, then screen
     again every approved or pending application against the new list: a new hit flags

@@ -7,17 +7,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from config.uploads import private_file_response
 
 from .forms import KycApplicationForm
+from .models import KycApplication
 from .selectors import kyc_application_get_for_user, kyc_document_get_for_user, kyc_status_for
-from .services import kyc_application_save, kyc_application_start, kyc_application_submit, kyc_can_start_new
-from .dashboard import investor_dashboard
-
-
-@login_required
-@require_GET
-def dashboard(request):
-    context = investor_dashboard(user=request.user)
-    template = "compliance/dashboard.html#kyc_status" if request.htmx else "compliance/dashboard.html"
-    return render(request, template, context)
+from .services import kyc_application_edit, kyc_can_start_new
 
 
 @login_required
@@ -27,29 +19,29 @@ def kyc_edit(request):
     application = latest if latest is not None and latest.is_editable else None
     if application is None and not kyc_can_start_new(user=request.user):
         messages.info(request, "Your KYC application is not open for changes.")
-        return redirect("compliance:dashboard")
+        return redirect("marketplace:dashboard")
     have = {d.kind for d in application.documents.all()} if application else set()
     form = KycApplicationForm(request.POST or None, request.FILES or None, instance=application or latest_copy(latest), have_documents=have)
     if request.method == "POST" and form.is_valid():
         try:
-            application = application or kyc_application_start(user=request.user)
-            data = {name: form.cleaned_data[name] for name in form.Meta.fields}
-            kyc_application_save(
-                application=application,
+            application = kyc_application_edit(
                 user=request.user,
-                data=data,
+                application=application,
+                data={name: form.cleaned_data[name] for name in form.Meta.fields},
                 identity_document=form.cleaned_data.get("identity_document"),
                 proof_of_address=form.cleaned_data.get("proof_of_address"),
+                submit="submit" in request.POST,
             )
-            if "submit" in request.POST:
-                kyc_application_submit(application=application, user=request.user)
         except ValidationError as exc:
             _add_errors(form, exc)
+            # the details may be saved as a draft even when it could not be sent
+            latest = kyc_status_for(request.user)
+            application = latest if latest is not None and latest.is_editable else None
             have = {d.kind for d in application.documents.all()} if application else set()
         else:
             if "submit" in request.POST:
                 messages.success(request, "Thank you. Your KYC application was submitted for review.")
-                return redirect("compliance:dashboard")
+                return redirect("marketplace:dashboard")
             messages.success(request, "Your KYC details were saved as a draft.")
             return redirect("compliance:kyc_edit")
     return render(
@@ -63,10 +55,7 @@ def latest_copy(latest):
     """A renewal starts from the previous details (not saved until the applicant does)."""
     if latest is None:
         return None
-    from .models import KycApplication
-    from .services import APPLICANT_FIELDS
-
-    return KycApplication(user=latest.user, **{f: getattr(latest, f) for f in APPLICANT_FIELDS if f != "self_certified"})
+    return KycApplication(user=latest.user, **{f: getattr(latest, f) for f in KycApplication.RENEWAL_COPIED_FIELDS})
 
 
 def _add_errors(form, exc: ValidationError) -> None:

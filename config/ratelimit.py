@@ -1,17 +1,15 @@
 """A fixed-window counter per user (or per client address) in the shared cache (the one
 allauth's limits use), for the site's own limits: order placement and the asset page's
-verify panel. `MARKETPLACE_ORDER_RATE_LIMIT = (count, seconds)` overrides the order limit."""
+verify panel. The order limit is the setting MARKETPLACE_ORDER_RATE_LIMIT (count, seconds)."""
 
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
-DEFAULT_ORDER_RATE = (10, 60)
-
-
 def order_rate() -> tuple[int, int]:
-    return tuple(getattr(settings, "MARKETPLACE_ORDER_RATE_LIMIT", DEFAULT_ORDER_RATE))
+    count, seconds = settings.MARKETPLACE_ORDER_RATE_LIMIT
+    return count, seconds
 
 
 def client_key(request) -> str:

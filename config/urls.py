@@ -22,7 +22,6 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("assets/", include("assets.urls")),
     path("market/", include("marketplace.urls")),
-    path("chain/", include("chain.urls")),
     path("backoffice/", admin.site.urls),
 ]
 

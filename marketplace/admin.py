@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
 from config.money import format_money
 from config.numbers import WHOLE_NUMBER_FIELDS
 
@@ -20,25 +21,6 @@ from .models import Deposit, JournalEntry, LedgerAccount, Offering, Posting, Pri
 def _report(request, exc: Exception) -> None:
     text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     messages.error(request, text)
-
-
-class ServiceOwnedTransactionMixin:
-    """The admin wraps add/change in transaction.atomic(); our services open their own
-    durable transaction, so let them."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, perform):
@@ -63,7 +45,7 @@ def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, pe
 
 
 @admin.register(Offering)
-class OfferingAdmin(ServiceOwnedTransactionMixin, admin.ModelAdmin):
+class OfferingAdmin(ServiceFormAdmin):
     list_display = ["asset", "status_now", "price", "sold", "fee_bps", "opens_at", "closes_at"]
     list_filter = ["status", "currency"]
     search_fields = ["asset__name", "asset__unit_name"]
@@ -91,18 +73,20 @@ class OfferingAdmin(ServiceOwnedTransactionMixin, admin.ModelAdmin):
     def sold(self, obj):
         return f"{obj.fractions_sold:,} / {obj.fractions_for_sale:,}"
 
-    def save_model(self, request, obj, form, change):
+    service_submit_label = "Save the offering"
+
+    def service_form(self, request, obj, data):
+        return self.get_form(request, obj, change=True)(data, instance=obj)
+
+    def service_intro(self, request, obj):
+        return (f"{obj.asset} in {obj.currency}: {obj.fractions_sold:,} of {obj.fractions_for_sale:,} fractions sold "
+                "or reserved. The change is checked and audited by the marketplace.")
+
+    def service_perform(self, request, obj, form):
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.OFFERING_EDITABLE}
         if fields:
-            updated = services.offering_update(offering=obj, actor=request.user, fields=fields)
-            obj.__dict__.update({k: getattr(updated, k) for k in services.OFFERING_FIELDS})
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            _report(request, exc)
-            return redirect(request.path)
+            services.offering_update(offering=obj, actor=request.user, fields=fields)
+        return f"Offering of {obj.asset} saved." if fields else "Nothing changed."
 
 
 @admin.register(LedgerAccount)
@@ -146,7 +130,7 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Deposit)
-class DepositAdmin(admin.ModelAdmin):
+class DepositAdmin(ServiceFormAdmin):
     list_display = ["bank_reference", "investor", "amount", "recorded_by", "created_at"]
     search_fields = ["bank_reference", "investor__email"]
     list_select_related = ["investor", "recorded_by"]
@@ -163,32 +147,21 @@ class DepositAdmin(admin.ModelAdmin):
     def amount(self, obj):
         return format_money(obj.amount_minor, obj.currency)
 
-    def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = DepositForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                deposit = services.deposit_record(investor=data["investor"], amount_minor=data["amount"],
-                                                  currency=data["currency"], bank_reference=data["bank_reference"],
-                                                  actor=request.user)
-            except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, exc.messages)
-            except PermissionDenied as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Deposit recorded: {format_money(deposit.amount_minor, deposit.currency)} "
-                                          f"for {deposit.investor} ({deposit.bank_reference}).")
-                return redirect("admin:marketplace_deposit_changelist")
-        context = {**self.admin_site.each_context(request), "title": "Record a deposit", "form": form,
-                   "opts": self.model._meta, "submit_label": "Record deposit",
-                   "intro": "Cash received in the platform's bank account. Each bank reference is recorded once."}
-        return TemplateResponse(request, "admin/service_form.html", context)
+    service_submit_label = "Record deposit"
+
+    def service_form(self, request, obj, data):
+        return DepositForm(data)
+
+    def service_intro(self, request, obj):
+        return "Cash received in the platform's bank account. Each bank reference is recorded once."
+
+    def service_perform(self, request, obj, form):
+        data = form.cleaned_data
+        deposit = services.deposit_record(investor=data["investor"], amount_minor=data["amount"],
+                                          currency=data["currency"], bank_reference=data["bank_reference"],
+                                          actor=request.user)
+        return (f"Deposit recorded: {format_money(deposit.amount_minor, deposit.currency)} "
+                f"for {deposit.investor} ({deposit.bank_reference}).")
 
 
 @admin.register(Withdrawal)

@@ -88,16 +88,26 @@ class Offering(models.Model):
     def remaining(self) -> int:
         return self.fractions_for_sale - self.fractions_sold
 
-    def current_status(self, at=None) -> str:
-        """What a buyer sees now: the stored status refined by the clock and supply."""
+    def window_status(self, at=None) -> str:
+        """The offering window, the one place it is checked: UPCOMING before `opens_at`,
+        CLOSED from `closes_at`, OPEN in between (or with no window)."""
         at = at or timezone.now()
+        if self.closes_at and at >= self.closes_at:
+            return self.Status.CLOSED
+        if self.opens_at and at < self.opens_at:
+            return self.Status.UPCOMING
+        return self.Status.OPEN
+
+    def current_status(self, at=None) -> str:
+        """What a buyer sees now: the stored status refined by supply and the window."""
         if self.status == self.Status.CLOSED:
             return self.Status.CLOSED
         if self.remaining <= 0:
             return self.Status.SOLD_OUT
-        if self.closes_at and at >= self.closes_at:
+        window = self.window_status(at)
+        if window == self.Status.CLOSED:
             return self.Status.CLOSED
-        if self.status == self.Status.UPCOMING or (self.opens_at and at < self.opens_at):
+        if self.status == self.Status.UPCOMING or window == self.Status.UPCOMING:
             return self.Status.UPCOMING
         return self.Status.OPEN
 

@@ -3,10 +3,12 @@ number of orders, holdings or postings (tests assert it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
+
+from compliance.eligibility import EligibilityResult, RuleFailure, TransferQuestion, transfer_check, transfer_check_many
 
 from .ledger import fee_for
 from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
@@ -47,6 +49,76 @@ def offering_for_asset(*, asset) -> Offering | None:
     return Offering.objects.filter(asset=asset).first()
 
 
+def offering_refusal(*, offering: Offering, status: str) -> RuleFailure | None:
+    """How a buyer is told that the offering sells nothing in `status` (from
+    `Offering.current_status`, or `window_status` where only the window matters)."""
+    if status == Offering.Status.SOLD_OUT:
+        return RuleFailure("sold_out", "This offering is sold out.")
+    if status == Offering.Status.CLOSED:
+        return RuleFailure("offering_closed", "This offering is closed.")
+    if status == Offering.Status.UPCOMING:
+        when = f" on {offering.opens_at:%d %b %Y %H:%M} UTC" if offering.opens_at else ""
+        return RuleFailure("offering_not_open", f"This offering opens{when}.")
+    return None
+
+
+def purchase_limit_failures(*, offering: Offering, quantity: int) -> list[RuleFailure]:
+    """What stops buying `quantity` fractions of this offering: supply, then the minimum
+    and the maximum per purchase. The quote warns with all of them as the buyer types;
+    order_place refuses with the first."""
+    failures = []
+    if quantity > offering.remaining:
+        failures.append(RuleFailure("insufficient_supply",
+                                    f"Only {offering.remaining:,} fractions are left; you asked for {quantity:,}."))
+    if quantity < offering.min_purchase:
+        failures.append(RuleFailure("below_min_purchase", f"The minimum purchase is {offering.min_purchase:,} fractions."))
+    if offering.max_purchase is not None and quantity > offering.max_purchase:
+        failures.append(RuleFailure("above_max_purchase", f"The maximum purchase is {offering.max_purchase:,} fractions."))
+    return failures
+
+
+# -- the eligibility engine, with our books handed in ------------------------------------
+
+def _holder_rows(asset_ids) -> QuerySet[Holding]:
+    """Holding rows that count as holders: settled or reserved units."""
+    return Holding.objects.filter(asset_id__in=list(asset_ids)).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
+
+
+def holder_count(*, asset) -> int:
+    return _holder_rows([asset.pk]).count()
+
+
+def holder_counts(*, asset_ids) -> dict[int, int]:
+    """{asset_id: number of holders}; assets nobody holds are left out."""
+    return dict(_holder_rows(asset_ids).values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
+
+
+_READ = object()
+
+
+def eligibility_check(*, investor, asset, quantity: int, direction: str, at=None, holding=_READ) -> EligibilityResult:
+    """`compliance.eligibility.transfer_check` with the facts from our books: the
+    investor's holding (pass the row when the caller has just locked it; read here
+    otherwise) and the asset's holder count."""
+    if holding is _READ:
+        holding = Holding.objects.filter(investor=investor, asset=asset).first()
+    return transfer_check(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at,
+                          holding=holding, holder_count=holder_count(asset=asset))
+
+
+def eligibility_check_many(*, investor, questions: list[TransferQuestion], at=None) -> list[EligibilityResult]:
+    """`eligibility_check` for many assets in four queries whatever their number (the
+    investor's holdings in them, the holder counts, the investor's standing): for pages
+    that explain a button per asset. Answers in the order of `questions`."""
+    if not questions:
+        return []
+    asset_ids = {q.asset.pk for q in questions}
+    holdings = {h.asset_id: h for h in Holding.objects.filter(investor=investor, asset_id__in=list(asset_ids))}
+    counts = holder_counts(asset_ids=asset_ids)
+    return transfer_check_many(investor=investor, at=at, questions=[
+        replace(q, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)) for q in questions])
+
+
 @dataclass(frozen=True)
 class OfferingStats:
     offering: Offering
@@ -66,8 +138,7 @@ def offering_stats(*, asset_ids) -> dict[int, OfferingStats]:
         reserved=Sum("gross_minor", filter=Q(status__in=[OS.RESERVED, OS.FAILED])),
         settled_units=Sum("quantity", filter=Q(status=OS.SETTLED)),
     )}
-    holders = dict(Holding.objects.filter(asset_id__in=offerings).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
-                   .values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
+    holders = holder_counts(asset_ids=offerings)
     result = {}
     for asset_id, offering in offerings.items():
         row = money.get(asset_id, {})

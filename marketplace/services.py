@@ -23,8 +23,8 @@ from accounts.notifications import notify
 from chain.models import ChainTransaction
 from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
-from compliance.audit import audit_record
-from compliance.eligibility import RECEIVE, settlement_check, transfer_check
+from compliance.audit import audit_record, model_snapshot
+from compliance.eligibility import RECEIVE, settlement_check
 from config.money import MAX_MINOR, currency_clean, format_money
 
 from .ledger import Leg, fee_for, ledger_post
@@ -37,15 +37,12 @@ from .locks import (
     withdrawal_lock,
 )
 from .models import Deposit, Holding, JournalEntry, LedgerAccount, Offering, PrimaryOrder, Withdrawal
+from .selectors import eligibility_check, offering_refusal, purchase_limit_failures
 
 logger = logging.getLogger("marketplace")
 
 A = LedgerAccount.Kind
 OS = PrimaryOrder.Status
-
-
-def _snapshot(obj, fields) -> dict:
-    return {f: getattr(obj, f) for f in fields}
 
 
 def _positive_int(value, *, what: str) -> int:
@@ -76,14 +73,14 @@ def offering_open_for_asset(*, asset) -> Offering:
         fractions_for_sale=asset.fractions_for_sale,
         min_purchase=asset.min_purchase or 1,
         max_purchase=asset.max_purchase,
-        fee_bps=getattr(settings, "MARKETPLACE_DEFAULT_FEE_BPS", 100),
+        fee_bps=settings.MARKETPLACE_DEFAULT_FEE_BPS,
         opens_at=asset.offering_opens_at,
         closes_at=asset.offering_closes_at,
         status=Offering.Status.OPEN,
     ))
     if created:
         audit_record(actor=None, action="offering.opened", target=offering,
-                     after=_snapshot(offering, OFFERING_FIELDS))
+                     after=model_snapshot(offering, OFFERING_FIELDS))
     return offering
 
 
@@ -95,11 +92,12 @@ OFFERING_EDITABLE = ("price_per_fraction_minor", "fractions_for_sale", "min_purc
 
 @transaction.atomic(durable=True)
 def offering_update(*, offering: Offering, actor, fields: dict, reason: str = "") -> Offering:
-    """Staff change an offering's terms. The asset's offering window (which the
-    eligibility engine reads) follows the offering's."""
+    """Staff change an offering's terms. The offering is the one place its window is
+    kept: the asset's `offering_opens_at`/`offering_closes_at` are only what the issuer
+    proposed, read once when the offering opened."""
     _require_staff(actor, "marketplace.change_offering", not_user=offering.asset.issuer)
     offering = offering_lock(pk=offering.pk)
-    before = _snapshot(offering, OFFERING_FIELDS)
+    before = model_snapshot(offering, OFFERING_FIELDS)
     unknown = set(fields) - set(OFFERING_EDITABLE)
     if unknown:
         raise ValidationError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
@@ -122,10 +120,8 @@ def offering_update(*, offering: Offering, actor, fields: dict, reason: str = ""
         offering.status = Offering.Status.SOLD_OUT
     offering.full_clean()
     offering.save()
-    type(offering.asset).objects.filter(pk=offering.asset_id).update(
-        offering_opens_at=offering.opens_at, offering_closes_at=offering.closes_at)
     audit_record(actor=actor, action="offering.updated", target=offering, before=before,
-                 after=_snapshot(offering, OFFERING_FIELDS), reason=reason)
+                 after=model_snapshot(offering, OFFERING_FIELDS), reason=reason)
     return offering
 
 
@@ -176,6 +172,16 @@ def withdrawal_request(*, investor, amount_minor: int, currency: str) -> Withdra
     return withdrawal
 
 
+def _withdrawal_decision_lock(withdrawal: Withdrawal, *, accounts) -> tuple[Withdrawal, list]:
+    """Staff deciding a withdrawal: lock the ledger accounts (in the lock order) and then
+    the withdrawal, which must still be waiting for a decision."""
+    locked = ledger_accounts_lock(specs=[(kind, user, withdrawal.currency) for kind, user in accounts])
+    withdrawal = withdrawal_lock(pk=withdrawal.pk)
+    if withdrawal.status != Withdrawal.Status.REQUESTED:
+        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    return withdrawal, locked
+
+
 @transaction.atomic(durable=True)
 def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) -> Withdrawal:
     """Staff: the money was sent to the investor's bank."""
@@ -183,19 +189,16 @@ def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) ->
     bank_reference = (bank_reference or "").strip()
     if not bank_reference:
         raise ValidationError({"bank_reference": "Give the bank's reference for the outgoing payment."})
-    held, bank = ledger_accounts_lock(specs=[(A.INVESTOR_HELD, withdrawal.investor, withdrawal.currency),
-                                             (A.BANK, None, withdrawal.currency)])
-    withdrawal = withdrawal_lock(pk=withdrawal.pk)
-    if withdrawal.status != Withdrawal.Status.REQUESTED:
-        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
-    before = _snapshot(withdrawal, ("status", "bank_reference"))
+    withdrawal, (held, bank) = _withdrawal_decision_lock(
+        withdrawal, accounts=[(A.INVESTOR_HELD, withdrawal.investor), (A.BANK, None)])
+    before = model_snapshot(withdrawal, ("status", "bank_reference"))
     ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_PAID, legs=[Leg(held, -withdrawal.amount_minor), Leg(bank, withdrawal.amount_minor)],
                 memo=f"Withdrawal paid {bank_reference}", created_by=actor, withdrawal=withdrawal)
     withdrawal.status, withdrawal.bank_reference = Withdrawal.Status.PAID, bank_reference
     withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
     withdrawal.save()
     audit_record(actor=actor, action="cash.withdrawal_paid", target=withdrawal, before=before,
-                 after=_snapshot(withdrawal, ("status", "bank_reference")))
+                 after=model_snapshot(withdrawal, ("status", "bank_reference")))
     notify(user=withdrawal.investor, subject=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} paid",
            body=f"We sent {format_money(withdrawal.amount_minor, withdrawal.currency)} to your bank "
                 f"(reference {bank_reference}).", path=reverse("marketplace:portfolio"))
@@ -208,11 +211,8 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Tell the investor why."})
-    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, withdrawal.investor, withdrawal.currency),
-                                                  (A.INVESTOR_HELD, withdrawal.investor, withdrawal.currency)])
-    withdrawal = withdrawal_lock(pk=withdrawal.pk)
-    if withdrawal.status != Withdrawal.Status.REQUESTED:
-        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    withdrawal, (available, held) = _withdrawal_decision_lock(
+        withdrawal, accounts=[(A.INVESTOR_AVAILABLE, withdrawal.investor), (A.INVESTOR_HELD, withdrawal.investor)])
     ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REJECTED,
                 legs=[Leg(held, -withdrawal.amount_minor), Leg(available, withdrawal.amount_minor)],
                 memo="Withdrawal rejected", created_by=actor, withdrawal=withdrawal)
@@ -233,23 +233,11 @@ SETTLEMENT_KEY_PREFIX = "primary-order:"
 
 
 def _offering_refusal(offering: Offering, quantity: int, at) -> ValidationError | None:
-    """Why this offering cannot sell `quantity` now (supply, window, per-purchase limits)."""
-    status = offering.current_status(at)
-    if status == Offering.Status.SOLD_OUT:
-        return ValidationError("This offering is sold out.", code="sold_out")
-    if status == Offering.Status.CLOSED:
-        return ValidationError("This offering is closed.", code="offering_closed")
-    if status == Offering.Status.UPCOMING:
-        when = f" on {offering.opens_at:%d %b %Y %H:%M} UTC" if offering.opens_at else ""
-        return ValidationError(f"This offering opens{when}.", code="offering_not_open")
-    if quantity > offering.remaining:
-        return ValidationError(f"Only {offering.remaining:,} fractions are left; you asked for {quantity:,}.",
-                               code="insufficient_supply")
-    if quantity < offering.min_purchase:
-        return ValidationError(f"The minimum purchase is {offering.min_purchase:,} fractions.", code="below_min_purchase")
-    if offering.max_purchase is not None and quantity > offering.max_purchase:
-        return ValidationError(f"The maximum purchase is {offering.max_purchase:,} fractions.", code="above_max_purchase")
-    return None
+    """Why this offering cannot sell `quantity` now (status and window, then supply and
+    the per-purchase limits): the first reason."""
+    failure = (offering_refusal(offering=offering, status=offering.current_status(at))
+               or next(iter(purchase_limit_failures(offering=offering, quantity=quantity)), None))
+    return ValidationError(failure.message, code=failure.code) if failure else None
 
 
 @transaction.atomic(durable=True)
@@ -281,8 +269,8 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
 
     asset = offering.asset
     holding = holding_lock(investor=investor, asset=asset)
-    eligibility = transfer_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now, primary=True,
-                                 holding=holding)
+    eligibility = eligibility_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now,
+                                    holding=holding)
     if not eligibility.allowed:
         raise ValidationError([ValidationError(f.message, code=f.code) for f in eligibility.failures])
 

@@ -4,6 +4,7 @@ from . import views
 
 app_name = "marketplace"
 urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("offerings/<uuid:asset_public_id>/", views.offering_detail, name="offering"),
     path("offerings/<uuid:asset_public_id>/quote", views.offering_quote, name="quote"),
     path("offerings/<uuid:asset_public_id>/buy", views.order_place, name="order_place"),

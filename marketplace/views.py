@@ -5,17 +5,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from chain.gateway import AlgodError, asset_amount
 from chain.selectors import investor_account_for_user
-from compliance.eligibility import RECEIVE, transfer_check
+from compliance.eligibility import RECEIVE
 from config.money import minor_to_major_text
 from config.ratelimit import client_key, hit, order_rate
 
 from . import selectors, services
+from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
 from .models import PrimaryOrder
 
@@ -47,10 +49,20 @@ def _offering_context(request, offering, form=None, errors=None):
         "available_minor": None,
     }
     if user.is_authenticated:
-        context["eligibility"] = transfer_check(investor=user, asset=offering.asset, quantity=offering.min_purchase,
-                                                direction=RECEIVE)
+        context["eligibility"] = selectors.eligibility_check(investor=user, asset=offering.asset,
+                                                             quantity=offering.min_purchase, direction=RECEIVE)
         context["available_minor"] = selectors.available_cash(user=user, currency=offering.currency)
     return context
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    """The investor's page: KYC status and next step, holdings, and what they may buy or
+    sell, each button with the eligibility engine's reasons."""
+    context = investor_dashboard(user=request.user)
+    template = "marketplace/dashboard.html#kyc_status" if request.htmx else "marketplace/dashboard.html"
+    return render(request, template, context)
 
 
 @require_GET
@@ -71,12 +83,7 @@ def offering_quote(request, asset_public_id):
     else:
         quote = selectors.order_quote(offering=offering, quantity=quantity)
         context["quote"] = quote
-        if quantity > offering.remaining:
-            context["warnings"].append(f"Only {offering.remaining:,} fractions are left.")
-        if quantity < offering.min_purchase:
-            context["warnings"].append(f"The minimum purchase is {offering.min_purchase:,} fractions.")
-        if offering.max_purchase is not None and quantity > offering.max_purchase:
-            context["warnings"].append(f"The maximum purchase is {offering.max_purchase:,} fractions.")
+        context["warnings"] = [f.message for f in selectors.purchase_limit_failures(offering=offering, quantity=quantity)]
         if request.user.is_authenticated:
             available = selectors.available_cash(user=request.user, currency=offering.currency)
             if quote.total_minor > available:
@@ -116,8 +123,6 @@ def order_place(request, asset_public_id):
 
 
 def order_url(order: PrimaryOrder) -> str:
-    from django.urls import reverse
-
     return reverse("marketplace:order", args=[order.public_id])
 
 

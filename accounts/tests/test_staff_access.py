@@ -208,7 +208,7 @@ def officer_with_totp():
 
 
 SIGNED_IN_PAGES = ["admin:index", "admin:compliance_kycapplication_changelist", "admin:accounts_user_changelist",
-                   "accounts:profile", "compliance:dashboard", "marketplace:portfolio"]
+                   "accounts:profile", "marketplace:dashboard", "marketplace:portfolio"]
 
 
 def _assert_not_signed_in(client):

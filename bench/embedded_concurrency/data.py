@@ -36,7 +36,7 @@ def seed(groups: list[dict]) -> dict:
 
 def check(prefixes: list[str]) -> dict:
     from accounts.models import User
-    from marketplace.checks import ledger_verify
+    from marketplace.ledger_proofs import ledger_verify
     from marketplace.models import Withdrawal
     from marketplace.selectors import cash_balances
 

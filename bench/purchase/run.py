@@ -350,7 +350,7 @@ def books_check(seeded: dict, expected_orders: int) -> list[str]:
     holdings' pending units, and the number of orders is what both phases reported."""
     from django.db.models import Sum
 
-    from marketplace.checks import ledger_verify
+    from marketplace.ledger_proofs import ledger_verify
     from marketplace.models import Holding, Offering, PrimaryOrder
 
     problems = list(ledger_verify().problems)

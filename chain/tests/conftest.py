@@ -9,8 +9,8 @@ from django.db import transaction
 
 from accounts.tests.factories import UserFactory
 from chain import gateway, services
-from chain.custody import signing_session  # noqa: F401  (re-exported for tests)
 from chain.models import ChainTransaction
+from chain.worker import outbox_process
 
 
 def asset_payload(total: int = 1_000) -> dict:
@@ -32,7 +32,7 @@ def transfer(asset_id: int, sender: str, receiver: str, amount: int, key: str | 
 
 
 def process(row: ChainTransaction) -> ChainTransaction:
-    services.outbox_process(chain_tx_id=row.pk)
+    outbox_process(chain_tx_id=row.pk)
     row.refresh_from_db()
     return row
 

@@ -4,13 +4,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-import datetime
-
-from accounts.tests.factories import UserFactory
-from assets.models import Asset
 from chain import gateway
 from chain.models import ChainAccount, ChainTransaction
-from marketplace.models import Holding
 
 from .conftest import process, secrets_of, transfer
 
@@ -66,31 +61,6 @@ def test_chain_bootstrap_is_idempotent(chain_platform):
     assert ChainAccount.objects.exclude(role="investor").count() == 5
     for role in ("treasury", "manager", "freeze", "clawback", "funding"):
         assert chain_platform[role].address in out.getvalue()
-
-
-def test_reconcile_reports_zero_mismatches_when_books_match_and_names_the_mismatch_otherwise(chain_platform, minted_asset, investor_account):
-    asset = Asset.objects.create(
-        issuer=UserFactory(), name="Harbour Building", category="real_estate", description="Offices.",
-        location="Rotterdam, NL", valuation_minor=1_000_000, valuation_date=datetime.date(2026, 1, 1),
-        total_fractions=1_000, unit_name="HRB", asset_name="Harbour Building", price_per_fraction_minor=100,
-        fractions_for_sale=800, status="live", asa_id=minted_asset,
-    )
-    assert process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 40)).status == "confirmed"
-    holding = Holding.objects.create(investor=investor_account.user, asset=asset, quantity=40)
-
-    out = io.StringIO()
-    call_command("reconcile", stdout=out)
-    assert "0 mismatch(es)" in out.getvalue()
-
-    holding.quantity = 41
-    holding.save()
-    out = io.StringIO()
-    with pytest.raises(SystemExit) as exit_info:
-        call_command("reconcile", stdout=out)
-    assert exit_info.value.code == 1
-    text = out.getvalue()
-    assert f"ASA {minted_asset}" in text and investor_account.address in text and "books 41 on chain 40" in text
-    assert "treasury" in text  # 1000 - 41 expected, 960 on chain
 
 
 def test_rotate_keys_rewraps_under_the_new_master_key(settings, chain_platform, investor_account, minted_asset):

@@ -7,11 +7,11 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 
 from accounts.tests.factories import UserFactory
-from chain import builder, gateway, services
-from chain.models import ChainAccount, ChainTransaction
+from chain import builder, gateway, services, worker
+from chain.models import ChainTransaction
 
 from .conftest import asset_payload, on_chain_units, process, request, transfer
 
@@ -90,7 +90,7 @@ def test_processing_the_same_row_again_never_transfers_twice(chain_platform, min
     treasury = chain_platform["treasury"].address
     row = process(transfer(minted_asset, treasury, investor_account.address, 7))
     for _ in range(3):
-        services.outbox_process(chain_tx_id=row.pk)
+        worker.outbox_process(chain_tx_id=row.pk)
     # Simulate a worker that died after storing the signed bytes but before it knew the
     # outcome: the row is put back to "submitted" and processed again.
     ChainTransaction.objects.filter(pk=row.pk).update(status="submitted", confirmed_round=None)
@@ -102,7 +102,7 @@ def test_stored_bytes_are_resent_after_a_crash_before_submit(chain_platform, min
     treasury = chain_platform["treasury"].address
     row = transfer(minted_asset, treasury, investor_account.address, 3)
     with mock.patch("chain.gateway.submit", side_effect=gateway.AlgodRetryable("algod unreachable: boom")):
-        outcome = services.outbox_process(chain_tx_id=row.pk)
+        outcome = worker.outbox_process(chain_tx_id=row.pk)
     assert outcome.retry_in is not None
     row.refresh_from_db()
     assert row.status == "submitted" and row.signed_bytes and "unreachable" in row.last_error
@@ -116,7 +116,7 @@ def test_already_in_ledger_counts_as_success(chain_platform, minted_asset, inves
     treasury = chain_platform["treasury"].address
     row = transfer(minted_asset, treasury, investor_account.address, 4)
     with mock.patch("chain.gateway.wait_for_confirmation", side_effect=gateway.AlgodRetryable("timeout")):
-        services.outbox_process(chain_tx_id=row.pk)  # sent, outcome unknown
+        worker.outbox_process(chain_tx_id=row.pk)  # sent, outcome unknown
     with mock.patch("chain.gateway.pending_info", return_value=None):  # a node that forgot it
         row = process(row)
     assert row.status == "confirmed", row.last_error
@@ -128,7 +128,7 @@ def test_a_transaction_past_its_last_valid_round_is_re_signed_once(chain_platfor
     treasury = chain_platform["treasury"].address
     row = transfer(minted_asset, treasury, investor_account.address, 6)
     with mock.patch("chain.gateway.submit", side_effect=gateway.AlgodRetryable("lost")):
-        services.outbox_process(chain_tx_id=row.pk)
+        worker.outbox_process(chain_tx_id=row.pk)
     row.refresh_from_db()
     old_txid, old_lv = row.txid, row.last_valid_round
     import urllib.request
@@ -150,7 +150,7 @@ def test_a_permanent_rejection_fails_the_row_with_algods_reason(chain_platform, 
     assert row.status == "failed" and row.attempts == 1
     assert "algod rejected" in row.last_error and "underflow" in row.last_error
     assert CALLS and CALLS[0][:3] == ("failed", row.pk, "failed")
-    assert services.outbox_process(chain_tx_id=row.pk).retry_in is None  # finished rows are left alone
+    assert worker.outbox_process(chain_tx_id=row.pk).retry_in is None  # finished rows are left alone
 
     retried = services.outbox_retry(chain_tx=row, actor="staff@example.com")
     assert retried.status == "pending" and retried.generation == 1 and "staff@example.com" in retried.last_error
@@ -159,7 +159,7 @@ def test_a_permanent_rejection_fails_the_row_with_algods_reason(chain_platform, 
 def test_algod_down_is_retryable_and_keeps_the_row_pending(chain_platform, minted_asset, investor_account, settings):
     settings.ALGOD_URL = "http://127.0.0.1:9"  # nothing listens there
     row = transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1)
-    outcome = services.outbox_process(chain_tx_id=row.pk)
+    outcome = worker.outbox_process(chain_tx_id=row.pk)
     row.refresh_from_db()
     assert outcome.retry_in and 0 < outcome.retry_in <= settings.CHAIN_RETRY_MAX_SECONDS
     assert row.status == "pending" and "algod unavailable" in row.last_error and row.signed_bytes is None
@@ -172,8 +172,8 @@ def test_sweeper_re_enqueues_only_overdue_rows(chain_platform, minted_asset, inv
     fresh = transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1)
     ChainTransaction.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now() - timezone.timedelta(minutes=5))
     with mock.patch("chain.tasks.outbox_process_task.delay") as delay:
-        assert services.outbox_sweep() == 1
-        assert services.outbox_sweep() == 0  # claimed: not sent twice in a row
+        assert worker.outbox_sweep() == 1
+        assert worker.outbox_sweep() == 0  # claimed: not sent twice in a row
     delay.assert_called_once_with(row.pk)
     assert fresh.pk != row.pk
 
@@ -235,7 +235,7 @@ def test_a_settlement_costs_four_queries_and_three_algod_calls(chain_platform, m
         return original(method, requrl, *args, **kwargs)
 
     with mock.patch.object(client, "algod_request", side_effect=counting), django_assert_num_queries(4):
-        outcome = services.outbox_process(chain_tx_id=row.pk)
+        outcome = worker.outbox_process(chain_tx_id=row.pk)
     assert outcome.status == "confirmed"
     assert calls == [("GET", "accounts"), ("POST", "transactions"), ("GET", "transactions")]
     row.refresh_from_db()

@@ -11,6 +11,7 @@ from accounts.tests.factories import UserFactory
 from chain import services
 from chain.models import ChainAccount, ChainTransaction
 from chain.tasks import outbox_process_task
+from chain.worker import outbox_sweep
 
 from .conftest import asset_payload, on_chain_units, process, request, secrets_of, transfer, wait_until
 
@@ -53,7 +54,7 @@ def test_worker_killed_between_submit_and_confirmation_leaves_exactly_one_transf
     start_worker("restarted")
     # The SIGKILLed task's message stays unacked until the broker's visibility timeout;
     # the sweeper re-enqueues the overdue row long before that.
-    wait_until(lambda: services.outbox_sweep() or status_of(row) == "confirmed", 30, interval=1)
+    wait_until(lambda: outbox_sweep() or status_of(row) == "confirmed", 30, interval=1)
     wait_until(lambda: status_of(row) == "confirmed", 30, message="confirmation after restart")
 
     assert row.generation == 0 and row.confirmed_round

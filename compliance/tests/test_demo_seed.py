@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from compliance.eligibility import KycState
+from compliance.kyc_state import KycState
 from compliance.models import KycApplication
 from compliance.selectors import kyc_standing_for
 from accounts.models import User

@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from compliance.eligibility import RECEIVE, SEND, KycState, TransferFacts, evaluate
+from compliance.eligibility import RECEIVE, SEND, TransferFacts, evaluate
+from compliance.kyc_state import KycState
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
 BOUGHT = NOW - timedelta(days=10)
@@ -60,18 +61,11 @@ CASES = [
     ("sell after lock-up", SELL, {"lockup_days": 5}, set()),
     ("buy during own lock-up is fine", replace(BUY, current_quantity=5, first_acquired_at=BOUGHT), {"lockup_days": 30}, set()),
     ("exit-only still respects lock-up", SELL, {"kyc_state": KycState.EXPIRED, "lockup_days": 30}, {"lockup"}),
-    # offering window
-    ("buy before offering opens", BUY, {"offering_opens_at": NOW + timedelta(days=1)}, {"offering_not_open"}),
-    ("buy as offering opens", BUY, {"offering_opens_at": NOW}, set()),
-    ("buy after offering closes", BUY, {"offering_closes_at": NOW}, {"offering_closed"}),
-    ("buy inside window", BUY, {"offering_opens_at": NOW - timedelta(days=1), "offering_closes_at": NOW + timedelta(days=1)}, set()),
-    ("secondary buy after offering closes", BUY, {"offering_closes_at": NOW - timedelta(days=1), "primary": False}, set()),
-    ("sell after offering closes", SELL, {"offering_closes_at": NOW - timedelta(days=1)}, set()),
     # quantity
     ("zero quantity", BUY, {"quantity": 0}, {"quantity_invalid"}),
     # combinations: every failure is reported, not only the first
     (
-        "expired KYC, frozen, wrong country, retail, over max, full, closed",
+        "expired KYC, frozen, wrong country, retail, over max, full",
         BUY,
         {
             "kyc_state": KycState.EXPIRED,
@@ -81,9 +75,8 @@ CASES = [
             "max_holding": 5,
             "max_holders": 1,
             "holder_count": 1,
-            "offering_closes_at": NOW,
         },
-        {"kyc_expired", "account_frozen", "country_not_allowed", "accreditation_required", "above_max_holding", "max_holders_reached", "offering_closed"},
+        {"kyc_expired", "account_frozen", "country_not_allowed", "accreditation_required", "above_max_holding", "max_holders_reached"},
     ),
     ("no KYC and sanctions hit", BUY, {"kyc_state": KycState.NONE, "sanctions_clear": False}, {"kyc_not_approved", "sanctions_hit"}),
     ("sell in lock-up leaving below minimum", SELL, {"lockup_days": 30, "min_holding": 45, "quantity": 10}, {"lockup", "below_min_holding"}),

@@ -234,3 +234,52 @@ def test_renewal_reminders_go_out_once_per_mark_and_not_to_someone_renewing(djan
     assert run(-1) == [(email, "Your verification has expired")]
     assert run(-2) == []
     assert KycApplication.objects.get(pk=renewing.pk).expiry_reminder_days is None
+
+
+# One submit of the form is one transaction (kyc_application_edit).
+
+_DETAILS = {"legal_name": "Jane Walker", "date_of_birth": datetime.date(1990, 1, 1), "nationality": "FR",
+            "country_of_residence": "FR", "address": "2 Rue X, Paris", "investor_category": "retail",
+            "self_certified": True}
+
+
+def test_a_refused_first_save_leaves_no_empty_draft_behind():
+    from compliance.services import kyc_application_edit
+
+    user = UserFactory()
+
+    with pytest.raises(ValidationError):
+        kyc_application_edit(user=user, application=None, data=_DETAILS,
+                             identity_document=upload("passport.pdf", b"MZ\x90\x00 not a pdf at all"))
+
+    assert not KycApplication.objects.filter(user=user).exists()
+    assert not AuditEntry.objects.filter(action="kyc.started", actor_id=user.pk).exists()
+
+
+def test_an_incomplete_submit_keeps_the_saved_draft_and_says_what_is_missing():
+    from compliance.services import kyc_application_edit
+
+    user = UserFactory()
+
+    with pytest.raises(ValidationError) as exc:
+        kyc_application_edit(user=user, application=None, data=_DETAILS, submit=True,
+                             identity_document=upload("passport.pdf", PDF_BYTES))
+
+    assert "Upload your proof of address." in exc.value.messages
+    app = KycApplication.objects.get(user=user)
+    assert app.status == KycApplication.Status.DRAFT and app.legal_name == "Jane Walker"
+    assert [d.kind for d in app.documents.all()] == ["identity"]
+    assert _actions(app) == ["kyc.started"]
+
+
+def test_edit_and_submit_in_one_go(sample_sanctions):
+    from compliance.services import kyc_application_edit
+
+    user = UserFactory()
+
+    app = kyc_application_edit(user=user, application=None, data=_DETAILS, submit=True,
+                               identity_document=upload("passport.pdf", PDF_BYTES),
+                               proof_of_address=upload("bill.png", PNG_BYTES))
+
+    assert app.status == KycApplication.Status.SUBMITTED
+    assert _actions(app) == ["kyc.started", "kyc.submitted", "kyc.screened"]

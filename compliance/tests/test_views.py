@@ -1,5 +1,3 @@
-import datetime
-
 import pytest
 from django.urls import reverse
 
@@ -17,22 +15,6 @@ def _details(**overrides):
     return data | overrides
 
 
-def test_dashboard_needs_login(client):
-    response = client.get(reverse("compliance:dashboard"))
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-
-def test_new_investor_sees_what_to_do_next_and_disabled_buttons(client):
-    client.force_login(UserFactory())
-
-    response = client.get(reverse("compliance:dashboard"))
-
-    html = response.content.decode()
-    assert "Not verified" in html and "Start verification" in html
-    assert 'disabled aria-describedby="why-buy"' in html
-    assert "Verify your identity (KYC) before buying." in html
-
-
 def test_submit_kyc_with_documents_through_the_form(client):
     user = UserFactory()
     client.force_login(user)
@@ -40,10 +22,18 @@ def test_submit_kyc_with_documents_through_the_form(client):
     response = client.post(reverse("compliance:kyc_edit"), _details(
         identity_document=upload("passport.pdf", PDF_BYTES), proof_of_address=upload("bill.png", PNG_BYTES), submit="1"))
 
-    assert response.status_code == 302 and response["Location"] == reverse("compliance:dashboard")
+    assert response.status_code == 302 and response["Location"] == reverse("marketplace:dashboard")
     app = KycApplication.objects.get(user=user)
     assert app.status == KycApplication.Status.SUBMITTED and app.documents.count() == 2
-    assert "being reviewed" in client.get(reverse("compliance:dashboard")).content.decode()
+    assert "being reviewed" in client.get(reverse("marketplace:dashboard")).content.decode()
+
+
+def test_the_old_dashboard_address_redirects_to_the_marketplace(client):
+    client.force_login(UserFactory())
+
+    response = client.get("/compliance/?from=mail")
+
+    assert response.status_code == 301 and response["Location"] == reverse("marketplace:dashboard") + "?from=mail"
 
 
 def test_save_draft_then_submit_reports_what_is_missing(client):
@@ -63,56 +53,6 @@ def test_upload_judged_by_content_not_name(client):
 
     assert response.status_code == 200
     assert "not an accepted type" in response.content.decode()
-
-
-def test_dashboard_htmx_returns_only_the_status_card(client):
-    client.force_login(KycApplicationFactory(submitted=True).user)
-
-    response = client.get(reverse("compliance:dashboard"), HTTP_HX_REQUEST="true")
-
-    html = response.content.decode()
-    assert html.lstrip().startswith('<article id="kyc-status"') and "<html" not in html
-
-
-def test_verified_investor_sees_verified_and_exit_only_after_expiry(client):
-    app = KycApplicationFactory(approved=True)
-    client.force_login(app.user)
-    assert "Verified" in client.get(reverse("compliance:dashboard")).content.decode()
-
-    KycApplication.objects.filter(pk=app.pk).update(expires_at=datetime.date.today() - datetime.timedelta(days=1))
-    html = client.get(reverse("compliance:dashboard")).content.decode()
-
-    assert "Expired (exit-only)" in html and "Renew verification" in html
-    assert 'data-codes="kyc_expired"' in html
-
-
-def test_dashboard_query_count_is_constant_as_holdings_and_offerings_grow(client):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from assets.models import Asset
-    from assets.tests.factories import AssetFactory
-    from marketplace.models import Holding
-
-    app = KycApplicationFactory(approved=True)
-    client.force_login(app.user)
-
-    def grow(n):
-        for _ in range(n):
-            asset = AssetFactory(status=Asset.Status.LIVE)
-            Holding.objects.create(investor=app.user, asset=asset, quantity=3)
-
-    def queries():
-        with CaptureQueriesContext(connection) as ctx:
-            html = client.get(reverse("compliance:dashboard")).content.decode()
-        return len(ctx.captured_queries), html.count('class="muted sell-open"')
-
-    grow(1)
-    few, sells = queries()
-    grow(6)
-    many, more_sells = queries()
-    assert (sells, more_sells) == (1, 7)
-    assert many == few
 
 
 # Permissions ---------------------------------------------------------------------------

@@ -263,7 +263,7 @@ CELERY_BEAT_SCHEDULE.update({
         "schedule": timedelta(seconds=CHAIN_SWEEP_INTERVAL_SECONDS),
     },
     "chain-reconcile": {
-        "task": "chain.tasks.reconcile_holdings",
+        "task": "marketplace.tasks.reconcile_holdings",
         "schedule": timedelta(hours=1),
     },
 })
@@ -275,6 +275,25 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# /readyz: name -> dotted path of a check (config/health.py says what a check returns).
+READINESS_CHECKS = {
+    "database": "config.health.check_database",
+    "broker": "config.health.check_broker",
+    "algod": "chain.health.check_algod",
+}
+
+# Product rules that vary by deployment (each also in the README's table).
+# Platform fee of a new offering, in basis points of the gross (staff change it per offering).
+MARKETPLACE_DEFAULT_FEE_BPS = env.int("MARKETPLACE_DEFAULT_FEE_BPS", default=100)
+# Orders an investor may place per window: (count, seconds).
+MARKETPLACE_ORDER_RATE_LIMIT = tuple(env.list("MARKETPLACE_ORDER_RATE_LIMIT", cast=int, default=[10, 60]))
+# How long an approved KYC stays valid, in days.
+KYC_VALIDITY_DAYS = env.int("KYC_VALIDITY_DAYS", default=365)
+# Fuzzy-match score (0-100) at or above which a name is a sanctions hit.
+SANCTIONS_MATCH_THRESHOLD = env.int("SANCTIONS_MATCH_THRESHOLD", default=88)
+# Seconds the public catalogue page is cached (bumped on every change anyway).
+CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=300)
 
 # Absolute base URL of the public site: ARC-3 metadata URLs on chain start with it
 # (at most 96 bytes in all, so keep it short).

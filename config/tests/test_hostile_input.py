@@ -190,7 +190,7 @@ def _error_messages(response) -> list[str]:
 def _admin_form_data(client, url) -> dict:
     """The admin change form exactly as the page shows it (the valid starting point)."""
     context = client.get(url).context
-    form = context["adminform"].form
+    form = context["adminform"].form if "adminform" in context else context["form"]  # service form pages
     data = {}
     for bound in form:
         widget, value = bound.field.widget, bound.value()

@@ -1,4 +1,5 @@
 from django import template
+from django.core.exceptions import ObjectDoesNotExist
 
 from ..selectors import offering_for_asset, offering_stats
 
@@ -23,6 +24,17 @@ def blocks_purchase(eligibility) -> bool:
 @register.filter
 def lookup(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def offering_window(asset) -> tuple:
+    """(opens_at, closes_at): the offering's once it is open (staff may have moved it),
+    what the issuer proposed before."""
+    try:
+        offering = asset.offering
+    except ObjectDoesNotExist:
+        return asset.offering_opens_at, asset.offering_closes_at
+    return offering.opens_at, offering.closes_at
 
 
 @register.inclusion_tag("marketplace/includes/offering_panel.html", takes_context=True)

@@ -1,15 +1,18 @@
 """Minting a real ASA on the session devnet for marketplace tests, the way issuance
 does it: an outbox row whose confirmation runs assets.services.asset_mint_confirmed
-(which opens the offering)."""
+(which opens the offering). Also a bare transfer through the outbox, processed here."""
 
 import hashlib
 import time
+import uuid
 
 from django.db import transaction
 
 from assets.models import Asset
 from assets.tests.factories import AssetFactory
-from chain.services import outbox_process, outbox_request
+from chain.models import ChainTransaction
+from chain.services import outbox_request
+from chain.worker import outbox_process
 
 
 def wait_until(predicate, timeout=60, interval=0.2, message="condition"):
@@ -45,3 +48,13 @@ def mint_live_asset(*, chain_total=None, process_here=False, timeout=60, **field
 
     wait_until(live, timeout, message=f"asset {asset.pk} to go live")
     return asset
+
+
+def transfer_processed(*, asset_id: int, sender: str, receiver: str, amount: int) -> ChainTransaction:
+    """Move units on chain through the outbox, processed in this process (no callback)."""
+    with transaction.atomic():
+        row = outbox_request(kind="asset_transfer", idempotency_key=uuid.uuid4().hex,
+                             payload={"asset_id": asset_id, "sender": sender, "receiver": receiver, "amount": amount})
+    outbox_process(chain_tx_id=row.pk)
+    row.refresh_from_db()
+    return row

@@ -64,7 +64,7 @@ def test_staff_change_offering_terms_through_the_service(client, staff, offering
     assert response.status_code == 302, response.content.decode()[:3000]
     offering.refresh_from_db()
     assert (offering.fee_bps, offering.fractions_for_sale, offering.min_purchase) == (75, 900, 2)
-    offering.asset.refresh_from_db()
-    assert offering.asset.offering_closes_at == offering.closes_at  # the eligibility engine sees the same window
+    # The offering keeps the one window; the asset page shows it (not the issuer's proposal).
+    assert "31 Dec 2027 17:00 UTC" in client.get(reverse("assets:detail", args=[offering.asset.public_id])).content.decode()
     assert AuditEntry.objects.filter(action="offering.updated", actor_id=staff.pk).exists()
     assert Offering.objects.count() == 1

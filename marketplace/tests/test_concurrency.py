@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.db.models import Sum
 
-from marketplace.checks import ledger_verify
+from marketplace.ledger_proofs import ledger_verify
 from marketplace.models import Deposit, Holding, LedgerAccount, Offering, PrimaryOrder, Withdrawal
 from marketplace.services import (
     deposit_record,

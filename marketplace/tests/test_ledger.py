@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.tests.factories import UserFactory
 from compliance.models import AuditEntry
-from marketplace.checks import ledger_verify
+from marketplace.ledger_proofs import ledger_verify
 from marketplace.ledger import Leg, LedgerError, fee_for, ledger_post
 from marketplace.locks import ledger_accounts_lock
 from marketplace.models import JournalEntry, LedgerAccount, Withdrawal

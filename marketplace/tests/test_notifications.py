@@ -55,7 +55,7 @@ def test_kyc_decisions_reach_the_applicant(django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             decide(app)
         message = _only_mail_to(app.user)
-        assert subject in message.subject and words in message.body and "/compliance/" in message.body
+        assert subject in message.subject and words in message.body and "/market/dashboard/" in message.body
 
 
 def test_issuance_decisions_reach_the_issuer(django_capture_on_commit_callbacks, settings, tmp_path):

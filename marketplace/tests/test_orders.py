@@ -11,7 +11,7 @@ from accounts.tests.factories import UserFactory
 from assets.models import Asset
 from chain.models import ChainTransaction
 from compliance.models import AuditEntry
-from marketplace.checks import ledger_verify
+from marketplace.ledger_proofs import ledger_verify
 from marketplace.models import Holding, JournalEntry, LedgerAccount, Offering, PrimaryOrder
 from marketplace.services import (
     order_compensate,

@@ -4,12 +4,13 @@ real Celery worker through the outbox, and the books reconcile with the chain.""
 import pytest
 from django.db.models import Sum
 
-from chain.reconciliation import reconcile
 from chain.models import ChainTransaction
-from chain.services import outbox_process, outbox_retry
+from chain.services import outbox_retry
+from chain.worker import outbox_process
 from compliance.models import AuditEntry
 from marketplace.models import LedgerAccount, Offering, PrimaryOrder, Withdrawal
 from compliance.services import investor_freeze, investor_unfreeze
+from marketplace.reconciliation import reconcile
 from marketplace.services import deposit_record, order_compensate, order_place, order_settlement_retry
 
 from .chain_helpers import mint_live_asset, wait_until

@@ -80,13 +80,13 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
             break
         time.sleep(0.5)
     assert asset.status == "live", (asset.status, asset.failure_reason, celery_worker_process.log()[-3000:])
-    from chain.gateway import asset_info
+    from chain.gateway import asset_params
 
-    params = asset_info(asset.asa_id)["params"]
-    assert params["creator"] == chain_platform["treasury"].address
-    assert (params["total"], params["decimals"], params["default-frozen"]) == (32000, 0, True)
-    assert params["clawback"] == chain_platform["clawback"].address
-    assert params["url"].endswith("#arc3")
+    params = asset_params(asset.asa_id)
+    assert params.creator == chain_platform["treasury"].address
+    assert (params.total, params.decimals, params.default_frozen) == (32000, 0, True)
+    assert params.clawback == chain_platform["clawback"].address
+    assert params.url.endswith("#arc3")
 
     # The public page shows the asset id from devnet, and the verify panel says it matches
     _sign_out(page)

@@ -84,7 +84,7 @@ def test_investor_submits_officer_approves_dashboard_shows_verified(page, page_p
     officer_context.close()
 
     # The investor's dashboard now says verified and shows the custodial address.
-    page.goto("/compliance/")
+    page.goto("/market/dashboard/")
     assert page.locator("[data-kyc-state]").inner_text() == "Verified"
     address = page.locator("#custodial-address").inner_text()
     assert re.fullmatch(r"[A-Z2-7]{58}", address), address

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from marketplace.checks import ledger_verify
+from marketplace.ledger_proofs import ledger_verify
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from chain.reconciliation import reconcile
+from marketplace.reconciliation import reconcile
 
 
 class Command(BaseCommand):

@@ -4,6 +4,10 @@
 - the treasury holds total_fractions − the sum of settled holdings.
 Assets with settlements still in flight are reported as skipped, not as mismatches:
 their Holding rows move when the on_confirmed callback runs.
+
+The question is the marketplace's (its holdings, the assets' supply); chain/ answers
+only what it knows: accounts, unfinished outbox rows, and balances read through
+`chain.gateway`.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.db.models import Sum
 
-from . import gateway
-from .models import ChainAccount, ChainTransaction
-from .selectors import platform_account
+from assets.models import Asset
+from chain import gateway
+from chain.models import ChainAccount
+from chain.selectors import asset_transfers_in_flight, investor_accounts, platform_account
 
-logger = logging.getLogger("chain.reconcile")
+from .models import Holding
+
+logger = logging.getLogger("marketplace.reconcile")
 
 
 @dataclass(frozen=True)
@@ -54,26 +60,19 @@ class ReconciliationReport:
 
 
 def reconcile() -> ReconciliationReport:
-    Asset = apps.get_model("assets", "Asset")
-    Holding = apps.get_model("marketplace", "Holding")
     report = ReconciliationReport()
     treasury = platform_account(ChainAccount.Role.TREASURY)
-    custodial = {a.user_id: a for a in ChainAccount.objects.filter(role=ChainAccount.Role.INVESTOR)}
+    custodial = {a.user_id: a for a in investor_accounts()}
     balances: dict[str, dict[int, int]] = {}
 
     def units(address: str, asa_id: int) -> int:
         if address not in balances:
-            info = gateway.account_info(address)
-            balances[address] = {h["asset-id"]: int(h["amount"]) for h in info.get("assets", []) or []}
+            balances[address] = gateway.asset_holdings(address)
         return balances[address].get(asa_id, 0)
 
-    in_flight = ChainTransaction.objects.filter(
-        kind=ChainTransaction.Kind.ASSET_TRANSFER,
-        status__in=[ChainTransaction.Status.PENDING, ChainTransaction.Status.SUBMITTED],
-    )
     for asset in Asset.objects.filter(asa_id__isnull=False).order_by("pk"):
         asa_id, label = asset.asa_id, str(asset.asset_name or asset.name)
-        if in_flight.filter(payload__asset_id=asa_id).exists():
+        if asset_transfers_in_flight(asset_id=asa_id).exists():
             report.skipped.append(f"ASA {asa_id} ({label}): settlements in flight")
             continue
         report.assets_checked += 1

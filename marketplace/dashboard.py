@@ -1,23 +1,26 @@
-"""What the investor dashboard shows: KYC status, the next step, and each action with the
-eligibility engine's verdict (a disabled button carries the engine's reasons)."""
+"""What the investor dashboard shows: KYC status, the next step, holdings, and each action
+with the eligibility engine's verdict (a disabled button carries the engine's reasons).
+
+It lives with the marketplace because it joins every layer below it: compliance (KYC,
+the engine), assets (live assets), the marketplace's holdings and offerings, and chain
+(the custodial address)."""
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
 
-from .eligibility import (
-    RECEIVE,
-    SEND,
-    EligibilityResult,
-    KycState,
-    TransferQuestion,
-    investor_check,
-    transfer_check_many,
-)
-from .models import KycApplication
-from .selectors import investor_profile_for, kyc_standing_for, kyc_status_for
-from .services import kyc_can_start_new
+from assets.models import Asset
+from chain.selectors import investor_account_for_user
+from compliance.eligibility import RECEIVE, SEND, EligibilityResult, TransferQuestion, investor_check
+from compliance.kyc_state import KycState
+from compliance.models import KycApplication
+from compliance.selectors import investor_profile_for, kyc_standing_for, kyc_status_for
+from compliance.services import kyc_can_start_new
+
+from .models import Holding
+from .selectors import eligibility_check_many, offering_refusal
 
 STATUS_LABELS = {
     KycState.NONE: ("Not verified", "warn"),
@@ -56,11 +59,17 @@ def _next_step(latest: KycApplication | None, state: str, can_start: bool) -> tu
     return "You are verified and can invest in offerings open to you.", None, None
 
 
-def investor_dashboard(*, user) -> dict:
-    from assets.models import Asset
-    from chain.selectors import investor_account_for_user
-    from marketplace.models import Holding
+def _buy_check(asset: Asset, check: EligibilityResult, at) -> EligibilityResult:
+    """The engine's verdict, with the offering's window in front when it is shut."""
+    try:
+        offering = asset.offering
+    except ObjectDoesNotExist:  # live, its offering not opened yet
+        return check
+    refusal = offering_refusal(offering=offering, status=offering.window_status(at))
+    return EligibilityResult([refusal, *check.failures]) if refusal else check
 
+
+def investor_dashboard(*, user) -> dict:
     now = timezone.now()
     latest = kyc_status_for(user)
     standing = kyc_standing_for(user, today=timezone.localdate(now))
@@ -70,14 +79,15 @@ def investor_dashboard(*, user) -> dict:
     account = investor_account_for_user(user)
 
     held = list(Holding.objects.filter(investor=user, quantity__gt=0).select_related("asset").order_by("asset__name"))
-    live = list(Asset.objects.filter(status=Asset.Status.LIVE).order_by("name")[:20])
+    live = list(Asset.objects.filter(status=Asset.Status.LIVE).select_related("offering").order_by("name")[:20])
     # One engine call for every button on the page: queries stay constant as holdings grow.
-    checks = iter(transfer_check_many(investor=user, at=now, questions=[
-        *(TransferQuestion(h.asset, h.quantity, SEND, primary=False) for h in held),
+    checks = iter(eligibility_check_many(investor=user, at=now, questions=[
+        *(TransferQuestion(h.asset, h.quantity, SEND) for h in held),
         *(TransferQuestion(a, a.min_purchase, RECEIVE) for a in live),
     ]))
     holdings = [(h, Action("Sell", reverse("assets:detail", args=[h.asset.public_id]), next(checks))) for h in held]
-    offerings = [(a, Action("Buy", reverse("assets:detail", args=[a.public_id]), next(checks))) for a in live]
+    offerings = [(a, Action("Buy", reverse("assets:detail", args=[a.public_id]), _buy_check(a, next(checks), now)))
+                 for a in live]
     return {
         "kyc": latest,
         "standing": standing,

@@ -25,8 +25,15 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = "Create the demo users (one per role) with verified emails."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        # Users and roles in one transaction; the KYC demo then calls the compliance
+        # services, each in its own (durable) transaction. Both halves are idempotent.
+        with transaction.atomic():
+            rows, users = self._users()
+        kyc_lines = kyc_demo_seed(users=users, reviewer=users["compliance@demo.rwa"])
+        self._print(rows, kyc_lines)
+
+    def _users(self):
         rows, users = [], {}
         for email, name, roles, superuser in DEMO_USERS:
             user = User.objects.filter(email=email).first()
@@ -43,7 +50,9 @@ class Command(BaseCommand):
             )
             rows.append((", ".join(r.label for r in roles), email))
             users[email] = user
-        kyc_lines = kyc_demo_seed(users=users, reviewer=users["compliance@demo.rwa"])
+        return rows, users
+
+    def _print(self, rows, kyc_lines):
         self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s)" % DEMO_PASSWORD))
         for roles, email in rows:
             self.stdout.write(f"  {email:<24} {roles}")

@@ -2,7 +2,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
 
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
+from compliance.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import User
 from accounts.roles import user_roles
 

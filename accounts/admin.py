@@ -3,7 +3,6 @@ superuser, roles, permissions) and passwords change only through the services in
 compliance/access.py, which decide who may do what, audit it and tell the user. This
 module renders their forms and never writes those fields itself."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +12,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from config.backoffice import form_errors_from
 from compliance.access import (
     Access,
     access_change_refusal,
@@ -22,6 +20,7 @@ from compliance.access import (
     user_access_change,
     user_password_set_by_staff,
 )
+from config.backoffice import form_errors_from
 
 from .forms_admin import AccessForm, PasswordSetForm, UserChangeForm, UserCreationForm
 from .models import User
@@ -71,8 +70,9 @@ class UserAdmin(BaseUserAdmin):
     def access_link(self, obj: User) -> str:
         if obj.pk is None:
             return "—"
-        return format_html('<a class="button" href="{}">Change access…</a>',
-                           reverse("admin:accounts_user_access", args=[obj.pk]))
+        return format_html(
+            '<a class="button" href="{}">Change access…</a>', reverse("admin:accounts_user_access", args=[obj.pk])
+        )
 
     def access_view(self, request: HttpRequest, pk: int):
         user = get_object_or_404(User, pk=pk)
@@ -86,20 +86,28 @@ class UserAdmin(BaseUserAdmin):
             return redirect("admin:accounts_user_change", user.pk)
         if request.method == "POST" and form.is_valid():
             try:
-                user_access_change(actor=request.user, user=user, access=form.access(current),
-                                   reason=form.cleaned_data["reason"])
+                user_access_change(
+                    actor=request.user, user=user, access=form.access(current), reason=form.cleaned_data["reason"]
+                )
             except ValidationError as exc:
                 form_errors_from(form, exc)
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"Access of {user.email} saved; the change is in the audit log and "
-                                          "the user has been told.")
+                messages.success(
+                    request, f"Access of {user.email} saved; the change is in the audit log and the user has been told."
+                )
                 return redirect("admin:accounts_user_change", user.pk)
-        context = {**self.admin_site.each_context(request), "title": f"Access of {user.email}", "form": form,
-                   "opts": self.model._meta, "original": user, "submit_label": "Save access",
-                   "intro": f"Changes here are recorded in the audit log with your reason and mailed to {user.email} "
-                            "and to every other superuser. Greyed-out fields are ones you may not change."}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Access of {user.email}",
+            "form": form,
+            "opts": self.model._meta,
+            "original": user,
+            "submit_label": "Save access",
+            "intro": f"Changes here are recorded in the audit log with your reason and mailed to {user.email} "
+            "and to every other superuser. Greyed-out fields are ones you may not change.",
+        }
         return TemplateResponse(request, "admin/service_form.html", context)
 
     @staticmethod
@@ -107,13 +115,17 @@ class UserAdmin(BaseUserAdmin):
         """The fields whose change the service would accept from this actor, and why the
         others are refused (asked of the service's own rule, not restated here)."""
         probes = {
-            "is_active": Access(not current.is_active, current.is_staff, current.is_superuser, current.groups,
-                                current.permissions),
-            "is_staff": Access(current.is_active, not current.is_staff, current.is_superuser, current.groups,
-                               current.permissions),
+            "is_active": Access(
+                not current.is_active, current.is_staff, current.is_superuser, current.groups, current.permissions
+            ),
+            "is_staff": Access(
+                current.is_active, not current.is_staff, current.is_superuser, current.groups, current.permissions
+            ),
         }
-        refusals = {name: access_change_refusal(actor=request.user, user=user, before=current, after=after)
-                    for name, after in probes.items()}
+        refusals = {
+            name: access_change_refusal(actor=request.user, user=user, before=current, after=after)
+            for name, after in probes.items()
+        }
         editable = {name for name, refusal in refusals.items() if refusal is None}
         if "is_staff" in editable:  # the same rule covers superuser, roles and permissions
             editable |= {"is_superuser", "groups", "permissions"}
@@ -124,22 +136,33 @@ class UserAdmin(BaseUserAdmin):
         if user is None:
             raise Http404("No such account.")
         if request.user.pk == user.pk or not request.user.is_superuser:
-            raise PermissionDenied("Only a superuser can set another account's password; "
-                                   "change your own from your profile.")
+            raise PermissionDenied(
+                "Only a superuser can set another account's password; change your own from your profile."
+            )
         form = PasswordSetForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                user_password_set_by_staff(actor=request.user, user=user, password=form.cleaned_data["password1"],
-                                           reason=form.cleaned_data["reason"])
+                user_password_set_by_staff(
+                    actor=request.user,
+                    user=user,
+                    password=form.cleaned_data["password1"],
+                    reason=form.cleaned_data["reason"],
+                )
             except ValidationError as exc:
                 form_errors_from(form, exc)
             else:
                 messages.success(request, f"A new password was set for {user.email}; they have been told.")
                 return redirect("admin:accounts_user_change", user.pk)
-        context = {**self.admin_site.each_context(request), "title": f"Set a password for {user.email}",
-                   "form": form, "opts": self.model._meta, "original": user, "submit_label": "Set password",
-                   "intro": "Prefer sending a password-reset link. Setting a password is for superusers only, is "
-                            "recorded in the audit log with your reason, and the user is told."}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Set a password for {user.email}",
+            "form": form,
+            "opts": self.model._meta,
+            "original": user,
+            "submit_label": "Set password",
+            "intro": "Prefer sending a password-reset link. Setting a password is for superusers only, is "
+            "recorded in the audit log with your reason, and the user is told.",
+        }
         return TemplateResponse(request, "admin/service_form.html", context)
 
     @admin.action(description="Grant the issuer role", permissions=["grant_issuer"])
@@ -162,4 +185,3 @@ class UserAdmin(BaseUserAdmin):
 
     def has_grant_issuer_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.grant_issuer_role")
-

@@ -33,12 +33,20 @@ class AccessForm(forms.Form):
     is_active = forms.BooleanField(required=False, label="Active (may sign in)")
     is_staff = forms.BooleanField(required=False, label="Staff (may open the back office)")
     is_superuser = forms.BooleanField(required=False, label="Superuser (every permission)")
-    groups = forms.MultipleChoiceField(required=False, label="Roles", widget=forms.CheckboxSelectMultiple,
-                                       choices=[(role.name, role.label) for role in ROLES])
-    permissions = forms.MultipleChoiceField(required=False, label="Individual permissions",
-                                            widget=forms.SelectMultiple(attrs={"size": 12}))
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Kept in the audit log and sent to the user.")
+    groups = forms.MultipleChoiceField(
+        required=False,
+        label="Roles",
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(role.name, role.label) for role in ROLES],
+    )
+    permissions = forms.MultipleChoiceField(
+        required=False, label="Individual permissions", widget=forms.SelectMultiple(attrs={"size": 12})
+    )
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit log and sent to the user.",
+    )
 
     def __init__(self, *args, editable: set[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,22 +57,37 @@ class AccessForm(forms.Form):
 
     @staticmethod
     def initial_for(access) -> dict:
-        return {"is_active": access.is_active, "is_staff": access.is_staff, "is_superuser": access.is_superuser,
-                "groups": sorted(access.groups), "permissions": sorted(access.permissions)}
+        return {
+            "is_active": access.is_active,
+            "is_staff": access.is_staff,
+            "is_superuser": access.is_superuser,
+            "groups": sorted(access.groups),
+            "permissions": sorted(access.permissions),
+        }
 
     def access(self, current):
         data = self.cleaned_data
         return type(current)(
-            is_active=data["is_active"], is_staff=data["is_staff"], is_superuser=data["is_superuser"],
-            groups=frozenset(data["groups"]), permissions=frozenset(data["permissions"]),
+            is_active=data["is_active"],
+            is_staff=data["is_staff"],
+            is_superuser=data["is_superuser"],
+            groups=frozenset(data["groups"]),
+            permissions=frozenset(data["permissions"]),
         )
 
 
 class PasswordSetForm(forms.Form):
-    password1 = forms.CharField(label="New password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label="New password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Kept in the audit log and sent to the user.")
+    password1 = forms.CharField(
+        label="New password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="New password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit log and sent to the user.",
+    )
 
     def clean(self):
         data = super().clean()

@@ -56,8 +56,10 @@ class StaffMfaMiddleware:
         if not request.path.startswith(back_office) or request.path == reverse("admin:logout"):
             return None
         if not user_has_second_factor(user):
-            messages.warning(request, "Staff accounts need an authenticator app. Set it up now; "
-                                      "the back office opens once it is active.")
+            messages.warning(
+                request,
+                "Staff accounts need an authenticator app. Set it up now; the back office opens once it is active.",
+            )
             return redirect(reverse("mfa_activate_totp"))
         if not session_passed_second_factor(request):
             logout(request)

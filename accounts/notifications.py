@@ -27,8 +27,9 @@ def notify(*, user, subject: str, body: str, path: str = "") -> None:
 
     def send():
         try:
-            send_mail(subject=f"[RWA Marketplace] {subject}", message=message, from_email=None,
-                      recipient_list=[recipient])
+            send_mail(
+                subject=f"[RWA Marketplace] {subject}", message=message, from_email=None, recipient_list=[recipient]
+            )
         except Exception:  # the change stands; the user still sees it in the app
             logger.exception("notification %r to user %s could not be sent", subject, user_pk)
 

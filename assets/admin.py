@@ -12,13 +12,37 @@ from .forms import ReviewDecisionForm
 from .models import Asset, AssetDocument
 
 ISSUER_FIELDS = (
-    "issuer", "name", "category", "description", "location", "country", "valuation_minor", "valuation_date",
-    "currency", "total_fractions", "unit_name", "asset_name", "price_per_fraction_minor", "fractions_for_sale",
-    "min_purchase", "max_purchase", "offering_opens_at", "offering_closes_at",
+    "issuer",
+    "name",
+    "category",
+    "description",
+    "location",
+    "country",
+    "valuation_minor",
+    "valuation_date",
+    "currency",
+    "total_fractions",
+    "unit_name",
+    "asset_name",
+    "price_per_fraction_minor",
+    "fractions_for_sale",
+    "min_purchase",
+    "max_purchase",
+    "offering_opens_at",
+    "offering_closes_at",
 )
 WORKFLOW_FIELDS = (
-    "status", "submitted_at", "reviewed_by", "reviewed_at", "review_comment", "failure_reason",
-    "asa_id", "creation_txid", "creation_round", "metadata_hash", "live_at",
+    "status",
+    "submitted_at",
+    "reviewed_by",
+    "reviewed_at",
+    "review_comment",
+    "failure_reason",
+    "asa_id",
+    "creation_txid",
+    "creation_round",
+    "metadata_hash",
+    "live_at",
 )
 
 
@@ -51,8 +75,19 @@ class AssetAdmin(admin.ModelAdmin):
     readonly_fields = ISSUER_FIELDS + WORKFLOW_FIELDS
     fieldsets = (
         ("Asset", {"fields": ISSUER_FIELDS}),
-        ("Transfer restrictions (edited by staff)", {"fields": (
-            "allowed_countries", "accreditation_required", "min_holding", "max_holding", "max_holders", "lockup_days")}),
+        (
+            "Transfer restrictions (edited by staff)",
+            {
+                "fields": (
+                    "allowed_countries",
+                    "accreditation_required",
+                    "min_holding",
+                    "max_holding",
+                    "max_holders",
+                    "lockup_days",
+                )
+            },
+        ),
         ("Review and minting", {"fields": WORKFLOW_FIELDS}),
     )
     change_form_template = "admin/assets/asset/change_form.html"
@@ -65,8 +100,10 @@ class AssetAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return [path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="assets_asset_review"),
-                path("<int:pk>/retry-mint/", self.admin_site.admin_view(self.retry_view), name="assets_asset_retry")] + super().get_urls()
+        return [
+            path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="assets_asset_review"),
+            path("<int:pk>/retry-mint/", self.admin_site.admin_view(self.retry_view), name="assets_asset_retry"),
+        ] + super().get_urls()
 
     def review_view(self, request, pk):
         if not request.user.has_perm("assets.review_asset"):
@@ -75,8 +112,11 @@ class AssetAdmin(admin.ModelAdmin):
         form = ReviewDecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             decision = request.POST.get("decision")
-            action = {"approve": services.asset_approve, "request_changes": services.asset_request_changes,
-                      "reject": services.asset_reject}.get(decision)
+            action = {
+                "approve": services.asset_approve,
+                "request_changes": services.asset_request_changes,
+                "reject": services.asset_reject,
+            }.get(decision)
             if action is None:
                 form.add_error(None, "Choose approve, request changes or reject.")
             else:
@@ -87,9 +127,15 @@ class AssetAdmin(admin.ModelAdmin):
                 else:
                     self.message_user(request, f"Decision recorded for “{asset}”.", messages.SUCCESS)
                     return redirect("admin:assets_asset_change", asset.pk)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "asset": asset, "form": form,
-                   "documents": asset.documents.all(), "title": f"Review {asset}",
-                   "is_own": asset.issuer_id == request.user.pk}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "asset": asset,
+            "form": form,
+            "documents": asset.documents.all(),
+            "title": f"Review {asset}",
+            "is_own": asset.issuer_id == request.user.pk,
+        }
         return TemplateResponse(request, "admin/assets/asset/review.html", context)
 
     def retry_view(self, request, pk):

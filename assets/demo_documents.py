@@ -40,7 +40,7 @@ def png_picture(width: int, height: int, top: tuple[int, int, int], bottom: tupl
     rows = []
     for y in range(height):
         t = y / max(1, height - 1)
-        sky = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
+        sky = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
         row = bytearray()
         for x in range(width):
             in_block = width * 0.3 < x < width * 0.7 and y > height * 0.35
@@ -51,4 +51,9 @@ def png_picture(width: int, height: int, top: tuple[int, int, int], bottom: tupl
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )

@@ -26,19 +26,44 @@ class AssetForm(forms.ModelForm):
     valuation = forms.CharField(label="Valuation", help_text="In the asset's currency, e.g. 2500000.00")
     price_per_fraction = forms.CharField(label="Price per fraction", help_text="In the asset's currency, e.g. 100.00")
     total_fractions = forms.CharField(label="Number of fractions", help_text="Total supply of the token; whole units.")
-    fractions_for_sale = forms.CharField(label="Fractions offered", help_text="How many of them the primary offering sells.")
-    unit_name = forms.CharField(label="Unit name (ticker)", max_length=64, help_text="At most 8 bytes, e.g. BLDG42.",
-                                validators=[_byte_length_validator(8, "unit name")])
-    currency = forms.ChoiceField(label="Currency", choices=CURRENCY_CHOICES, initial="USD",
-                                 help_text="The currency investors pay in and the asset is valued in.")
-    asset_name = forms.CharField(label="Token name", max_length=128, help_text="At most 32 bytes.",
-                                 validators=[_byte_length_validator(32, "token name")])
+    fractions_for_sale = forms.CharField(
+        label="Fractions offered", help_text="How many of them the primary offering sells."
+    )
+    unit_name = forms.CharField(
+        label="Unit name (ticker)",
+        max_length=64,
+        help_text="At most 8 bytes, e.g. BLDG42.",
+        validators=[_byte_length_validator(8, "unit name")],
+    )
+    currency = forms.ChoiceField(
+        label="Currency",
+        choices=CURRENCY_CHOICES,
+        initial="USD",
+        help_text="The currency investors pay in and the asset is valued in.",
+    )
+    asset_name = forms.CharField(
+        label="Token name",
+        max_length=128,
+        help_text="At most 32 bytes.",
+        validators=[_byte_length_validator(32, "token name")],
+    )
 
     class Meta:
         model = Asset
         fields = [
-            "name", "category", "description", "location", "country", "valuation_date", "currency",
-            "unit_name", "asset_name", "min_purchase", "max_purchase", "offering_opens_at", "offering_closes_at",
+            "name",
+            "category",
+            "description",
+            "location",
+            "country",
+            "valuation_date",
+            "currency",
+            "unit_name",
+            "asset_name",
+            "min_purchase",
+            "max_purchase",
+            "offering_opens_at",
+            "offering_closes_at",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 5}),
@@ -50,9 +75,23 @@ class AssetForm(forms.ModelForm):
         field_classes = {"min_purchase": WholeNumberField, "max_purchase": WholeNumberField}
 
     field_order = [
-        "name", "category", "description", "location", "country", "valuation", "valuation_date", "currency",
-        "total_fractions", "unit_name", "asset_name", "price_per_fraction", "fractions_for_sale",
-        "min_purchase", "max_purchase", "offering_opens_at", "offering_closes_at",
+        "name",
+        "category",
+        "description",
+        "location",
+        "country",
+        "valuation",
+        "valuation_date",
+        "currency",
+        "total_fractions",
+        "unit_name",
+        "asset_name",
+        "price_per_fraction",
+        "fractions_for_sale",
+        "min_purchase",
+        "max_purchase",
+        "offering_opens_at",
+        "offering_closes_at",
     ]
 
     def __init__(self, *args, **kwargs):
@@ -81,8 +120,12 @@ class AssetForm(forms.ModelForm):
 
     @staticmethod
     def _whole_units(raw: str, label: str) -> int:
-        value = parse_whole_number(raw, label=label, maximum=UINT64_MAX, messages={
-            "too_large": f"The {label} is more than an Algorand asset can hold (2^64 − 1)."})
+        value = parse_whole_number(
+            raw,
+            label=label,
+            maximum=UINT64_MAX,
+            messages={"too_large": f"The {label} is more than an Algorand asset can hold (2^64 − 1)."},
+        )
         if value > MAX_FRACTIONS:
             raise ValidationError(f"The {label} is above the platform's limit of {MAX_FRACTIONS:,}.")
         return value

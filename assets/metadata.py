@@ -27,8 +27,11 @@ def metadata_document(asset, documents) -> dict:
             "asset": asset.name,
             "category": asset.category,
             "location": asset.location,
-            "valuation": {"amount_minor": asset.valuation_minor, "currency": asset.currency,
-                          "date": asset.valuation_date.isoformat()},
+            "valuation": {
+                "amount_minor": asset.valuation_minor,
+                "currency": asset.currency,
+                "date": asset.valuation_date.isoformat(),
+            },
             "total_fractions": asset.total_fractions,
             "issuer": asset.issuer.get_full_name(),
             "documents": [

@@ -40,7 +40,9 @@ class Asset(models.Model):
     description = models.TextField()
     location = models.CharField(max_length=200, help_text="City and country, or where the asset is kept.")
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code of the asset's location.")
-    valuation_minor = models.BigIntegerField(validators=[MinValueValidator(1)], help_text="Valuation in minor units (cents).")
+    valuation_minor = models.BigIntegerField(
+        validators=[MinValueValidator(1)], help_text="Valuation in minor units (cents)."
+    )
     valuation_date = models.DateField()
     currency = models.CharField(max_length=3, default="USD", choices=CURRENCY_CHOICES)
     total_fractions = models.BigIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_FRACTIONS)])
@@ -56,7 +58,9 @@ class Asset(models.Model):
     offering_closes_at = models.DateTimeField(null=True, blank=True)
 
     # Transfer restrictions, edited by staff; the eligibility engine reads them.
-    allowed_countries = models.JSONField(default=list, blank=True, help_text="ISO codes of investor residence allowed; empty means any not blocked.")
+    allowed_countries = models.JSONField(
+        default=list, blank=True, help_text="ISO codes of investor residence allowed; empty means any not blocked."
+    )
     accreditation_required = models.BooleanField(default=False)
     min_holding = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])
     max_holding = models.BigIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
@@ -65,7 +69,9 @@ class Asset(models.Model):
 
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.DRAFT, db_index=True)
     review_comment = models.TextField(blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
@@ -86,7 +92,9 @@ class Asset(models.Model):
         permissions = [("review_asset", "Can approve, reject or request changes to an issuance")]
         constraints = [
             models.CheckConstraint(condition=Q(total_fractions__gte=1), name="asset_total_fractions_positive"),
-            models.CheckConstraint(condition=Q(fractions_for_sale__lte=models.F("total_fractions")), name="asset_for_sale_within_total"),
+            models.CheckConstraint(
+                condition=Q(fractions_for_sale__lte=models.F("total_fractions")), name="asset_for_sale_within_total"
+            ),
             models.CheckConstraint(condition=Q(price_per_fraction_minor__gte=1), name="asset_price_positive"),
         ]
         indexes = [models.Index(fields=["status", "category"])]

@@ -8,8 +8,14 @@ from compliance.selectors import kyc_standing_for
 from .models import Asset, AssetDocument
 
 
-def catalogue_assets(*, category: str = "", location: str = "", q: str = "",
-                     price_min_minor: int | None = None, price_max_minor: int | None = None) -> QuerySet[Asset]:
+def catalogue_assets(
+    *,
+    category: str = "",
+    location: str = "",
+    q: str = "",
+    price_min_minor: int | None = None,
+    price_max_minor: int | None = None,
+) -> QuerySet[Asset]:
     """Live assets for the public catalogue; a constant number of queries per page."""
     # No issuer join: the cards do not show the issuer (bench/purchase: the join cost
     # the page about 7% of its CPU).
@@ -19,7 +25,9 @@ def catalogue_assets(*, category: str = "", location: str = "", q: str = "",
     if location:
         qs = qs.filter(location__icontains=location)
     if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q) | Q(unit_name__iexact=q))
+        qs = qs.filter(
+            Q(name__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q) | Q(unit_name__iexact=q)
+        )
     if price_min_minor is not None:
         qs = qs.filter(price_per_fraction_minor__gte=price_min_minor)
     if price_max_minor is not None:
@@ -44,8 +52,12 @@ def asset_get_for_viewer(*, public_id, user) -> Asset:
         # The offering (if any) for its window, in the same query.
         asset = Asset.objects.select_related("issuer", "reviewed_by", "offering").get(public_id=public_id)
     except (Asset.DoesNotExist, ValueError):
-        raise Http404
-    if asset.status == Asset.Status.LIVE or (user.is_authenticated and asset.issuer_id == user.pk) or user_can_review(user):
+        raise Http404 from None
+    if (
+        asset.status == Asset.Status.LIVE
+        or (user.is_authenticated and asset.issuer_id == user.pk)
+        or user_can_review(user)
+    ):
         return asset
     raise Http404
 
@@ -56,7 +68,7 @@ def asset_get_for_issuer(*, public_id, user) -> Asset:
     try:
         return Asset.objects.get(public_id=public_id, issuer=user)
     except (Asset.DoesNotExist, ValueError):
-        raise Http404
+        raise Http404 from None
 
 
 def issuer_assets(*, user) -> QuerySet[Asset]:
@@ -76,7 +88,7 @@ def document_get_for_user(*, public_id, user) -> AssetDocument:
     try:
         document = AssetDocument.objects.select_related("asset").get(public_id=public_id)
     except (AssetDocument.DoesNotExist, ValueError):
-        raise Http404
+        raise Http404 from None
     if not documents_visible_to(asset=document.asset, user=user).filter(pk=document.pk).exists():
         raise Http404
     return document
@@ -86,4 +98,3 @@ def document_listing(*, asset: Asset) -> QuerySet[AssetDocument]:
     """Names, kinds and hashes of every document are public for a live asset: they are
     what the on-chain metadata hash commits to. The files themselves are not."""
     return asset.documents.all()
-

@@ -8,7 +8,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.notifications import notify
-
 from chain.services import outbox_request, outbox_retry
 from compliance.audit import audit_record, model_snapshot
 
@@ -49,15 +48,23 @@ def asset_update(*, asset: Asset, actor, fields: dict) -> Asset:
 
 
 @transaction.atomic(durable=True)
-def document_add(*, asset: Asset, actor, kind: str, title: str, upload, validated, public_to_investors: bool) -> AssetDocument:
+def document_add(
+    *, asset: Asset, actor, kind: str, title: str, upload, validated, public_to_investors: bool
+) -> AssetDocument:
     asset = _locked(asset)
     _require_editable(asset)
     if asset.documents.filter(sha256=validated.sha256).exists():
         raise ValidationError("This exact file is already in the data room.")
     document = AssetDocument(
-        asset=asset, kind=kind, title=title.strip(), original_name=validated.safe_name,
-        content_type=validated.content_type, size=validated.size, sha256=validated.sha256,
-        public_to_investors=public_to_investors, uploaded_by=actor,
+        asset=asset,
+        kind=kind,
+        title=title.strip(),
+        original_name=validated.safe_name,
+        content_type=validated.content_type,
+        size=validated.size,
+        sha256=validated.sha256,
+        public_to_investors=public_to_investors,
+        uploaded_by=actor,
     )
     document.file.save(validated.safe_name, upload, save=False)
     try:
@@ -87,7 +94,9 @@ def asset_submit(*, asset: Asset, actor) -> Asset:
     before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.submitted_at = S.SUBMITTED, timezone.now()
     asset.save(update_fields=["status", "submitted_at", "updated_at"])
-    audit_record(actor=actor, action="asset.submitted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
+    audit_record(
+        actor=actor, action="asset.submitted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS)
+    )
     return asset
 
 
@@ -102,35 +111,59 @@ def _decide(asset: Asset, reviewer, *, status: str, comment: str, action: str, r
     asset = _locked(asset)
     _require_reviewer(asset, reviewer)
     if asset.status != S.SUBMITTED:
-        raise ValidationError(f"Only submitted assets can be reviewed; this one is {asset.get_status_display().lower()}.")
+        raise ValidationError(
+            f"Only submitted assets can be reviewed; this one is {asset.get_status_display().lower()}."
+        )
     if require_comment and not comment.strip():
         raise ValidationError("Give the issuer a reason.")
     before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.review_comment = status, comment.strip()
     asset.reviewed_by, asset.reviewed_at = reviewer, timezone.now()
     asset.save(update_fields=["status", "review_comment", "reviewed_by", "reviewed_at", "updated_at"])
-    audit_record(actor=reviewer, action=action, target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS), reason=comment)
+    audit_record(
+        actor=reviewer,
+        action=action,
+        target=asset,
+        before=before,
+        after=model_snapshot(asset, SNAPSHOT_FIELDS),
+        reason=comment,
+    )
     return asset
 
 
 DECISION_MAIL = {
-    S.CHANGES_REQUESTED: ("Changes requested for {name}", "Our reviewers asked for changes to {name} before it can be approved:\n\n{comment}\n\nEdit the asset and submit it again."),
+    S.CHANGES_REQUESTED: (
+        "Changes requested for {name}",
+        "Our reviewers asked for changes to {name} before it can be approved:\n\n{comment}\n\nEdit the asset and submit it again.",
+    ),
     S.REJECTED: ("{name} was not approved", "Our reviewers rejected the issuance of {name}:\n\n{comment}"),
-    S.MINTING: ("{name} is approved", "{name} was approved. Its token is being created on Algorand; the listing goes live as soon as the transaction is confirmed."),
+    S.MINTING: (
+        "{name} is approved",
+        "{name} was approved. Its token is being created on Algorand; the listing goes live as soon as the transaction is confirmed.",
+    ),
 }
 
 
 def _tell_issuer(asset: Asset) -> None:
     subject, body = DECISION_MAIL[asset.status]
-    notify(user=asset.issuer, subject=subject.format(name=asset.name),
-           body=body.format(name=asset.name, comment=asset.review_comment),
-           path=reverse("assets:manage", args=[asset.public_id]))
+    notify(
+        user=asset.issuer,
+        subject=subject.format(name=asset.name),
+        body=body.format(name=asset.name, comment=asset.review_comment),
+        path=reverse("assets:manage", args=[asset.public_id]),
+    )
 
 
 @transaction.atomic(durable=True)
 def asset_request_changes(*, asset: Asset, reviewer, comment: str) -> Asset:
-    asset = _decide(asset, reviewer, status=S.CHANGES_REQUESTED, comment=comment,
-                    action="asset.changes_requested", require_comment=True)
+    asset = _decide(
+        asset,
+        reviewer,
+        status=S.CHANGES_REQUESTED,
+        comment=comment,
+        action="asset.changes_requested",
+        require_comment=True,
+    )
     _tell_issuer(asset)
     return asset
 
@@ -184,14 +217,19 @@ def asset_mint_confirmed(chain_tx) -> None:
     asset.creation_txid, asset.creation_round = chain_tx.txid, chain_tx.confirmed_round
     asset.live_at, asset.failure_reason = timezone.now(), ""
     asset.save()
-    audit_record(actor=None, action="asset.minted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
+    audit_record(
+        actor=None, action="asset.minted", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS)
+    )
     from marketplace.services import offering_open_for_asset
 
     offering_open_for_asset(asset=asset)  # the primary offering opens with the listing
-    notify(user=asset.issuer, subject=f"{asset.name} is live",
-           body=f"{asset.name} is live in the catalogue as Algorand asset {asset.asa_id} "
-                f"(created in round {asset.creation_round}, transaction {asset.creation_txid}). Its primary offering is open.",
-           path=reverse("assets:detail", args=[asset.public_id]))
+    notify(
+        user=asset.issuer,
+        subject=f"{asset.name} is live",
+        body=f"{asset.name} is live in the catalogue as Algorand asset {asset.asa_id} "
+        f"(created in round {asset.creation_round}, transaction {asset.creation_txid}). Its primary offering is open.",
+        path=reverse("assets:detail", args=[asset.public_id]),
+    )
 
 
 def asset_mint_failed(chain_tx) -> None:
@@ -199,7 +237,13 @@ def asset_mint_failed(chain_tx) -> None:
     before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.failure_reason = S.FAILED, chain_tx.last_error or "unknown error"
     asset.save(update_fields=["status", "failure_reason", "updated_at"])
-    audit_record(actor=None, action="asset.mint_failed", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
+    audit_record(
+        actor=None,
+        action="asset.mint_failed",
+        target=asset,
+        before=before,
+        after=model_snapshot(asset, SNAPSHOT_FIELDS),
+    )
 
 
 @transaction.atomic(durable=True)
@@ -214,5 +258,11 @@ def asset_mint_retry(*, asset: Asset, actor) -> Asset:
     before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.failure_reason = S.MINTING, ""
     asset.save(update_fields=["status", "failure_reason", "updated_at"])
-    audit_record(actor=actor, action="asset.mint_retried", target=asset, before=before, after=model_snapshot(asset, SNAPSHOT_FIELDS))
+    audit_record(
+        actor=actor,
+        action="asset.mint_retried",
+        target=asset,
+        before=before,
+        after=model_snapshot(asset, SNAPSHOT_FIELDS),
+    )
     return asset

@@ -77,8 +77,9 @@ def _catalogue_results(raw: dict[str, str]) -> str:
     page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(_page_number(raw["page"], errors))
     # Pager links carry only the known filters, never arbitrary parameters of the request.
     querystring = urlencode([(name, raw[name]) for name in CATALOGUE_PARAMS if raw[name]])
-    return render_to_string("assets/catalogue.html#results",
-                            {"page": page, "errors": errors, "querystring": querystring})
+    return render_to_string(
+        "assets/catalogue.html#results", {"page": page, "errors": errors, "querystring": querystring}
+    )
 
 
 @require_GET
@@ -88,22 +89,27 @@ def catalogue(request):
     results = mark_safe(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))  # noqa: S308
     if request.htmx:
         return HttpResponse(results)
-    return render(request, "assets/catalogue.html",
-                  {"params": raw, "categories": Asset.Category.choices, "results": results})
+    return render(
+        request, "assets/catalogue.html", {"params": raw, "categories": Asset.Category.choices, "results": results}
+    )
 
 
 @require_GET
 def asset_detail(request, public_id):
     asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
     visible = selectors.documents_visible_to(asset=asset, user=request.user)
-    return render(request, "assets/detail.html", {
-        "asset": asset,
-        "documents": selectors.document_listing(asset=asset),
-        "visible_ids": set(visible.values_list("pk", flat=True)),
-        "photos": [d for d in visible if d.is_image],
-        "metadata_url": metadata.metadata_url(asset) if asset.metadata_hash else "",
-        "is_issuer": request.user.is_authenticated and asset.issuer_id == request.user.pk,
-    })
+    return render(
+        request,
+        "assets/detail.html",
+        {
+            "asset": asset,
+            "documents": selectors.document_listing(asset=asset),
+            "visible_ids": set(visible.values_list("pk", flat=True)),
+            "photos": [d for d in visible if d.is_image],
+            "metadata_url": metadata.metadata_url(asset) if asset.metadata_hash else "",
+            "is_issuer": request.user.is_authenticated and asset.issuer_id == request.user.pk,
+        },
+    )
 
 
 @require_GET
@@ -117,9 +123,16 @@ def asset_verify(request, public_id):
     # Each check reads algod and re-hashes every document file: bounded per visitor.
     limit, window = VERIFY_RATE
     if not hit(action="asset_verify", who=client_key(request), limit=limit, window=window):
-        return render(request, "assets/detail.html#verify", {
-            "asset": asset, "checks": [],
-            "error": f"You can run the verification {limit} times a minute; wait a minute and try again."}, status=429)
+        return render(
+            request,
+            "assets/detail.html#verify",
+            {
+                "asset": asset,
+                "checks": [],
+                "error": f"You can run the verification {limit} times a minute; wait a minute and try again.",
+            },
+            status=429,
+        )
 
     result = {"asset": asset, "checks": [], "error": ""}
     try:
@@ -128,7 +141,9 @@ def asset_verify(request, public_id):
         result["error"] = f"Could not read asset {asset.asa_id} from algod: {exc}"
         return render(request, "assets/detail.html#verify", result)
     chain_hash = params.metadata_hash
-    rebuilt = metadata.metadata_hash(metadata.metadata_bytes(metadata.metadata_document(asset, list(asset.documents.all()))))
+    rebuilt = metadata.metadata_hash(
+        metadata.metadata_bytes(metadata.metadata_document(asset, list(asset.documents.all())))
+    )
     stored_bytes_hash = hashlib.sha256(asset.metadata_json.encode("utf-8")).hexdigest()
     files_ok = all(_file_sha256(d) == d.sha256 for d in asset.documents.all())
     result["checks"] = [
@@ -141,12 +156,20 @@ def asset_verify(request, public_id):
     from chain.selectors import platform_accounts
 
     platform = {a.role: a.address for a in platform_accounts()}
-    expected_roles = {"creator": platform.get("treasury"), "reserve": platform.get("treasury"),
-                      "manager": platform.get("manager"), "freeze": platform.get("freeze"),
-                      "clawback": platform.get("clawback")}
+    expected_roles = {
+        "creator": platform.get("treasury"),
+        "reserve": platform.get("treasury"),
+        "manager": platform.get("manager"),
+        "freeze": platform.get("freeze"),
+        "clawback": platform.get("clawback"),
+    }
     result["roles"] = [(name, getattr(params, name) or "") for name in expected_roles]
-    result["checks"].append(("Creator, reserve, manager, freeze and clawback are the platform's role accounts",
-                             all(getattr(params, name) == address for name, address in expected_roles.items())))
+    result["checks"].append(
+        (
+            "Creator, reserve, manager, freeze and clawback are the platform's role accounts",
+            all(getattr(params, name) == address for name, address in expected_roles.items()),
+        )
+    )
     result["chain_hash"], result["all_ok"] = chain_hash, all(ok for _, ok in result["checks"])
     return render(request, "assets/detail.html#verify", result)
 
@@ -223,8 +246,11 @@ def asset_edit(request, public_id):
 @login_required
 def asset_manage(request, public_id):
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
-    return render(request, "assets/manage.html", {"asset": asset, "documents": asset.documents.all(),
-                                                  "upload_form": DocumentUploadForm()})
+    return render(
+        request,
+        "assets/manage.html",
+        {"asset": asset, "documents": asset.documents.all(), "upload_form": DocumentUploadForm()},
+    )
 
 
 @login_required
@@ -235,9 +261,15 @@ def document_upload(request, public_id):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.document_add(asset=asset, actor=request.user, kind=data["kind"], title=data["title"],
-                                  upload=data["file"], validated=data["validated"],
-                                  public_to_investors=data["public_to_investors"])
+            services.document_add(
+                asset=asset,
+                actor=request.user,
+                kind=data["kind"],
+                title=data["title"],
+                upload=data["file"],
+                validated=data["validated"],
+                public_to_investors=data["public_to_investors"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

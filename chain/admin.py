@@ -26,15 +26,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ChainTransaction)
 class ChainTransactionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "status", "txid_round", "asset_id", "attempts", "short_error", "created_at", "updated_at"]
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "txid_round",
+        "asset_id",
+        "attempts",
+        "short_error",
+        "created_at",
+        "updated_at",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["txid", "idempotency_key"]
     date_hierarchy = "created_at"
     list_per_page = 100
-    fields = ["kind", "status", "idempotency_key", "payload", "txid", "group_txids", "generation",
-              "first_valid_round", "last_valid_round", "confirmed_round", "asset_id", "attempts", "last_error",
-              "on_confirmed", "on_failed", "next_attempt_at", "created_at", "updated_at", "submitted_at",
-              "confirmed_at", "failed_at"]
+    fields = [
+        "kind",
+        "status",
+        "idempotency_key",
+        "payload",
+        "txid",
+        "group_txids",
+        "generation",
+        "first_valid_round",
+        "last_valid_round",
+        "confirmed_round",
+        "asset_id",
+        "attempts",
+        "last_error",
+        "on_confirmed",
+        "on_failed",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "confirmed_at",
+        "failed_at",
+    ]
     actions = ["retry_failed"]
 
     def get_queryset(self, request):
@@ -114,5 +143,9 @@ class ChainAccountAdmin(ReadOnlyAdmin):
         if "error" in info:
             return "unavailable"
         holdings = info.get("assets") or []
-        return ", ".join(f"ASA {h['asset-id']}: {h['amount']}{' (frozen)' if h.get('is-frozen') else ''}"
-                         for h in holdings) or "none"
+        return (
+            ", ".join(
+                f"ASA {h['asset-id']}: {h['amount']}{' (frozen)' if h.get('is-frozen') else ''}" for h in holdings
+            )
+            or "none"
+        )

@@ -54,8 +54,9 @@ def holds_asset(info: dict, asset_id: int) -> bool:
 
 
 def _params(sp: algo_txn.SuggestedParams, *, fee: int, validity_rounds: int) -> algo_txn.SuggestedParams:
-    return algo_txn.SuggestedParams(fee, sp.first, sp.first + validity_rounds, sp.gh, sp.gen,
-                                    flat_fee=True, min_fee=sp.min_fee)
+    return algo_txn.SuggestedParams(
+        fee, sp.first, sp.first + validity_rounds, sp.gh, sp.gen, flat_fee=True, min_fee=sp.min_fee
+    )
 
 
 def _finish(txns, signers, main_index) -> BuiltGroup:
@@ -64,9 +65,19 @@ def _finish(txns, signers, main_index) -> BuiltGroup:
     return BuiltGroup(txns=txns, signers=signers, main_index=main_index)
 
 
-def build_asset_transfer(*, sp: algo_txn.SuggestedParams, validity_rounds: int, lease: bytes,
-                         asset_id: int, amount: int, sender, receiver, funding, clawback,
-                         receiver_info: dict) -> BuiltGroup:
+def build_asset_transfer(
+    *,
+    sp: algo_txn.SuggestedParams,
+    validity_rounds: int,
+    lease: bytes,
+    asset_id: int,
+    amount: int,
+    sender,
+    receiver,
+    funding,
+    clawback,
+    receiver_info: dict,
+) -> BuiltGroup:
     opt_in = not holds_asset(receiver_info, asset_id)
     required = required_min_balance(receiver_info, extra_holdings=1 if opt_in else 0)
     top_up = max(0, required - int(receiver_info.get("amount") or 0))
@@ -74,33 +85,59 @@ def build_asset_transfer(*, sp: algo_txn.SuggestedParams, validity_rounds: int, 
     min_fee = max(MIN_FEE, sp.min_fee or 0)
 
     txns, signers = [], []
-    txns.append(algo_txn.PaymentTxn(funding.address, _params(sp, fee=min_fee * n, validity_rounds=validity_rounds),
-                                    receiver.address, top_up))
+    txns.append(
+        algo_txn.PaymentTxn(
+            funding.address, _params(sp, fee=min_fee * n, validity_rounds=validity_rounds), receiver.address, top_up
+        )
+    )
     signers.append(funding)
     free = _params(sp, fee=0, validity_rounds=validity_rounds)
     if opt_in:
         txns.append(algo_txn.AssetTransferTxn(receiver.address, free, receiver.address, 0, asset_id))
         signers.append(receiver)
-    txns.append(algo_txn.AssetTransferTxn(clawback.address, free, receiver.address, amount, asset_id,
-                                          revocation_target=sender.address, lease=lease))
+    txns.append(
+        algo_txn.AssetTransferTxn(
+            clawback.address, free, receiver.address, amount, asset_id, revocation_target=sender.address, lease=lease
+        )
+    )
     signers.append(clawback)
     return _finish(txns, signers, len(txns) - 1)
 
 
-def build_asset_create(*, sp: algo_txn.SuggestedParams, validity_rounds: int, lease: bytes, payload: dict,
-                       treasury, manager, freeze, clawback, funding, treasury_info: dict) -> BuiltGroup:
+def build_asset_create(
+    *,
+    sp: algo_txn.SuggestedParams,
+    validity_rounds: int,
+    lease: bytes,
+    payload: dict,
+    treasury,
+    manager,
+    freeze,
+    clawback,
+    funding,
+    treasury_info: dict,
+) -> BuiltGroup:
     required = required_min_balance(treasury_info, extra_holdings=1)
     top_up = max(0, required - int(treasury_info.get("amount") or 0))
     min_fee = max(MIN_FEE, sp.min_fee or 0)
     metadata_hash = bytes.fromhex(payload["metadata_hash"]) if payload.get("metadata_hash") else None
-    pay = algo_txn.PaymentTxn(funding.address, _params(sp, fee=min_fee * 2, validity_rounds=validity_rounds),
-                              treasury.address, top_up)
+    pay = algo_txn.PaymentTxn(
+        funding.address, _params(sp, fee=min_fee * 2, validity_rounds=validity_rounds), treasury.address, top_up
+    )
     create = algo_txn.AssetCreateTxn(
-        treasury.address, _params(sp, fee=0, validity_rounds=validity_rounds),
-        total=int(payload["total"]), decimals=int(payload.get("decimals", 0)),
+        treasury.address,
+        _params(sp, fee=0, validity_rounds=validity_rounds),
+        total=int(payload["total"]),
+        decimals=int(payload.get("decimals", 0)),
         default_frozen=bool(payload.get("default_frozen", True)),
-        manager=manager.address, reserve=treasury.address, freeze=freeze.address, clawback=clawback.address,
-        unit_name=payload["unit_name"], asset_name=payload["asset_name"], url=payload.get("url", ""),
-        metadata_hash=metadata_hash, lease=lease,
+        manager=manager.address,
+        reserve=treasury.address,
+        freeze=freeze.address,
+        clawback=clawback.address,
+        unit_name=payload["unit_name"],
+        asset_name=payload["asset_name"],
+        url=payload.get("url", ""),
+        metadata_hash=metadata_hash,
+        lease=lease,
     )
     return _finish([pay, create], [funding, treasury], 1)

@@ -103,15 +103,13 @@ class LocalMasterKeyBackend:
             text += ";" + Path(key_file).read_text()
         self._keys = _parse_master_keys(text)
         if not self._keys:
-            raise CustodyError(
-                "custody: no master key configured (set CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE)"
-            )
+            raise CustodyError("custody: no master key configured (set CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE)")
         self._active = active_key_id or list(self._keys)[-1]
         if self._active not in self._keys:
             raise CustodyError(f"custody: active master key id {self._active!r} is not configured")
 
     @classmethod
-    def from_settings(cls) -> "LocalMasterKeyBackend":
+    def from_settings(cls) -> LocalMasterKeyBackend:
         return cls(settings.CUSTODY_MASTER_KEYS, settings.CUSTODY_MASTER_KEY_FILE, settings.CUSTODY_ACTIVE_KEY_ID)
 
     def active_key_id(self) -> str:
@@ -157,6 +155,7 @@ def get_backend() -> KeyBackend:
 
 # -- sealing ---------------------------------------------------------------------------
 
+
 def seal_secret_key(*, address: str, private_key: str, backend: KeyBackend | None = None) -> SealedKey:
     """Encrypt an algosdk private key (base64 of seed+public key) for `address`."""
     backend = backend or get_backend()
@@ -167,28 +166,38 @@ def seal_secret_key(*, address: str, private_key: str, backend: KeyBackend | Non
     key_nonce = os.urandom(NONCE_BYTES)
     ciphertext = AESGCM(data_key).encrypt(key_nonce, raw, address.encode())
     key_id, wrapped, wrap_nonce = backend.wrap(data_key, context=address.encode())
-    return SealedKey(key_id=key_id, wrapped_data_key=wrapped, wrap_nonce=wrap_nonce,
-                     key_ciphertext=ciphertext, key_nonce=key_nonce)
+    return SealedKey(
+        key_id=key_id, wrapped_data_key=wrapped, wrap_nonce=wrap_nonce, key_ciphertext=ciphertext, key_nonce=key_nonce
+    )
 
 
 def rewrap(*, address: str, sealed: SealedKey, backend: KeyBackend | None = None) -> SealedKey:
     """Re-wrap the data key under the active master key. The key ciphertext is unchanged
     and the secret key itself is never decrypted."""
     backend = backend or get_backend()
-    data_key = backend.unwrap(key_id=sealed.key_id, wrapped=sealed.wrapped_data_key,
-                              nonce=sealed.wrap_nonce, context=address.encode())
+    data_key = backend.unwrap(
+        key_id=sealed.key_id, wrapped=sealed.wrapped_data_key, nonce=sealed.wrap_nonce, context=address.encode()
+    )
     key_id, wrapped, wrap_nonce = backend.wrap(data_key, context=address.encode())
-    return SealedKey(key_id=key_id, wrapped_data_key=wrapped, wrap_nonce=wrap_nonce,
-                     key_ciphertext=sealed.key_ciphertext, key_nonce=sealed.key_nonce)
+    return SealedKey(
+        key_id=key_id,
+        wrapped_data_key=wrapped,
+        wrap_nonce=wrap_nonce,
+        key_ciphertext=sealed.key_ciphertext,
+        key_nonce=sealed.key_nonce,
+    )
 
 
 def _open(address: str, sealed: SealedKey, backend: KeyBackend) -> str:
-    data_key = backend.unwrap(key_id=sealed.key_id, wrapped=sealed.wrapped_data_key,
-                              nonce=sealed.wrap_nonce, context=address.encode())
+    data_key = backend.unwrap(
+        key_id=sealed.key_id, wrapped=sealed.wrapped_data_key, nonce=sealed.wrap_nonce, context=address.encode()
+    )
     try:
         raw = AESGCM(data_key).decrypt(sealed.key_nonce, sealed.key_ciphertext, address.encode())
     except InvalidTag:
-        raise CustodyError(f"custody: the key record of {address} does not decrypt (tampered?); nothing was signed") from None
+        raise CustodyError(
+            f"custody: the key record of {address} does not decrypt (tampered?); nothing was signed"
+        ) from None
     return base64.b64encode(raw).decode()
 
 
@@ -207,8 +216,9 @@ def signing_session() -> Iterator[None]:
         _signing.reset(token)
 
 
-def sign_group(txns: Sequence[tuple[algo_txn.Transaction, SealedKey, str]],
-               backend: KeyBackend | None = None) -> list[algo_txn.SignedTransaction]:
+def sign_group(
+    txns: Sequence[tuple[algo_txn.Transaction, SealedKey, str]], backend: KeyBackend | None = None
+) -> list[algo_txn.SignedTransaction]:
     """Sign each (transaction, sealed key, address) in order. Every key is unwrapped
     first, so a custody failure signs nothing at all. The plaintext keys live only in
     this frame."""
@@ -221,7 +231,9 @@ def sign_group(txns: Sequence[tuple[algo_txn.Transaction, SealedKey, str]],
             raise CustodyError("custody: a transaction's sender does not match the signing account")
         keys.append(_open(address, sealed, backend))
     try:
-        return [sign_transaction_with_signer(txn, AccountTransactionSigner(sk))
-                for (txn, _, _), sk in zip(txns, keys, strict=True)]
+        return [
+            sign_transaction_with_signer(txn, AccountTransactionSigner(sk))
+            for (txn, _, _), sk in zip(txns, keys, strict=True)
+        ]
     finally:
         del keys

@@ -36,8 +36,13 @@ from django.core.exceptions import ImproperlyConfigured
 DEVNET_GENESIS_PREFIX = "rwa-devnet"
 
 # Rejections that clear up by themselves on a real network.
-_RETRYABLE_REJECTIONS = ("transaction pool is full", "txpool is full", "pool is full", "fee too small",
-                         "below the minimum transaction fee")
+_RETRYABLE_REJECTIONS = (
+    "transaction pool is full",
+    "txpool is full",
+    "pool is full",
+    "fee too small",
+    "below the minimum transaction fee",
+)
 
 
 class AlgodError(Exception):
@@ -88,8 +93,9 @@ def classify(exc: BaseException) -> AlgodError:
         if any(text in lowered for text in _RETRYABLE_REJECTIONS):
             return AlgodRetryable(message, code)
         return AlgodRejected(message, code)
-    if isinstance(exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                        http.client.HTTPException, OSError)):
+    if isinstance(
+        exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException, OSError)
+    ):
         reason = getattr(exc, "reason", exc)
         return AlgodRetryable(f"algod unreachable: {type(exc).__name__}: {reason}")
     if isinstance(exc, algo_error.AlgodResponseError):
@@ -138,8 +144,7 @@ class KeepAliveAlgodClient(AlgodClient):
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
 
-    def algod_request(self, method, requrl, params=None, data=None, headers=None, response_format="json",
-                      timeout=None):
+    def algod_request(self, method, requrl, params=None, data=None, headers=None, response_format="json", timeout=None):
         header = {"User-Agent": "py-algorand-sdk"}
         header.update(self.headers or {})
         header.update(headers or {})
@@ -177,8 +182,12 @@ class KeepAliveAlgodClient(AlgodClient):
                 conn.request(method, path, body=data, headers=header)
                 resp = conn.getresponse()
                 body = resp.read()
-            except (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionResetError,
-                    BrokenPipeError):
+            except (
+                http.client.RemoteDisconnected,
+                http.client.CannotSendRequest,
+                ConnectionResetError,
+                BrokenPipeError,
+            ):
                 self._drop()
                 if reused:  # the node closed our idle connection: once more on a new one
                     continue
@@ -201,8 +210,9 @@ def get_client() -> AlgodClient:
     key = (settings.ALGOD_URL, settings.ALGOD_TOKEN)
     client = _clients.get(key)
     if client is None:
-        client = _clients[key] = KeepAliveAlgodClient(settings.ALGOD_TOKEN, settings.ALGOD_URL.rstrip("/"),
-                                                      timeout=settings.ALGOD_TIMEOUT_SECONDS)
+        client = _clients[key] = KeepAliveAlgodClient(
+            settings.ALGOD_TOKEN, settings.ALGOD_URL.rstrip("/"), timeout=settings.ALGOD_TIMEOUT_SECONDS
+        )
     return client
 
 
@@ -223,6 +233,7 @@ def check_network(genesis_id: str) -> None:
 
 
 # -- reads -----------------------------------------------------------------------------
+
 
 def algod_status() -> dict:
     """GET /v2/status (used by /readyz)."""
@@ -251,8 +262,9 @@ def suggested_params(*, max_age: float = PARAMS_TTL_SECONDS) -> algo_txn.Suggest
             check_network(cached.gen)
             _checked_genesis.add(key)
         _params_cache.params, _params_cache.fetched = cached, now
-    return algo_txn.SuggestedParams(cached.fee, cached.first, cached.last, cached.gh, cached.gen,
-                                    flat_fee=True, min_fee=cached.min_fee)
+    return algo_txn.SuggestedParams(
+        cached.fee, cached.first, cached.last, cached.gh, cached.gen, flat_fee=True, min_fee=cached.min_fee
+    )
 
 
 def forget_suggested_params() -> None:
@@ -296,11 +308,16 @@ def asset_params(asset_id: int) -> AssetParams:
     params = _call(get_client().asset_info, asset_id)["params"]
     digest = params.get("metadata-hash")
     return AssetParams(
-        total=params.get("total"), decimals=params.get("decimals"),
-        default_frozen=params.get("default-frozen") is True, url=params.get("url", ""),
+        total=params.get("total"),
+        decimals=params.get("decimals"),
+        default_frozen=params.get("default-frozen") is True,
+        url=params.get("url", ""),
         metadata_hash=base64.b64decode(digest).hex() if digest else "",
-        creator=params.get("creator"), reserve=params.get("reserve"), manager=params.get("manager"),
-        freeze=params.get("freeze"), clawback=params.get("clawback"),
+        creator=params.get("creator"),
+        reserve=params.get("reserve"),
+        manager=params.get("manager"),
+        freeze=params.get("freeze"),
+        clawback=params.get("clawback"),
     )
 
 
@@ -319,6 +336,7 @@ def last_round() -> int:
 
 
 # -- writes ----------------------------------------------------------------------------
+
 
 def submit(signed_bytes: bytes) -> str:
     """POST the concatenated signed transactions; returns the first txid."""

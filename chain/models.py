@@ -20,7 +20,10 @@ class ChainAccount(models.Model):
     address = models.CharField(max_length=58, unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, db_index=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="chain_accounts",
     )
     # Envelope encryption: the secret key encrypted under a per-row data key, the data
@@ -35,8 +38,12 @@ class ChainAccount(models.Model):
     class Meta:
         ordering = ["role", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["user"], condition=Q(user__isnull=False), name="chain_account_one_per_user"),
-            models.UniqueConstraint(fields=["role"], condition=~Q(role="investor"), name="chain_account_one_per_platform_role"),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(user__isnull=False), name="chain_account_one_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["role"], condition=~Q(role="investor"), name="chain_account_one_per_platform_role"
+            ),
             models.CheckConstraint(
                 condition=Q(role="investor", user__isnull=False) | (~Q(role="investor") & Q(user__isnull=True)),
                 name="chain_account_user_iff_investor",

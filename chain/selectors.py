@@ -15,9 +15,7 @@ PLATFORM_ROLES = (
 
 class ChainNotBootstrapped(LookupError):
     def __init__(self, role: str):
-        super().__init__(
-            f"the platform {role!r} account does not exist: run `python manage.py chain_bootstrap` first"
-        )
+        super().__init__(f"the platform {role!r} account does not exist: run `python manage.py chain_bootstrap` first")
         self.role = role
 
 
@@ -35,7 +33,9 @@ def treasury_and_investor_account(user) -> tuple[ChainAccount, ChainAccount | No
     """The treasury (sender of primary sales) and the user's custodial account (None when
     not created yet), in one query."""
     treasury = investor = None
-    for account in ChainAccount.objects.filter(Q(role=ChainAccount.Role.TREASURY) | Q(user=user)).order_by("role", "id"):
+    for account in ChainAccount.objects.filter(Q(role=ChainAccount.Role.TREASURY) | Q(user=user)).order_by(
+        "role", "id"
+    ):
         if account.role == ChainAccount.Role.TREASURY and treasury is None:
             treasury = account
         elif account.user_id == user.pk and investor is None:

@@ -34,7 +34,7 @@ from django.utils.module_loading import import_string
 
 from . import custody
 from .models import ChainAccount, ChainTransaction
-from .selectors import ChainNotBootstrapped, PLATFORM_ROLES, platform_account
+from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, platform_account
 from .tasks import outbox_process_task
 from .worker import SigningRefused
 
@@ -56,6 +56,7 @@ Status = ChainTransaction.Status
 
 
 # -- accounts --------------------------------------------------------------------------
+
 
 def chain_account_create(*, role: str, user=None) -> ChainAccount:
     """Generate a keypair, seal the secret key, store the account. No on-chain effect."""
@@ -111,12 +112,15 @@ def chain_account_keys_rotate(*, batch_size: int = 200) -> int:
                 account = ChainAccount.objects.select_for_update().get(pk=pk)
                 if account.key_id == active:
                     continue
-                account.set_sealed_key(custody.rewrap(address=account.address, sealed=account.sealed_key, backend=backend))
+                account.set_sealed_key(
+                    custody.rewrap(address=account.address, sealed=account.sealed_key, backend=backend)
+                )
                 account.save(update_fields=["key_id", "wrapped_data_key", "wrap_nonce"])
                 rotated += 1
 
 
 # -- outbox: requests ------------------------------------------------------------------
+
 
 def _validate_payload(kind: str, payload: dict, accounts=()) -> None:
     errors = {}
@@ -126,7 +130,7 @@ def _validate_payload(kind: str, payload: dict, accounts=()) -> None:
         known = {a.address for a in accounts if a.pk is not None}
         if not known.issuperset(valid):
             known = set(ChainAccount.objects.filter(address__in=valid).values_list("address", flat=True))
-        for name, address in zip(("sender", "receiver"), addresses):
+        for name, address in zip(("sender", "receiver"), addresses, strict=False):
             if address not in valid:
                 errors[name] = "must be an Algorand address"
             elif address not in known:
@@ -170,9 +174,16 @@ def _validate_callback(path: str | None, *, field: str = "on_confirmed") -> str:
     return path
 
 
-def outbox_request(*, kind: str, payload: dict, idempotency_key: str, on_confirmed: str | None = None,
-                   on_failed: str | None = None, before_sign: str | None = None,
-                   accounts: tuple[ChainAccount, ...] = ()) -> ChainTransaction:
+def outbox_request(
+    *,
+    kind: str,
+    payload: dict,
+    idempotency_key: str,
+    on_confirmed: str | None = None,
+    on_failed: str | None = None,
+    before_sign: str | None = None,
+    accounts: tuple[ChainAccount, ...] = (),
+) -> ChainTransaction:
     """Ask for on-chain work. Call inside the caller's transaction.atomic(): the row is
     written with the business change and the worker is told after commit. A repeated
     idempotency_key returns the existing row (and must carry the same request).
@@ -185,9 +196,13 @@ def outbox_request(*, kind: str, payload: dict, idempotency_key: str, on_confirm
         raise RuntimeError("outbox_request must be called inside the caller's transaction.atomic()")
     _validate_payload(kind, payload, accounts)
     row = ChainTransaction(
-        kind=kind, payload=payload, idempotency_key=idempotency_key,
-        on_confirmed=_validate_callback(on_confirmed), on_failed=_validate_callback(on_failed, field="on_failed"),
-        before_sign=_validate_callback(before_sign, field="before_sign"), next_attempt_at=timezone.now(),
+        kind=kind,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        on_confirmed=_validate_callback(on_confirmed),
+        on_failed=_validate_callback(on_failed, field="on_failed"),
+        before_sign=_validate_callback(before_sign, field="before_sign"),
+        next_attempt_at=timezone.now(),
     )
     row.full_clean(validate_unique=False)  # the unique index decides, race-free
     try:

@@ -29,4 +29,3 @@ def outbox_process_task(self, chain_tx_id: int) -> str:
 @shared_task(name="chain.tasks.outbox_sweep")
 def outbox_sweep() -> int:
     return worker.outbox_sweep()
-

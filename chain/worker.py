@@ -38,7 +38,7 @@ from django.utils.module_loading import import_string
 
 from . import builder, custody, gateway
 from .models import ChainAccount, ChainTransaction
-from .selectors import ChainNotBootstrapped, PLATFORM_ROLES, chain_transactions_stale, platform_account
+from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, chain_transactions_stale, platform_account
 
 logger = logging.getLogger("chain.outbox")
 
@@ -61,7 +61,9 @@ def outbox_sweep() -> int:
     stale_before = now - timezone.timedelta(seconds=settings.CHAIN_OUTBOX_STALE_SECONDS)
     swept = 0
     for pk, due in chain_transactions_stale(before=stale_before).values_list("pk", "next_attempt_at")[:1000]:
-        if ChainTransaction.objects.filter(pk=pk, next_attempt_at=due, status__in=UNFINISHED).update(next_attempt_at=now):
+        if ChainTransaction.objects.filter(pk=pk, next_attempt_at=due, status__in=UNFINISHED).update(
+            next_attempt_at=now
+        ):
             outbox_process_task.delay(pk)
             swept += 1
     if swept:
@@ -117,11 +119,13 @@ def _attempt_begin(chain_tx_id: int) -> ChainTransaction | None:
     """Count an attempt on an unfinished row and load it, in one round trip
     (UPDATE ... RETURNING). None when the row is missing or already final."""
     table = connection.ops.quote_name(ChainTransaction._meta.db_table)
-    rows = list(ChainTransaction.objects.raw(
-        f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s "
-        f"WHERE id = %s AND status IN (%s, %s) RETURNING *",
-        [timezone.now(), chain_tx_id, *(status.value for status in UNFINISHED)],
-    ))
+    rows = list(
+        ChainTransaction.objects.raw(
+            f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s "
+            f"WHERE id = %s AND status IN (%s, %s) RETURNING *",
+            [timezone.now(), chain_tx_id, *(status.value for status in UNFINISHED)],
+        )
+    )
     return rows[0] if rows else None
 
 
@@ -189,7 +193,11 @@ def _ledger_evidence(row: ChainTransaction) -> dict:
     info: dict = {"confirmed-round": None}
     if row.kind == ChainTransaction.Kind.ASSET_CREATE:
         treasury = platform_account(ChainAccount.Role.TREASURY)
-        wanted = base64.b64encode(bytes.fromhex(row.payload["metadata_hash"])).decode() if row.payload.get("metadata_hash") else None
+        wanted = (
+            base64.b64encode(bytes.fromhex(row.payload["metadata_hash"])).decode()
+            if row.payload.get("metadata_hash")
+            else None
+        )
         for created in gateway.account_info(treasury.address).get("created-assets", []) or []:
             params = created.get("params", {})
             if params.get("metadata-hash") == wanted and params.get("unit-name") == row.payload["unit_name"]:
@@ -205,13 +213,16 @@ def _handle_dead(row: ChainTransaction, exc: gateway.TxnDead, depth: int) -> Out
         if info and info.get("confirmed-round"):
             return _confirm(row, info)
         # The stored bytes can never apply now: sign a new generation.
-        updated = ChainTransaction.objects.filter(
-            pk=row.pk, generation=row.generation, status=Status.SUBMITTED
-        ).update(
-            generation=F("generation") + 1, signed_bytes=None, txid="", group_txids=[], status=Status.PENDING,
-            first_valid_round=None, last_valid_round=None,
+        updated = ChainTransaction.objects.filter(pk=row.pk, generation=row.generation, status=Status.SUBMITTED).update(
+            generation=F("generation") + 1,
+            signed_bytes=None,
+            txid="",
+            group_txids=[],
+            status=Status.PENDING,
+            first_valid_round=None,
+            last_valid_round=None,
             last_error=f"generation {row.generation} (txid {row.txid}) expired unconfirmed after round "
-                       f"{row.last_valid_round}; re-signing",
+            f"{row.last_valid_round}; re-signing",
         )
         if updated:
             logger.warning("chain tx %s txid %s expired at lv %s; re-signing", row.pk, row.txid, row.last_valid_round)
@@ -224,14 +235,16 @@ def _handle_dead(row: ChainTransaction, exc: gateway.TxnDead, depth: int) -> Out
 
 def _accounts_for(row: ChainTransaction) -> dict[str, ChainAccount]:
     """Every account the row's group needs, in one query."""
-    addresses = [row.payload[n] for n in ("sender", "receiver")] if row.kind == ChainTransaction.Kind.ASSET_TRANSFER else []
+    addresses = (
+        [row.payload[n] for n in ("sender", "receiver")] if row.kind == ChainTransaction.Kind.ASSET_TRANSFER else []
+    )
     found = list(ChainAccount.objects.filter(Q(role__in=PLATFORM_ROLES) | Q(address__in=addresses)))
     roles: dict[str, ChainAccount] = {a.role: a for a in found if a.role in PLATFORM_ROLES}
     for role in PLATFORM_ROLES:
         if role not in roles:
             raise ChainNotBootstrapped(role)
     by_address = {a.address: a for a in found}
-    for name, address in zip(("sender", "receiver"), addresses):
+    for name, address in zip(("sender", "receiver"), addresses, strict=False):
         if address not in by_address:
             raise _Fail(f"{name} {address} is not a custodial or platform account")
         roles[name] = by_address[address]
@@ -246,15 +259,28 @@ def _build(row: ChainTransaction) -> builder.BuiltGroup:
     if row.kind == ChainTransaction.Kind.ASSET_TRANSFER:
         p = row.payload
         return builder.build_asset_transfer(
-            sp=sp, validity_rounds=validity, lease=lease, asset_id=int(p["asset_id"]), amount=int(p["amount"]),
-            sender=accounts["sender"], receiver=accounts["receiver"], funding=accounts["funding"],
-            clawback=accounts["clawback"], receiver_info=gateway.account_info(accounts["receiver"].address),
+            sp=sp,
+            validity_rounds=validity,
+            lease=lease,
+            asset_id=int(p["asset_id"]),
+            amount=int(p["amount"]),
+            sender=accounts["sender"],
+            receiver=accounts["receiver"],
+            funding=accounts["funding"],
+            clawback=accounts["clawback"],
+            receiver_info=gateway.account_info(accounts["receiver"].address),
         )
     if row.kind == ChainTransaction.Kind.ASSET_CREATE:
         return builder.build_asset_create(
-            sp=sp, validity_rounds=validity, lease=lease, payload=row.payload,
-            treasury=accounts["treasury"], manager=accounts["manager"], freeze=accounts["freeze"],
-            clawback=accounts["clawback"], funding=accounts["funding"],
+            sp=sp,
+            validity_rounds=validity,
+            lease=lease,
+            payload=row.payload,
+            treasury=accounts["treasury"],
+            manager=accounts["manager"],
+            freeze=accounts["freeze"],
+            clawback=accounts["clawback"],
+            funding=accounts["funding"],
             treasury_info=gateway.account_info(accounts["treasury"].address),
         )
     raise _Fail(f"unknown chain transaction kind {row.kind!r}")
@@ -274,17 +300,26 @@ def _before_sign(row: ChainTransaction) -> None:
 def _sign_and_store(row: ChainTransaction) -> ChainTransaction:
     _before_sign(row)
     group = _build(row)
-    signed = custody.sign_group([(txn, acct.sealed_key, acct.address) for txn, acct in zip(group.txns, group.signers)])
+    signed = custody.sign_group(
+        [(txn, acct.sealed_key, acct.address) for txn, acct in zip(group.txns, group.signers, strict=True)]
+    )
     blob = b"".join(base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed)
     txids = [txn.get_txid() for txn in group.txns]
     main = group.main
     stored = dict(
-        signed_bytes=blob, txid=txids[group.main_index], group_txids=txids,
-        first_valid_round=main.first_valid_round, last_valid_round=main.last_valid_round,
-        status=Status.SUBMITTED, submitted_at=timezone.now(),
+        signed_bytes=blob,
+        txid=txids[group.main_index],
+        group_txids=txids,
+        first_valid_round=main.first_valid_round,
+        last_valid_round=main.last_valid_round,
+        status=Status.SUBMITTED,
+        submitted_at=timezone.now(),
     )
     updated = ChainTransaction.objects.filter(
-        pk=row.pk, generation=row.generation, status=Status.PENDING, signed_bytes__isnull=True,
+        pk=row.pk,
+        generation=row.generation,
+        status=Status.PENDING,
+        signed_bytes__isnull=True,
     ).update(**stored)
     if not updated:  # another worker stored its version first: send that one
         row.refresh_from_db()
@@ -306,8 +341,13 @@ def _confirm(row: ChainTransaction, info: dict) -> Outcome:
     scope = transaction.atomic() if row.on_confirmed else contextlib.nullcontext()
     try:
         with scope:
-            result = dict(status=Status.CONFIRMED, confirmed_round=info["confirmed-round"],
-                          asset_id=info.get("asset-index") or None, confirmed_at=now, last_error="")
+            result = dict(
+                status=Status.CONFIRMED,
+                confirmed_round=info["confirmed-round"],
+                asset_id=info.get("asset-index") or None,
+                confirmed_at=now,
+                last_error="",
+            )
             updated = ChainTransaction.objects.filter(pk=row.pk, txid=row.txid, status__in=UNFINISHED).update(**result)
             if updated:
                 for name, value in result.items():
@@ -326,7 +366,9 @@ def _fail(row: ChainTransaction, reason: str) -> Outcome:
     logger.error("chain tx %s failed permanently: %s", row.pk, reason)
     with transaction.atomic():
         updated = ChainTransaction.objects.filter(pk=row.pk, status__in=UNFINISHED).update(
-            status=Status.FAILED, last_error=reason[:4000], failed_at=timezone.now(),
+            status=Status.FAILED,
+            last_error=reason[:4000],
+            failed_at=timezone.now(),
         )
         row.refresh_from_db()
         if updated:

@@ -89,7 +89,11 @@ def access_change_refusal(*, actor, user: User, before: Access, after: Access) -
     if _actor_is_superuser(actor):
         return None
     only_active_changed = (before.is_staff, before.is_superuser, before.groups, before.permissions) == (
-        after.is_staff, after.is_superuser, after.groups, after.permissions)
+        after.is_staff,
+        after.is_superuser,
+        after.groups,
+        after.permissions,
+    )
     if only_active_changed and actor.has_perm(CHANGE_USER_PERMISSION):
         if _is_privileged(user):
             return "Only a superuser can deactivate or reactivate a staff account."
@@ -138,13 +142,27 @@ def user_access_change(*, actor, user: User, access: Access, reason: str) -> Use
     user.save(update_fields=["is_active", "is_staff", "is_superuser"])
     user.groups.set(Group.objects.filter(name__in=access.groups))
     user.user_permissions.set(_permissions_by_label(access.permissions))
-    audit_record(actor=actor, action="user.access_changed", target=user, before=before.as_dict(),
-                 after=access.as_dict(), reason=reason.strip())
-    changes = [f"- {name}: {before.as_dict()[name]} → {access.as_dict()[name]}"
-               for name in access.as_dict() if before.as_dict()[name] != access.as_dict()[name]]
-    _tell(actor=actor, user=user, subject="Your access was changed",
-          body="The access of your account was changed:\n" + "\n".join(changes)
-          + f"\n\nReason: {reason.strip()}\nIf you did not expect this, contact support at once.")
+    audit_record(
+        actor=actor,
+        action="user.access_changed",
+        target=user,
+        before=before.as_dict(),
+        after=access.as_dict(),
+        reason=reason.strip(),
+    )
+    changes = [
+        f"- {name}: {before.as_dict()[name]} → {access.as_dict()[name]}"
+        for name in access.as_dict()
+        if before.as_dict()[name] != access.as_dict()[name]
+    ]
+    _tell(
+        actor=actor,
+        user=user,
+        subject="Your access was changed",
+        body="The access of your account was changed:\n"
+        + "\n".join(changes)
+        + f"\n\nReason: {reason.strip()}\nIf you did not expect this, contact support at once.",
+    )
     return user
 
 
@@ -163,9 +181,13 @@ def user_password_set_by_staff(*, actor, user: User, password: str, reason: str)
     user.set_password(password)
     user.save(update_fields=["password"])
     audit_record(actor=actor, action="user.password_set", target=user, reason=reason.strip())
-    _tell(actor=actor, user=user, subject="Your password was changed by an administrator",
-          body=f"An administrator set a new password for your account.\n\nReason: {reason.strip()}\n"
-               "If you did not ask for this, contact support at once.")
+    _tell(
+        actor=actor,
+        user=user,
+        subject="Your password was changed by an administrator",
+        body=f"An administrator set a new password for your account.\n\nReason: {reason.strip()}\n"
+        "If you did not ask for this, contact support at once.",
+    )
     return user
 
 
@@ -179,11 +201,20 @@ def _issuer_role_change(*, actor, user: User, grant: bool) -> bool:
     if has_role == grant:
         return False
     (user_add_role if grant else user_remove_role)(user=user, role=ISSUER)
-    audit_record(actor=actor, action="user.issuer_granted" if grant else "user.issuer_revoked", target=user,
-                 before={"groups": [ISSUER.name] if has_role else []}, after={"groups": [ISSUER.name] if grant else []})
-    notify(user=user, subject="You can now register assets" if grant else "Your issuer role was removed",
-           body="You have been given the issuer role: you can register assets and submit them for review."
-           if grant else "Your issuer role was removed; assets you registered stay as they are.")
+    audit_record(
+        actor=actor,
+        action="user.issuer_granted" if grant else "user.issuer_revoked",
+        target=user,
+        before={"groups": [ISSUER.name] if has_role else []},
+        after={"groups": [ISSUER.name] if grant else []},
+    )
+    notify(
+        user=user,
+        subject="You can now register assets" if grant else "Your issuer role was removed",
+        body="You have been given the issuer role: you can register assets and submit them for review."
+        if grant
+        else "Your issuer role was removed; assets you registered stay as they are.",
+    )
     return True
 
 

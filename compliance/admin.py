@@ -9,8 +9,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.numbers import parse_id
 from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
+from config.numbers import parse_id
 from config.uploads import private_file_response
 
 from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry
@@ -52,7 +52,9 @@ class QueueFilter(admin.SimpleListFilter):
                 return queryset.filter(status=KycApplication.Status.APPROVED, expires_at__lt=today)
             case "expiring":
                 return queryset.filter(
-                    status=KycApplication.Status.APPROVED, expires_at__gte=today, expires_at__lte=today + timedelta(days=30)
+                    status=KycApplication.Status.APPROVED,
+                    expires_at__gte=today,
+                    expires_at__lte=today + timedelta(days=30),
                 )
         return queryset
 
@@ -80,7 +82,9 @@ class KycDocumentInline(admin.TabularInline):
 
 
 class KycDecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject"), ("request_info", "Ask for more information")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject"), ("request_info", "Ask for more information")]
+    )
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
@@ -112,7 +116,20 @@ class KycApplicationAdmin(ReadOnlyAdmin):
     list_select_related = ["user", "first_approval_by"]
     inlines = [KycDocumentInline]
     fieldsets = [
-        ("Applicant", {"fields": ["public_id", "user", "legal_name", "date_of_birth", "nationality", "country_of_residence", "address"]}),
+        (
+            "Applicant",
+            {
+                "fields": [
+                    "public_id",
+                    "user",
+                    "legal_name",
+                    "date_of_birth",
+                    "nationality",
+                    "country_of_residence",
+                    "address",
+                ]
+            },
+        ),
         ("Investor category", {"fields": ["investor_category", "self_certified"]}),
         ("Sanctions screening", {"fields": ["screening_status", "screening_score", "screening_result", "screened_at"]}),
         (
@@ -175,7 +192,11 @@ class KycApplicationAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/decide/", self.admin_site.admin_view(self.decide_view), name="compliance_kycapplication_decide"),
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="compliance_kycapplication_decide",
+            ),
             path(
                 "document/<uuid:public_id>/",
                 self.admin_site.admin_view(self.document_view),
@@ -217,7 +238,9 @@ class KycApplicationAdmin(ReadOnlyAdmin):
             messages.error(request, " ".join(exc.messages))
             return redirect(change_url)
         if decision == "approve" and app.status != KycApplication.Status.APPROVED:
-            messages.warning(request, "First approval recorded. A different staff member must give the second approval.")
+            messages.warning(
+                request, "First approval recorded. A different staff member must give the second approval."
+            )
         else:
             messages.success(request, f"The application of {app.legal_name} was {verb}.")
         self.log_change(request, app, f"KYC decision: {decision}" + (f" ({reason})" if reason else ""))

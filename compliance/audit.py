@@ -11,8 +11,8 @@ any row breaks it."""
 
 import hashlib
 import json
-from datetime import timezone as dt_timezone
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -33,7 +33,7 @@ def _json_safe(value):
 def _entry_payload(entry: AuditEntry) -> dict:
     return {
         "seq": entry.seq,
-        "created_at": entry.created_at.astimezone(dt_timezone.utc).isoformat(timespec="microseconds"),
+        "created_at": entry.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": entry.actor_id,
         "actor_label": entry.actor_label,
         "action": entry.action,
@@ -66,7 +66,9 @@ def _lock_head() -> AuditHead:
     return head
 
 
-def audit_record(*, actor, action: str, target=None, before: dict | None = None, after: dict | None = None, reason: str = "") -> AuditEntry:
+def audit_record(
+    *, actor, action: str, target=None, before: dict | None = None, after: dict | None = None, reason: str = ""
+) -> AuditEntry:
     with transaction.atomic(savepoint=False):
         head = _lock_head()
         actor = actor if (actor is not None and getattr(actor, "is_authenticated", False)) else None

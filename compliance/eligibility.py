@@ -125,7 +125,8 @@ def _rule_kyc(f: TransferFacts):
 def _rule_sanctions(f: TransferFacts):
     if not f.sanctions_clear:
         return RuleFailure(
-            "sanctions_hit", "Your name matched a sanctions list entry; transfers wait until compliance has reviewed it."
+            "sanctions_hit",
+            "Your name matched a sanctions list entry; transfers wait until compliance has reviewed it.",
         )
 
 
@@ -156,7 +157,9 @@ def _rule_holding_limits(f: TransferFacts):
         after = f.current_quantity + f.quantity
         if f.min_holding and after < f.min_holding:
             failures.append(
-                RuleFailure("below_min_holding", f"The minimum holding is {f.min_holding:,} units; you would hold {after:,}.")
+                RuleFailure(
+                    "below_min_holding", f"The minimum holding is {f.min_holding:,} units; you would hold {after:,}."
+                )
             )
         if f.max_holding is not None and after > f.max_holding:
             room = max(f.max_holding - f.current_quantity, 0)
@@ -169,7 +172,9 @@ def _rule_holding_limits(f: TransferFacts):
     else:
         if f.quantity > f.current_quantity:
             failures.append(
-                RuleFailure("insufficient_holding", f"You hold {f.current_quantity:,} units, fewer than {f.quantity:,}.")
+                RuleFailure(
+                    "insufficient_holding", f"You hold {f.current_quantity:,} units, fewer than {f.quantity:,}."
+                )
             )
         else:
             after = f.current_quantity - f.quantity
@@ -184,7 +189,12 @@ def _rule_holding_limits(f: TransferFacts):
 
 
 def _rule_max_holders(f: TransferFacts):
-    if f.direction == RECEIVE and f.max_holders is not None and f.current_quantity == 0 and f.holder_count >= f.max_holders:
+    if (
+        f.direction == RECEIVE
+        and f.max_holders is not None
+        and f.current_quantity == 0
+        and f.holder_count >= f.max_holders
+    ):
         return RuleFailure("max_holders_reached", f"This asset already has the maximum of {f.max_holders:,} holders.")
 
 
@@ -193,7 +203,9 @@ def _rule_lockup(f: TransferFacts):
         return None
     until = f.first_acquired_at + timedelta(days=f.lockup_days)
     if f.at < until:
-        return RuleFailure("lockup", f"Your units are locked up until {_day(until)} ({f.lockup_days} days after purchase).")
+        return RuleFailure(
+            "lockup", f"Your units are locked up until {_day(until)} ({f.lockup_days} days after purchase)."
+        )
 
 
 INVESTOR_RULES = (_rule_kyc, _rule_sanctions, _rule_frozen)
@@ -251,8 +263,9 @@ def _asset_facts(asset) -> dict:
     }
 
 
-def _transfer_facts(*, asset, quantity: int, direction: Direction, at, person: dict, holding,
-                    holder_count: int) -> TransferFacts:
+def _transfer_facts(
+    *, asset, quantity: int, direction: Direction, at, person: dict, holding, holder_count: int
+) -> TransferFacts:
     return TransferFacts(
         direction=direction,
         quantity=quantity,
@@ -261,19 +274,29 @@ def _transfer_facts(*, asset, quantity: int, direction: Direction, at, person: d
         **_asset_facts(asset),
         # Units reserved by unsettled primary orders count toward limits when receiving,
         # never toward what can be sent.
-        current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0)) if holding else 0,
+        current_quantity=(holding.quantity + (holding.pending_quantity if direction == RECEIVE else 0))
+        if holding
+        else 0,
         first_acquired_at=holding.first_acquired_at if holding else None,
         holder_count=holder_count,
     )
 
 
-def transfer_facts_gather(*, investor, asset, quantity: int, direction: Direction, holding, holder_count: int,
-                          at=None) -> TransferFacts:
+def transfer_facts_gather(
+    *, investor, asset, quantity: int, direction: Direction, holding, holder_count: int, at=None
+) -> TransferFacts:
     """`holding`: the investor's holding of `asset` (None when they never held any);
     `holder_count`: how many investors hold settled or reserved units of it."""
     at = at or timezone.now()
-    return _transfer_facts(asset=asset, quantity=quantity, direction=direction, at=at,
-                           person=_investor_facts(investor, at), holding=holding, holder_count=holder_count)
+    return _transfer_facts(
+        asset=asset,
+        quantity=quantity,
+        direction=direction,
+        at=at,
+        person=_investor_facts(investor, at),
+        holding=holding,
+        holder_count=holder_count,
+    )
 
 
 def _check_direction(direction) -> None:
@@ -281,14 +304,24 @@ def _check_direction(direction) -> None:
         raise ValueError(f"direction must be 'receive' or 'send', not {direction!r}")
 
 
-def transfer_check(*, investor, asset, quantity: int, direction: Direction, holding, holder_count: int,
-                   at=None) -> EligibilityResult:
+def transfer_check(
+    *, investor, asset, quantity: int, direction: Direction, holding, holder_count: int, at=None
+) -> EligibilityResult:
     """May `investor` receive (buy) or send (sell) `quantity` units of `asset` at `at`
     (default now)? `holding` and `holder_count` come from the caller's books (read, or
     locked in its transaction when it acts on the answer)."""
     _check_direction(direction)
-    return evaluate(transfer_facts_gather(investor=investor, asset=asset, quantity=quantity, direction=direction,
-                                          holding=holding, holder_count=holder_count, at=at))
+    return evaluate(
+        transfer_facts_gather(
+            investor=investor,
+            asset=asset,
+            quantity=quantity,
+            direction=direction,
+            holding=holding,
+            holder_count=holder_count,
+            at=at,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -311,8 +344,17 @@ def transfer_check_many(*, investor, questions: list[TransferQuestion], at=None)
     at = at or timezone.now()
     person = _investor_facts(investor, at)
     return [
-        evaluate(_transfer_facts(asset=q.asset, quantity=q.quantity, direction=q.direction, at=at, person=person,
-                                 holding=q.holding, holder_count=q.holder_count))
+        evaluate(
+            _transfer_facts(
+                asset=q.asset,
+                quantity=q.quantity,
+                direction=q.direction,
+                at=at,
+                person=person,
+                holding=q.holding,
+                holder_count=q.holder_count,
+            )
+        )
         for q in questions
     ]
 
@@ -329,7 +371,9 @@ def settlement_check(*, investor, asset, quantity: int, direction: Direction, at
     part (KYC not lapsed for a buyer, sanctions clear, not frozen, country and
     accreditation still fit the asset)?"""
     at = at or timezone.now()
-    facts = TransferFacts(direction=direction, quantity=quantity, at=at, **_investor_facts(investor, at), **_asset_facts(asset))
+    facts = TransferFacts(
+        direction=direction, quantity=quantity, at=at, **_investor_facts(investor, at), **_asset_facts(asset)
+    )
     return _run(SETTLEMENT_RULES, facts)
 
 

@@ -13,7 +13,9 @@ class KycApplicationForm(forms.ModelForm):
         required=False, label="Identity document (passport or national ID card)", help_text=UPLOAD_HELP
     )
     proof_of_address = forms.FileField(
-        required=False, label="Proof of address (utility bill or bank statement, under 3 months old)", help_text=UPLOAD_HELP
+        required=False,
+        label="Proof of address (utility bill or bank statement, under 3 months old)",
+        help_text=UPLOAD_HELP,
     )
 
     class Meta:

@@ -16,7 +16,9 @@ class InvestorProfile(models.Model):
     frozen = models.BooleanField(default=False, help_text="A frozen account can neither buy nor sell.")
     frozen_reason = models.TextField(blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
-    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -49,8 +51,15 @@ class KycApplication(models.Model):
     OPEN_STATUSES = (Status.DRAFT, Status.SUBMITTED, Status.NEEDS_INFO)
     # What the applicant fills in (the form's fields; what a renewal copies, except the
     # self-certification, which is given again each time).
-    APPLICANT_FIELDS = ("legal_name", "date_of_birth", "nationality", "country_of_residence", "address",
-                        "investor_category", "self_certified")
+    APPLICANT_FIELDS = (
+        "legal_name",
+        "date_of_birth",
+        "nationality",
+        "country_of_residence",
+        "address",
+        "investor_category",
+        "self_certified",
+    )
     RENEWAL_COPIED_FIELDS = tuple(f for f in APPLICANT_FIELDS if f != "self_certified")
     QUALIFIED_CATEGORIES = (Category.ACCREDITED, Category.PROFESSIONAL)
 
@@ -70,24 +79,33 @@ class KycApplication(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
 
-    screening_status = models.CharField(max_length=16, choices=Screening.choices, default=Screening.NOT_SCREENED, db_index=True)
+    screening_status = models.CharField(
+        max_length=16, choices=Screening.choices, default=Screening.NOT_SCREENED, db_index=True
+    )
     screening_score = models.FloatField(null=True, blank=True)
     # Snapshot of the best matching list entries (the list itself is replaced on import).
     screening_matches = models.JSONField(default=list, blank=True)
     screened_at = models.DateTimeField(null=True, blank=True)
 
     # Four eyes: a flagged application needs two approvals by different staff members.
-    first_approval_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    first_approval_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     first_approval_at = models.DateTimeField(null=True, blank=True)
     first_approval_reason = models.TextField(blank=True)
 
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     expires_at = models.DateField(null=True, blank=True, help_text="Approval is valid up to and including this day.")
     expiry_reminder_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, editable=False,
-        help_text="The last renewal reminder sent: days before expiry (30, 7) or 0 for the expiry notice.")
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The last renewal reminder sent: days before expiry (30, 7) or 0 for the expiry notice.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -191,7 +209,12 @@ class AuditEntry(models.Model):
     created_at = models.DateTimeField()
     # No database foreign key: the row must outlive (and never be rewritten by) a user's deletion.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=64, db_index=True)

@@ -20,7 +20,9 @@ def _client_ip(request) -> str:
 def on_login_failed(sender, credentials, request=None, **kwargs):
     # Django has already masked the password in `credentials`; keep only the identifier.
     identifier = credentials.get("email") or credentials.get("username") or credentials.get("login") or ""
-    audit_record(actor=None, action="auth.login_failed", after={"login": str(identifier)[:254], "ip": _client_ip(request)})
+    audit_record(
+        actor=None, action="auth.login_failed", after={"login": str(identifier)[:254], "ip": _client_ip(request)}
+    )
 
 
 def _names(model, pks) -> list[str]:
@@ -29,7 +31,10 @@ def _names(model, pks) -> list[str]:
     if model is Group:
         return sorted(Group.objects.filter(pk__in=pks).values_list("name", flat=True))
     if model._meta.model_name == "permission":
-        return sorted(f"{p.content_type.app_label}.{p.codename}" for p in model.objects.filter(pk__in=pks).select_related("content_type"))
+        return sorted(
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in model.objects.filter(pk__in=pks).select_related("content_type")
+        )
     return sorted(str(o) for o in model.objects.filter(pk__in=pks))
 
 
@@ -74,7 +79,9 @@ def on_admin_log(sender, instance: LogEntry, created, raw=False, **kwargs):
         actor=instance.user,
         action=ADMIN_ACTIONS.get(instance.action_flag, "admin.action"),
         after={
-            "content_type": f"{instance.content_type.app_label}.{instance.content_type.model}" if instance.content_type_id else "",
+            "content_type": f"{instance.content_type.app_label}.{instance.content_type.model}"
+            if instance.content_type_id
+            else "",
             "object_id": str(instance.object_id or ""),
             "object_repr": instance.object_repr,
             "change_message": instance.get_change_message(),

@@ -15,7 +15,20 @@ SCREENED_TYPES_EXCLUDED = {"vessel", "aircraft"}
 
 # OFAC writes "-0-" for an empty field.
 OFAC_NULL = "-0-"
-SDN_COLUMNS = ("ent_num", "name", "sdn_type", "program", "title", "call_sign", "vess_type", "tonnage", "grt", "vess_flag", "vess_owner", "remarks")
+SDN_COLUMNS = (
+    "ent_num",
+    "name",
+    "sdn_type",
+    "program",
+    "title",
+    "call_sign",
+    "vess_type",
+    "tonnage",
+    "grt",
+    "vess_flag",
+    "vess_owner",
+    "remarks",
+)
 ALT_COLUMNS = ("ent_num", "alt_num", "alt_type", "alt_name", "alt_remarks")
 
 _HONORIFICS = {"mr", "mrs", "ms", "dr", "sir", "haji", "hajji"}
@@ -51,7 +64,13 @@ class Match:
     is_alias: bool
 
     def as_dict(self) -> dict:
-        return {"ent_num": self.ent_num, "name": self.name, "program": self.program, "score": round(self.score, 1), "is_alias": self.is_alias}
+        return {
+            "ent_num": self.ent_num,
+            "name": self.name,
+            "program": self.program,
+            "score": round(self.score, 1),
+            "is_alias": self.is_alias,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,7 @@ def sdn_csv_parse(text: str) -> list[ParsedEntry]:
             continue
         if len(row) < 4:
             raise ValueError(f"line {lineno}: expected the 12 columns of OFAC sdn.csv, found {len(row)}")
-        data = dict(zip(SDN_COLUMNS, row))
+        data = dict(zip(SDN_COLUMNS, row, strict=False))
         try:
             ent_num = int(data["ent_num"].strip())
         except ValueError:
@@ -128,7 +147,13 @@ def sdn_csv_parse(text: str) -> list[ParsedEntry]:
         if not name:
             raise ValueError(f"line {lineno}: entry {ent_num} has no name")
         entries.append(
-            ParsedEntry(ent_num, name, _clean(data.get("sdn_type", "")), _clean(data.get("program", "")), _clean(data.get("remarks", "")))
+            ParsedEntry(
+                ent_num,
+                name,
+                _clean(data.get("sdn_type", "")),
+                _clean(data.get("program", "")),
+                _clean(data.get("remarks", "")),
+            )
         )
     return entries
 
@@ -141,11 +166,13 @@ def alt_csv_parse(text: str, primaries: dict[int, ParsedEntry]) -> list[ParsedEn
             continue
         if len(row) < 4:
             raise ValueError(f"alias line {lineno}: expected the 5 columns of OFAC alt.csv, found {len(row)}")
-        data = dict(zip(ALT_COLUMNS, row))
+        data = dict(zip(ALT_COLUMNS, row, strict=False))
         ent_num = int(data["ent_num"].strip())
         primary = primaries.get(ent_num)
         name = _clean(data["alt_name"])
         if primary is None or not name:
             continue
-        aliases.append(ParsedEntry(ent_num, name, primary.sdn_type, primary.program, _clean(data.get("alt_remarks", "")), True))
+        aliases.append(
+            ParsedEntry(ent_num, name, primary.sdn_type, primary.program, _clean(data.get("alt_remarks", "")), True)
+        )
     return aliases

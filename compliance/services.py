@@ -21,8 +21,8 @@ from config.uploads import validate_upload
 from .audit import audit_record, model_snapshot
 from .locks import investor_profile_lock, kyc_application_lock
 from .models import InvestorProfile, KycApplication, KycDocument, SanctionsEntry
-from .selectors import kyc_status_for
 from .screening import ParsedEntry, name_normalize, screen_name
+from .selectors import kyc_status_for
 
 RENEWAL_WINDOW_DAYS = 60
 REVIEW_PERMISSION = "compliance.review_kycapplication"
@@ -98,8 +98,13 @@ def kyc_application_save(
 ) -> KycApplication:
     """Save the applicant's details and any new documents. Files are validated by content
     first; if one is refused, nothing is saved."""
-    return _kyc_save_in_transaction(application=application, user=user, data=data,
-                                    identity_document=identity_document, proof_of_address=proof_of_address)
+    return _kyc_save_in_transaction(
+        application=application,
+        user=user,
+        data=data,
+        identity_document=identity_document,
+        proof_of_address=proof_of_address,
+    )
 
 
 def _kyc_save_in_transaction(
@@ -176,8 +181,15 @@ def kyc_application_submit(*, application: KycApplication, user) -> KycApplicati
     return _kyc_submit_in_transaction(application=application, user=user)
 
 
-def kyc_application_edit(*, user, application: KycApplication | None, data: dict, identity_document=None,
-                         proof_of_address=None, submit: bool = False) -> KycApplication:
+def kyc_application_edit(
+    *,
+    user,
+    application: KycApplication | None,
+    data: dict,
+    identity_document=None,
+    proof_of_address=None,
+    submit: bool = False,
+) -> KycApplication:
     """One submit of the KYC form, in one transaction: start the application if needed,
     save the details and documents, and send it for review when asked. When the details
     are saved but the application is not complete enough to send, the draft is kept (the
@@ -185,8 +197,13 @@ def kyc_application_edit(*, user, application: KycApplication | None, data: dict
     not_sendable = None
     with transaction.atomic(durable=True):
         application = application or _kyc_start_in_transaction(user=user)
-        _kyc_save_in_transaction(application=application, user=user, data=data,
-                                 identity_document=identity_document, proof_of_address=proof_of_address)
+        _kyc_save_in_transaction(
+            application=application,
+            user=user,
+            data=data,
+            identity_document=identity_document,
+            proof_of_address=proof_of_address,
+        )
         if submit:
             try:
                 with transaction.atomic():  # a savepoint: a refused submit keeps the draft
@@ -218,7 +235,11 @@ def _kyc_submit_in_transaction(*, application: KycApplication, user) -> KycAppli
         actor=None,
         action="kyc.screened",
         target=app,
-        after={"screening_status": app.screening_status, "score": app.screening_score, "matches": app.screening_matches},
+        after={
+            "screening_status": app.screening_status,
+            "score": app.screening_score,
+            "matches": app.screening_matches,
+        },
     )
     return app
 
@@ -232,7 +253,10 @@ def _check_reviewer(app: KycApplication, reviewer) -> None:
     if reviewer.pk == app.user_id:
         raise ValidationError("Nobody may review their own KYC application.", code="own_application")
     if app.status != KycApplication.Status.SUBMITTED:
-        raise ValidationError(f"Only submitted applications can be decided; this one is {app.get_status_display().lower()}.", code="not_submitted")
+        raise ValidationError(
+            f"Only submitted applications can be decided; this one is {app.get_status_display().lower()}.",
+            code="not_submitted",
+        )
 
 
 @transaction.atomic(durable=True)
@@ -251,7 +275,14 @@ def kyc_application_approve(*, application: KycApplication, reviewer, reason: st
         if app.first_approval_by_id is None:
             app.first_approval_by, app.first_approval_at, app.first_approval_reason = reviewer, now, reason
             app.save()
-            audit_record(actor=reviewer, action="kyc.first_approval", target=app, before=before, after=model_snapshot(app, DECISION_FIELDS), reason=reason)
+            audit_record(
+                actor=reviewer,
+                action="kyc.first_approval",
+                target=app,
+                before=before,
+                after=model_snapshot(app, DECISION_FIELDS),
+                reason=reason,
+            )
             return app
         if app.first_approval_by_id == reviewer.pk:
             raise ValidationError(
@@ -267,22 +298,37 @@ def kyc_application_approve(*, application: KycApplication, reviewer, reason: st
     account = investor_account_get_or_create(user=app.user)
     after = model_snapshot(app, DECISION_FIELDS) | {"custodial_address": account.address}
     audit_record(actor=reviewer, action="kyc.approved", target=app, before=before, after=after, reason=reason)
-    notify(user=app.user, subject="Your identity is verified",
-           body=f"Your KYC application was approved. You can now buy fractions in the offerings open to you. "
-                f"Your verification is valid until {app.expires_at:%d %B %Y}.",
-           path=reverse("marketplace:dashboard"))
+    notify(
+        user=app.user,
+        subject="Your identity is verified",
+        body=f"Your KYC application was approved. You can now buy fractions in the offerings open to you. "
+        f"Your verification is valid until {app.expires_at:%d %B %Y}.",
+        path=reverse("marketplace:dashboard"),
+    )
     return app
 
 
 @transaction.atomic(durable=True)
 def kyc_application_reject(*, application: KycApplication, reviewer, reason: str) -> KycApplication:
-    return _decide(application=application, reviewer=reviewer, reason=reason, status=KycApplication.Status.REJECTED, action="kyc.rejected")
+    return _decide(
+        application=application,
+        reviewer=reviewer,
+        reason=reason,
+        status=KycApplication.Status.REJECTED,
+        action="kyc.rejected",
+    )
 
 
 @transaction.atomic(durable=True)
 def kyc_application_request_info(*, application: KycApplication, reviewer, reason: str) -> KycApplication:
     """Send the application back to the applicant, who edits and submits it again."""
-    return _decide(application=application, reviewer=reviewer, reason=reason, status=KycApplication.Status.NEEDS_INFO, action="kyc.info_requested")
+    return _decide(
+        application=application,
+        reviewer=reviewer,
+        reason=reason,
+        status=KycApplication.Status.NEEDS_INFO,
+        action="kyc.info_requested",
+    )
 
 
 def _decide(*, application, reviewer, reason, status, action) -> KycApplication:
@@ -296,15 +342,28 @@ def _decide(*, application, reviewer, reason, status, action) -> KycApplication:
     app.decided_by, app.decided_at, app.decision_reason = reviewer, timezone.now(), reason
     app.first_approval_by, app.first_approval_at, app.first_approval_reason = None, None, ""
     app.save()
-    audit_record(actor=reviewer, action=action, target=app, before=before, after=model_snapshot(app, DECISION_FIELDS), reason=reason)
+    audit_record(
+        actor=reviewer,
+        action=action,
+        target=app,
+        before=before,
+        after=model_snapshot(app, DECISION_FIELDS),
+        reason=reason,
+    )
     if status == KycApplication.Status.REJECTED:
-        notify(user=app.user, subject="Your KYC application was not approved",
-               body=f"We could not approve your identity verification:\n\n{reason}\n\nYou can apply again from your dashboard.",
-               path=reverse("marketplace:dashboard"))
+        notify(
+            user=app.user,
+            subject="Your KYC application was not approved",
+            body=f"We could not approve your identity verification:\n\n{reason}\n\nYou can apply again from your dashboard.",
+            path=reverse("marketplace:dashboard"),
+        )
     else:
-        notify(user=app.user, subject="We need more information for your verification",
-               body=f"Our compliance team needs more from you before deciding:\n\n{reason}\n\nUpdate your application and submit it again.",
-               path=reverse("marketplace:dashboard"))
+        notify(
+            user=app.user,
+            subject="We need more information for your verification",
+            body=f"Our compliance team needs more from you before deciding:\n\n{reason}\n\nUpdate your application and submit it again.",
+            path=reverse("marketplace:dashboard"),
+        )
     return app
 
 
@@ -322,8 +381,11 @@ def kyc_expiry_reminders_send(*, today=None) -> int:
     S = KycApplication.Status
     newer = KycApplication.objects.filter(user=OuterRef("user"), created_at__gt=OuterRef("created_at"))
     candidates = (
-        KycApplication.objects.filter(status=S.APPROVED, expires_at__lte=today + timedelta(days=max(KYC_REMINDER_DAYS)),
-                                      expires_at__gte=today - timedelta(days=7))
+        KycApplication.objects.filter(
+            status=S.APPROVED,
+            expires_at__lte=today + timedelta(days=max(KYC_REMINDER_DAYS)),
+            expires_at__gte=today - timedelta(days=7),
+        )
         .exclude(expiry_reminder_days=0)
         .filter(~Exists(newer.filter(status__in=[S.APPROVED, S.DRAFT, S.SUBMITTED, S.NEEDS_INFO])))
         .select_related("user")
@@ -333,20 +395,29 @@ def kyc_expiry_reminders_send(*, today=None) -> int:
         days_left = (app.expires_at - today).days
         # Valid through expires_at: expired from the day after.
         mark = 0 if days_left < 0 else min(d for d in KYC_REMINDER_DAYS if d and days_left <= d)
-        claimed = KycApplication.objects.filter(pk=app.pk).filter(
-            Q(expiry_reminder_days__isnull=True) | Q(expiry_reminder_days__gt=mark)).update(expiry_reminder_days=mark)
+        claimed = (
+            KycApplication.objects.filter(pk=app.pk)
+            .filter(Q(expiry_reminder_days__isnull=True) | Q(expiry_reminder_days__gt=mark))
+            .update(expiry_reminder_days=mark)
+        )
         if not claimed:
             continue
         if mark:
-            notify(user=app.user, subject=f"Your verification expires in {days_left} day{'s' if days_left != 1 else ''}",
-                   body=f"Your identity verification is valid until {app.expires_at:%d %B %Y}. Renew it from your "
-                        f"dashboard to keep buying; after that date you can still sell what you hold (exit-only).",
-                   path=reverse("marketplace:dashboard"))
+            notify(
+                user=app.user,
+                subject=f"Your verification expires in {days_left} day{'s' if days_left != 1 else ''}",
+                body=f"Your identity verification is valid until {app.expires_at:%d %B %Y}. Renew it from your "
+                f"dashboard to keep buying; after that date you can still sell what you hold (exit-only).",
+                path=reverse("marketplace:dashboard"),
+            )
         else:
-            notify(user=app.user, subject="Your verification has expired",
-                   body=f"Your identity verification expired on {app.expires_at:%d %B %Y}. You can still sell what "
-                        f"you hold, but you cannot buy until you renew it from your dashboard.",
-                   path=reverse("marketplace:dashboard"))
+            notify(
+                user=app.user,
+                subject="Your verification has expired",
+                body=f"Your identity verification expired on {app.expires_at:%d %B %Y}. You can still sell what "
+                f"you hold, but you cannot buy until you renew it from your dashboard.",
+                path=reverse("marketplace:dashboard"),
+            )
         sent += 1
     return sent
 
@@ -372,7 +443,14 @@ def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
     before = model_snapshot(profile, ("frozen", "frozen_reason"))
     profile.frozen, profile.frozen_reason, profile.frozen_at, profile.frozen_by = True, reason, timezone.now(), actor
     profile.save()
-    audit_record(actor=actor, action="investor.frozen", target=user, before=before, after=model_snapshot(profile, ("frozen", "frozen_reason")), reason=reason)
+    audit_record(
+        actor=actor,
+        action="investor.frozen",
+        target=user,
+        before=before,
+        after=model_snapshot(profile, ("frozen", "frozen_reason")),
+        reason=reason,
+    )
     return profile
 
 
@@ -384,7 +462,14 @@ def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
     before = model_snapshot(profile, ("frozen", "frozen_reason"))
     profile.frozen, profile.frozen_reason, profile.frozen_at, profile.frozen_by = False, "", None, None
     profile.save()
-    audit_record(actor=actor, action="investor.unfrozen", target=user, before=before, after=model_snapshot(profile, ("frozen", "frozen_reason")), reason=reason)
+    audit_record(
+        actor=actor,
+        action="investor.unfrozen",
+        target=user,
+        before=before,
+        after=model_snapshot(profile, ("frozen", "frozen_reason")),
+        reason=reason,
+    )
     return profile
 
 
@@ -392,7 +477,9 @@ def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
 
 
 @transaction.atomic(durable=True)
-def sanctions_list_replace(*, entries: list[ParsedEntry], source: str = "OFAC SDN", actor=None, rescreen: bool = True) -> dict:
+def sanctions_list_replace(
+    *, entries: list[ParsedEntry], source: str = "OFAC SDN", actor=None, rescreen: bool = True
+) -> dict:
     """Replace the list from `source` with `entries` in one transaction, then screen
     again every approved or pending application against the new list: a new hit flags
     the person (and the eligibility engine stops their transfers) until reviewed."""
@@ -419,17 +506,21 @@ def sanctions_list_replace(*, entries: list[ParsedEntry], source: str = "OFAC SD
     )
     new_hits = 0
     if rescreen:
-        active = KycApplication.objects.filter(status__in=(KycApplication.Status.APPROVED, KycApplication.Status.SUBMITTED)).exclude(
-            screening_status=KycApplication.Screening.CLEARED
-        )
+        active = KycApplication.objects.filter(
+            status__in=(KycApplication.Status.APPROVED, KycApplication.Status.SUBMITTED)
+        ).exclude(screening_status=KycApplication.Screening.CLEARED)
         for pk in active.values_list("pk", flat=True):
             app = kyc_application_lock(pk=pk)
             was = app.screening_status
             _screen(app)
-            app.save(update_fields=["screening_status", "screening_score", "screening_matches", "screened_at", "updated_at"])
+            app.save(
+                update_fields=["screening_status", "screening_score", "screening_matches", "screened_at", "updated_at"]
+            )
             if app.screening_status == KycApplication.Screening.HIT and was != KycApplication.Screening.HIT:
                 new_hits += 1
-                audit_record(actor=None, action="kyc.rescreen_hit", target=app, after={"matches": app.screening_matches})
+                audit_record(
+                    actor=None, action="kyc.rescreen_hit", target=app, after={"matches": app.screening_matches}
+                )
     summary = {"source": source, "entries": len(entries), "replaced": deleted, "new_hits": new_hits}
     audit_record(actor=actor, action="sanctions.imported", after=summary)
     return summary

@@ -21,7 +21,9 @@ def kyc_edit(request):
         messages.info(request, "Your KYC application is not open for changes.")
         return redirect("marketplace:dashboard")
     have = {d.kind for d in application.documents.all()} if application else set()
-    form = KycApplicationForm(request.POST or None, request.FILES or None, instance=application or latest_copy(latest), have_documents=have)
+    form = KycApplicationForm(
+        request.POST or None, request.FILES or None, instance=application or latest_copy(latest), have_documents=have
+    )
     if request.method == "POST" and form.is_valid():
         try:
             application = kyc_application_edit(
@@ -47,7 +49,12 @@ def kyc_edit(request):
     return render(
         request,
         "compliance/kyc_form.html",
-        {"form": form, "application": application, "documents": application.documents.all() if application else [], "have": have},
+        {
+            "form": form,
+            "application": application,
+            "documents": application.documents.all() if application else [],
+            "have": have,
+        },
     )
 
 
@@ -70,7 +77,9 @@ def _add_errors(form, exc: ValidationError) -> None:
 @require_GET
 def kyc_detail(request, public_id):
     application = kyc_application_get_for_user(public_id=public_id, user=request.user)
-    return render(request, "compliance/kyc_detail.html", {"application": application, "documents": application.documents.all()})
+    return render(
+        request, "compliance/kyc_detail.html", {"application": application, "documents": application.documents.all()}
+    )
 
 
 @login_required

@@ -83,7 +83,13 @@ class ServiceFormAdmin(admin.ModelAdmin):
                 return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
         opts = self.model._meta
         title = f"Change {obj}" if obj is not None else f"Add {opts.verbose_name}"
-        context = {**self.admin_site.each_context(request), "title": title, "form": form, "opts": opts,
-                   "original": obj, "intro": self.service_intro(request, obj),
-                   "submit_label": self.service_submit_label}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "opts": opts,
+            "original": obj,
+            "intro": self.service_intro(request, obj),
+            "submit_label": self.service_submit_label,
+        }
         return TemplateResponse(request, "admin/service_form.html", context)

@@ -71,6 +71,9 @@ def readyz(request):
             healthy = False
             logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
             full = f"{type(exc).__name__}: {exc}"[:300]
-            results[name] = {"status": "error", "detail": full if staff else f"{type(exc).__name__} (see the server log)"}
+            results[name] = {
+                "status": "error",
+                "detail": full if staff else f"{type(exc).__name__} (see the server log)",
+            }
         results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
     return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)

@@ -8,8 +8,8 @@ with another exponent (JPY 0, BHD 3) needs its exponent here before it can be ad
 import re
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.exceptions import ValidationError
 
 from config.numbers import refuse_foreign_digits
 
@@ -34,8 +34,9 @@ def currency_clean(value) -> str:
     """'eur ' -> 'EUR'; anything the platform does not settle in is refused."""
     code = str(value or "").strip().upper()
     if code not in CURRENCIES:
-        raise ValidationError(f"We settle in {', '.join(CURRENCIES)}; {code or 'an empty currency'} is not one of them.",
-                              code="currency")
+        raise ValidationError(
+            f"We settle in {', '.join(CURRENCIES)}; {code or 'an empty currency'} is not one of them.", code="currency"
+        )
     return code
 
 

@@ -25,8 +25,9 @@ def refuse_foreign_digits(text: str) -> None:
         raise ValidationError(USE_ASCII_DIGITS, code="digits")
 
 
-def parse_whole_number(raw, *, label: str, minimum: int = 1, maximum: int = MAX_BIGINT,
-                       messages: dict[str, str] | None = None) -> int:
+def parse_whole_number(
+    raw, *, label: str, minimum: int = 1, maximum: int = MAX_BIGINT, messages: dict[str, str] | None = None
+) -> int:
     """'1,250' -> 1250 within [minimum, maximum], or a ValidationError with a clear
     message. `messages` replaces the default text of a code: required, not_integer,
     too_small, too_large."""
@@ -45,8 +46,9 @@ def parse_whole_number(raw, *, label: str, minimum: int = 1, maximum: int = MAX_
         raise ValidationError(text["not_integer"], code="not_integer")
     negative = typed.startswith("-")
     if len(typed.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
-        raise ValidationError(text["too_small" if negative else "too_large"],
-                              code="too_small" if negative else "too_large")
+        raise ValidationError(
+            text["too_small" if negative else "too_large"], code="too_small" if negative else "too_large"
+        )
     value = int(typed)
     if value < minimum:
         raise ValidationError(text["too_small"], code="too_small")
@@ -74,12 +76,18 @@ class WholeNumberField(forms.IntegerField):
         if isinstance(value, int):
             return value
         try:
-            return parse_whole_number(value, label="number", minimum=-MAX_BIGINT - 1, maximum=MAX_BIGINT,
-                                      messages={"not_integer": self.error_messages["invalid"]})
+            return parse_whole_number(
+                value,
+                label="number",
+                minimum=-MAX_BIGINT - 1,
+                maximum=MAX_BIGINT,
+                messages={"not_integer": self.error_messages["invalid"]},
+            )
         except ValidationError as exc:
             if exc.code in ("too_small", "too_large"):
-                raise ValidationError(f"Enter a number between {-MAX_BIGINT - 1:,} and {MAX_BIGINT:,}.",
-                                      code=exc.code) from None
+                raise ValidationError(
+                    f"Enter a number between {-MAX_BIGINT - 1:,} and {MAX_BIGINT:,}.", code=exc.code
+                ) from None
             raise
 
 
@@ -96,6 +104,12 @@ class IdChoiceField(forms.ModelChoiceField):
 # ModelAdmin.formfield_overrides for back-office forms with integer columns.
 WHOLE_NUMBER_FIELDS = {
     field: {"form_class": WholeNumberField}
-    for field in (models.IntegerField, models.BigIntegerField, models.PositiveIntegerField,
-                  models.PositiveBigIntegerField, models.SmallIntegerField, models.PositiveSmallIntegerField)
+    for field in (
+        models.IntegerField,
+        models.BigIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveSmallIntegerField,
+    )
 }

@@ -14,10 +14,23 @@ uninspectable rather than clean."""
 import re
 import zlib
 
-ACTIVE_NAMES = frozenset({
-    "JavaScript", "JS", "OpenAction", "AA", "Launch", "EmbeddedFile", "EmbeddedFiles", "FileAttachment",
-    "RichMedia", "XFA", "SubmitForm", "ImportData", "GoToR",
-})
+ACTIVE_NAMES = frozenset(
+    {
+        "JavaScript",
+        "JS",
+        "OpenAction",
+        "AA",
+        "Launch",
+        "EmbeddedFile",
+        "EmbeddedFiles",
+        "FileAttachment",
+        "RichMedia",
+        "XFA",
+        "SubmitForm",
+        "ImportData",
+        "GoToR",
+    }
+)
 MAX_DECOMPRESSED_BYTES = 50 * 1024 * 1024
 
 _REGULAR = rb"[^\x00\t\n\f\r ()<>\[\]{}/%]"
@@ -109,7 +122,7 @@ def _index_objects(chunk: bytes, objects: dict[int, list], first: int | None) ->
         objects.setdefault(int(m.group(1)), []).append((chunk, m.end()))
     if first is not None:
         header = re.findall(rb"\d+", chunk[:first])
-        for number, offset in zip(header[::2], header[1::2]):
+        for number, offset in zip(header[::2], header[1::2], strict=False):
             objects.setdefault(int(number), []).append((chunk, first + int(offset)))
 
 
@@ -125,7 +138,7 @@ def _value_kind(chunk: bytes, pos: int):
         return int(m.group(2))
     depth = 0
     tokens = _DICT_TOKEN.findall(chunk, m.start(3), m.start(3) + 4096)
-    for token, following in zip(tokens, tokens[1:]):
+    for token, following in zip(tokens, tokens[1:], strict=False):
         if token in (b"<<", b">>"):
             depth += 1 if token == b"<<" else -1
             if depth == 0:
@@ -164,8 +177,8 @@ def _split(data: bytes):
         else:
             body_start = m.end() + (2 if data.startswith(b"\r\n", m.end()) else 1)
             dictionary = b""
-            if last_dict and not data[last_dict[1]:m.start()].strip():
-                dictionary = data[last_dict[0]:last_dict[1]]
+            if last_dict and not data[last_dict[1] : m.start()].strip():
+                dictionary = data[last_dict[0] : last_dict[1]]
             info = _stream_info(dictionary)
             body_end = _body_end(data, body_start, info["length"])
             segments.append(data[segment_start:body_start])
@@ -213,10 +226,10 @@ def _stream_info(dictionary: bytes) -> dict:
         elif depth == 1 and not in_array and token.startswith("/") and i + 1 < len(tokens) and token[1:] not in top:
             value = tokens[i + 1]
             if value == "[":
-                closing = tokens.index("]", i + 1) if "]" in tokens[i + 1:] else len(tokens)
-                value = tokens[i + 2:closing]
+                closing = tokens.index("]", i + 1) if "]" in tokens[i + 1 :] else len(tokens)
+                value = tokens[i + 2 : closing]
             top[token[1:]] = value
-            if token == "/Length" and isinstance(value, str) and value.isdigit() and tokens[i + 3:i + 4] != ["R"]:
+            if token == "/Length" and isinstance(value, str) and value.isdigit() and tokens[i + 3 : i + 4] != ["R"]:
                 length = int(value)
     filters = top.get("Filter", [])
     filters = [filters] if isinstance(filters, str) else filters
@@ -226,6 +239,7 @@ def _stream_info(dictionary: bytes) -> dict:
         token == "/Predictor" and i + 1 < len(tokens) and tokens[i + 1] not in ("1", "<<", ">>")
         for i, token in enumerate(tokens)
     )
+
     def name_of(key):
         value = top.get(key)
         return value[1:] if isinstance(value, str) and value.startswith("/") else None

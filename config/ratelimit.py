@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+
 def order_rate() -> tuple[int, int]:
     count, seconds = settings.MARKETPLACE_ORDER_RATE_LIMIT
     return count, seconds

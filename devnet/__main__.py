@@ -13,8 +13,9 @@ from devnet.server import DEFAULT_TOKEN, Devnet, make_server
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     devnet = Devnet(Path(args.data_dir), fsync=args.fsync)
     server = make_server(devnet, args.host, args.port, args.token)
     host, port = server.server_address[:2]
@@ -51,10 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4001)
     serve.add_argument("--data-dir", default=".devnet", help="state directory (default .devnet)")
-    serve.add_argument("--token", default=DEFAULT_TOKEN,
-                       help="API token (default: the LocalNet token, 64 x 'a')")
-    serve.add_argument("--fsync", action="store_true",
-                       help="fsync the journal after every group (survives power loss)")
+    serve.add_argument("--token", default=DEFAULT_TOKEN, help="API token (default: the LocalNet token, 64 x 'a')")
+    serve.add_argument("--fsync", action="store_true", help="fsync the journal after every group (survives power loss)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if args.command == "serve":

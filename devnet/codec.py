@@ -82,25 +82,50 @@ def group_id(txns: list[dict]) -> bytes:
 # --- field schema -----------------------------------------------------------------
 # Kinds: u64, addr (32 bytes), b32 (exactly 32 bytes), bytes, str, bool.
 TXN_FIELDS = {
-    "type": "str", "snd": "addr", "fee": "u64", "fv": "u64", "lv": "u64",
-    "gen": "str", "gh": "b32", "grp": "b32", "lx": "b32", "note": "bytes",
+    "type": "str",
+    "snd": "addr",
+    "fee": "u64",
+    "fv": "u64",
+    "lv": "u64",
+    "gen": "str",
+    "gh": "b32",
+    "grp": "b32",
+    "lx": "b32",
+    "note": "bytes",
     "rekey": "addr",
     # pay
-    "rcv": "addr", "amt": "u64", "close": "addr",
+    "rcv": "addr",
+    "amt": "u64",
+    "close": "addr",
     # axfer
-    "xaid": "u64", "aamt": "u64", "arcv": "addr", "asnd": "addr", "aclose": "addr",
+    "xaid": "u64",
+    "aamt": "u64",
+    "arcv": "addr",
+    "asnd": "addr",
+    "aclose": "addr",
     # afrz
-    "faid": "u64", "fadd": "addr", "afrz": "bool",
+    "faid": "u64",
+    "fadd": "addr",
+    "afrz": "bool",
     # acfg
-    "caid": "u64", "apar": "apar",
+    "caid": "u64",
+    "apar": "apar",
 }
 APAR_FIELDS = {
-    "t": "u64", "dc": "u64", "df": "bool", "un": "str", "an": "str", "au": "str",
-    "am": "b32", "m": "addr", "r": "addr", "f": "addr", "c": "addr",
+    "t": "u64",
+    "dc": "u64",
+    "df": "bool",
+    "un": "str",
+    "an": "str",
+    "au": "str",
+    "am": "b32",
+    "m": "addr",
+    "r": "addr",
+    "f": "addr",
+    "c": "addr",
 }
 STXN_FIELDS = {"txn", "sig", "msig", "lsig", "sgnr"}
-ADDRESS_KEYS = {"snd", "rcv", "close", "arcv", "asnd", "aclose", "fadd", "rekey",
-                "sgnr", "m", "r", "f", "c"}
+ADDRESS_KEYS = {"snd", "rcv", "close", "arcv", "asnd", "aclose", "fadd", "rekey", "sgnr", "m", "r", "f", "c"}
 
 
 def _check(value, kind: str, name: str) -> None:
@@ -131,8 +156,7 @@ def _check(value, kind: str, name: str) -> None:
 def decode_signed_txns(body: bytes) -> list[dict]:
     """Split a POST body into signed-transaction maps and type-check every field."""
     try:
-        items = list(msgpack.Unpacker(io.BytesIO(body), raw=False, strict_map_key=False,
-                                      max_buffer_size=len(body) + 1))
+        items = list(msgpack.Unpacker(io.BytesIO(body), raw=False, strict_map_key=False, max_buffer_size=len(body) + 1))
     except Exception as exc:  # msgpack raises several unrelated exception types
         raise DecodeError(f"msgpack decode error: {exc}") from exc
     for stxn in items:
@@ -158,13 +182,35 @@ def decode_signed_txns(body: bytes) -> list[dict]:
 # Fields of transaction types devnet does not implement; tolerated while decoding so
 # the caller gets the clear "not supported" message instead of a decode error.
 UNSUPPORTED_FIELD_HINTS = {
-    "apid", "apan", "apat", "apap", "apaa", "apsu", "apfa", "apas", "apgs", "apls",
-    "apep", "apbx", "al", "votekey", "selkey", "sprfkey", "votefst", "votelst", "votekd",
-    "nonpart", "sptype", "sp", "spmsg", "hb",
+    "apid",
+    "apan",
+    "apat",
+    "apap",
+    "apaa",
+    "apsu",
+    "apfa",
+    "apas",
+    "apgs",
+    "apls",
+    "apep",
+    "apbx",
+    "al",
+    "votekey",
+    "selkey",
+    "sprfkey",
+    "votefst",
+    "votelst",
+    "votekd",
+    "nonpart",
+    "sptype",
+    "sp",
+    "spmsg",
+    "hb",
 }
 
 
 # --- JSON views ------------------------------------------------------------------
+
 
 def _json_value(key: str, value):
     if isinstance(value, dict):

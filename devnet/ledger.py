@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -51,11 +51,11 @@ class TxnRejected(Exception):
 
 
 def unsupported_type_message(txn_type: str) -> str:
-    return (f"devnet: transaction type {txn_type} is not supported; "
-            "use AlgoKit LocalNet or TestNet")
+    return f"devnet: transaction type {txn_type} is not supported; use AlgoKit LocalNet or TestNet"
 
 
 # --- stateless stage ---------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class PreparedTxn:
@@ -75,8 +75,7 @@ def _wellformed(txn: dict, txid: str) -> None:
     allowed = HEADER_FIELDS | TYPE_FIELDS[txn_type]
     for key in txn:
         if key not in allowed and txn[key]:
-            raise TxnRejected(f"transaction {txid} invalid : transaction of type {txn_type} "
-                              f"has non-zero field {key}")
+            raise TxnRejected(f"transaction {txid} invalid : transaction of type {txn_type} has non-zero field {key}")
     if not txn.get("snd"):
         raise TxnRejected(f"transaction {txid} invalid : transaction cannot have zero sender")
     fv, lv = txn.get("fv", 0), txn.get("lv", 0)
@@ -86,27 +85,29 @@ def _wellformed(txn: dict, txid: str) -> None:
         raise TxnRejected(f"transaction {txid} invalid : transaction window size excessive")
     note = txn.get("note", b"")
     if len(note) > MAX_NOTE_BYTES:
-        raise TxnRejected(f"transaction {txid} invalid : transaction note too big: "
-                          f"{len(note)} > {MAX_NOTE_BYTES}")
+        raise TxnRejected(f"transaction {txid} invalid : transaction note too big: {len(note)} > {MAX_NOTE_BYTES}")
     if txn_type == "pay":
         if txn.get("close") and txn["close"] == txn["snd"]:
-            raise TxnRejected(f"transaction {txid} invalid : transaction cannot close account "
-                              f"to its sender {addr_str(txn['snd'])}")
+            raise TxnRejected(
+                f"transaction {txid} invalid : transaction cannot close account to its sender {addr_str(txn['snd'])}"
+            )
     elif txn_type == "axfer":
         if txn.get("asnd") and txn.get("aclose"):
             raise TxnRejected(f"transaction {txid} invalid : cannot close asset by clawback")
     elif txn_type == "acfg":
         apar = txn.get("apar") or {}
-        for key, limit, label in (("an", MAX_ASSET_NAME_BYTES, "name"),
-                                  ("un", MAX_UNIT_NAME_BYTES, "unit name"),
-                                  ("au", MAX_URL_BYTES, "url")):
+        for key, limit, label in (
+            ("an", MAX_ASSET_NAME_BYTES, "name"),
+            ("un", MAX_UNIT_NAME_BYTES, "unit name"),
+            ("au", MAX_URL_BYTES, "url"),
+        ):
             size = len(apar.get(key, "").encode())
             if size > limit:
-                raise TxnRejected(f"transaction {txid} invalid : transaction asset {label} "
-                                  f"too big: {size} > {limit}")
+                raise TxnRejected(f"transaction {txid} invalid : transaction asset {label} too big: {size} > {limit}")
         if apar.get("dc", 0) > MAX_DECIMALS:
-            raise TxnRejected(f"transaction {txid} invalid : transaction asset decimals is "
-                              f"too high (max is {MAX_DECIMALS})")
+            raise TxnRejected(
+                f"transaction {txid} invalid : transaction asset decimals is too high (max is {MAX_DECIMALS})"
+            )
 
 
 def _check_group(txns: list[dict]) -> None:
@@ -114,19 +115,21 @@ def _check_group(txns: list[dict]) -> None:
     if n == 1:
         if txns[0].get("grp"):
             expected = codec.group_id(txns)
-            raise TxnRejected(f"incomplete group: {codec.b64(expected)} != "
-                              f"{codec.b64(txns[0]['grp'])} (a grouped transaction was "
-                              "submitted alone)")
+            raise TxnRejected(
+                f"incomplete group: {codec.b64(expected)} != "
+                f"{codec.b64(txns[0]['grp'])} (a grouped transaction was "
+                "submitted alone)"
+            )
         return
     first = txns[0].get("grp")
     for i, txn in enumerate(txns):
         grp = txn.get("grp")
         if not grp:
-            raise TxnRejected(f"transactionGroup: incomplete group: [{i}] had zero Group "
-                              f"but was submitted in a group of {n}")
+            raise TxnRejected(
+                f"transactionGroup: incomplete group: [{i}] had zero Group but was submitted in a group of {n}"
+            )
         if grp != first:
-            raise TxnRejected(f"inconsistent group values: {codec.b64(grp)} != "
-                              f"{codec.b64(first)}")
+            raise TxnRejected(f"inconsistent group values: {codec.b64(grp)} != {codec.b64(first)}")
     expected = codec.group_id(txns)
     if expected != first:
         raise TxnRejected(f"incomplete group: {codec.b64(expected)} != {codec.b64(first)}")
@@ -137,12 +140,10 @@ def _check_signature_kind(stxn: dict, txid: str) -> None:
     if not kinds:
         raise TxnRejected(f"transaction {txid} invalid : signedtxn has no sig")
     if len(kinds) > 1:
-        raise TxnRejected(f"transaction {txid} invalid : signedtxn should only have one of "
-                          "Sig or Msig or LogicSig")
+        raise TxnRejected(f"transaction {txid} invalid : signedtxn should only have one of Sig or Msig or LogicSig")
     if kinds[0] != "sig":
         label = "multisig" if kinds[0] == "msig" else "logic signature"
-        raise TxnRejected(f"devnet: {label} transactions are not supported; "
-                          "use AlgoKit LocalNet or TestNet")
+        raise TxnRejected(f"devnet: {label} transactions are not supported; use AlgoKit LocalNet or TestNet")
 
 
 def prepare_group(stxns: list[dict], *, verify: bool = True) -> list[PreparedTxn]:
@@ -162,18 +163,16 @@ def prepare_group(stxns: list[dict], *, verify: bool = True) -> list[PreparedTxn
         sender = txn["snd"]
         signer = stxn.get("sgnr") or sender
         if "sgnr" in stxn and stxn["sgnr"] == sender:
-            raise TxnRejected(f"transaction {txid} invalid : AuthAddr must be different "
-                              "from Sender")
+            raise TxnRejected(f"transaction {txid} invalid : AuthAddr must be different from Sender")
         prepared.append(PreparedTxn(stxn, txn, txid, sender, signer))
         messages.append(msg)
     txns = [p.txn for p in prepared]
     _check_group(txns)
     fees = sum(t.get("fee", 0) for t in txns)
     if fees < MIN_FEE * len(txns):
-        raise TxnRejected(f"txgroup had {fees} in fees, which is less than the minimum "
-                          f"{len(txns)} * {MIN_FEE}")
+        raise TxnRejected(f"txgroup had {fees} in fees, which is less than the minimum {len(txns)} * {MIN_FEE}")
     if verify:
-        for p, msg in zip(prepared, messages):
+        for p, msg in zip(prepared, messages, strict=True):
             try:
                 crypto_sign_open(p.stxn["sig"] + msg, p.signer)
             except BadSignatureError:
@@ -183,6 +182,7 @@ def prepare_group(stxns: list[dict], *, verify: bool = True) -> list[PreparedTxn
 
 # --- state -------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class Account:
     amount: int = 0
@@ -191,7 +191,7 @@ class Account:
     holdings: dict[int, tuple[int, bool]] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
 
-    def copy(self) -> "Account":
+    def copy(self) -> Account:
         return Account(self.amount, self.auth, dict(self.holdings), set(self.created))
 
     def is_empty(self) -> bool:
@@ -238,7 +238,7 @@ class GenesisState:
 class _Overlay:
     """Copy-on-write view of the ledger for evaluating one group."""
 
-    def __init__(self, ledger: "Ledger"):
+    def __init__(self, ledger: Ledger):
         self.ledger = ledger
         self.accounts: dict[bytes, Account] = {}
         self.assets: dict[int, Asset | None] = {}
@@ -264,9 +264,11 @@ class _Overlay:
     def move(self, src: bytes, dst: bytes, amount: int) -> None:
         sender = self.account(src)
         if sender.amount < amount:
-            raise TxnRejected(f"overspend (account {addr_str(src)}, data {{MicroAlgos:"
-                              f"{sender.amount} TotalAssets:{len(sender.holdings)}}}, "
-                              f"tried to spend {{{amount}}})")
+            raise TxnRejected(
+                f"overspend (account {addr_str(src)}, data {{MicroAlgos:"
+                f"{sender.amount} TotalAssets:{len(sender.holdings)}}}, "
+                f"tried to spend {{{amount}}})"
+            )
         sender.amount -= amount
         self.account(dst).amount += amount
 
@@ -276,8 +278,7 @@ class Ledger:
         self.genesis = genesis
         self.lock = threading.Lock()
         self.new_round = threading.Condition(self.lock)
-        self.accounts: dict[bytes, Account] = {
-            addr: Account(amount) for addr, amount in genesis.allocations.items()}
+        self.accounts: dict[bytes, Account] = {addr: Account(amount) for addr, amount in genesis.allocations.items()}
         self.assets: dict[int, Asset] = {}
         self.confirmed: dict[str, Confirmed] = {}
         self.leases: dict[tuple[bytes, bytes], int] = {}
@@ -287,9 +288,13 @@ class Ledger:
 
     # -- writes --------------------------------------------------------------------
 
-    def submit(self, group: list[PreparedTxn],
-               journal: Callable[[int], None] | None = None,
-               *, expected_round: int | None = None) -> int:
+    def submit(
+        self,
+        group: list[PreparedTxn],
+        journal: Callable[[int], None] | None = None,
+        *,
+        expected_round: int | None = None,
+    ) -> int:
         """Evaluate and commit a prepared group as the next round; returns that round.
 
         ``journal(round)`` runs after evaluation succeeded and before the state changes;
@@ -298,8 +303,7 @@ class Ledger:
         with self.lock:
             rnd = self.last_round + 1
             if expected_round is not None and expected_round != rnd:
-                raise RuntimeError(f"journal out of order: expected round {rnd}, "
-                                   f"record says {expected_round}")
+                raise RuntimeError(f"journal out of order: expected round {rnd}, record says {expected_round}")
             overlay = _Overlay(self)
             applied = [self._eval_txn(overlay, p, rnd) for p in group]
             if journal is not None:
@@ -330,7 +334,7 @@ class Ledger:
             else:
                 self.assets[aid] = asset
         self.leases.update(overlay.leases)
-        for p, apply_data in zip(group, applied):
+        for p, apply_data in zip(group, applied, strict=True):
             self.confirmed[p.txid] = Confirmed(rnd, p.stxn, apply_data)
         self.txn_counter = overlay.counter
         self.last_round = rnd
@@ -354,15 +358,18 @@ class Ledger:
                 if held is not None and held >= rnd:
                     raise TxnRejected(
                         f"transaction {txid} using an overlapping lease (sender, lease):"
-                        f"({addr_str(p.sender)}, {codec.b64(lease)})")
+                        f"({addr_str(p.sender)}, {codec.b64(lease)})"
+                    )
                 ov.leases[key] = txn["lv"]
             ov.txids.add(txid)
 
             sender = ov.account(p.sender)
             authorizer = sender.auth or p.sender
             if p.signer != authorizer:
-                raise TxnRejected(f"should have been authorized by {addr_str(authorizer)} "
-                                  f"but was actually authorized by {addr_str(p.signer)}")
+                raise TxnRejected(
+                    f"should have been authorized by {addr_str(authorizer)} "
+                    f"but was actually authorized by {addr_str(p.signer)}"
+                )
             ov.move(p.sender, self.genesis.fee_sink, txn.get("fee", 0))
             if "rekey" in txn:
                 sender = ov.account(p.sender)
@@ -389,14 +396,17 @@ class Ledger:
             raise TxnRejected(f"txn dead: round {rnd} outside of {fv}--{lv}")
         gen = txn.get("gen", "")
         if gen and gen != self.genesis.genesis_id:
-            raise TxnRejected(f"genesis id mismatch: tx.GenesisID <{gen}> does not match "
-                              f"expected <{self.genesis.genesis_id}>")
+            raise TxnRejected(
+                f"genesis id mismatch: tx.GenesisID <{gen}> does not match expected <{self.genesis.genesis_id}>"
+            )
         gh = txn.get("gh")
         if not gh:
             raise TxnRejected("genesis hash missing: required tx.GenesisHash is missing")
         if gh != self.genesis.genesis_hash:
-            raise TxnRejected(f"genesis hash mismatch: tx.GenesisHash <{codec.b64(gh)}> does "
-                              f"not match expected <{codec.b64(self.genesis.genesis_hash)}>")
+            raise TxnRejected(
+                f"genesis hash mismatch: tx.GenesisHash <{codec.b64(gh)}> does "
+                f"not match expected <{codec.b64(self.genesis.genesis_hash)}>"
+            )
 
     def _check_min_balances(self, ov: _Overlay) -> None:
         for addr in ov.touched:
@@ -407,8 +417,9 @@ class Ledger:
                 continue
             minimum = acct.min_balance()
             if acct.amount < minimum:
-                raise TxnRejected(f"account {addr_str(addr)} balance {acct.amount} below min "
-                                  f"{minimum} ({len(acct.holdings)} assets)")
+                raise TxnRejected(
+                    f"account {addr_str(addr)} balance {acct.amount} below min {minimum} ({len(acct.holdings)} assets)"
+                )
 
     def _pay(self, ov: _Overlay, txn: dict) -> dict:
         snd = txn["snd"]
@@ -456,8 +467,7 @@ class Ledger:
         acct = ov.account(addr)
         holding = acct.holdings.get(aid)
         if holding is None:
-            raise TxnRejected(f"receiver error: must optin, asset {aid} missing from "
-                              f"{addr_str(addr)}")
+            raise TxnRejected(f"receiver error: must optin, asset {aid} missing from {addr_str(addr)}")
         have, frozen = holding
         if frozen and not bypass_freeze:
             raise TxnRejected("asset frozen in recipient")
@@ -472,8 +482,10 @@ class Ledger:
         if clawback_from:
             params = self._params(ov, aid)
             if not params.clawback or params.clawback != snd:
-                raise TxnRejected(f"clawback not allowed: sender {addr_str(snd)}, clawback "
-                                  f"{addr_str(params.clawback or ZERO_ADDRESS)}")
+                raise TxnRejected(
+                    f"clawback not allowed: sender {addr_str(snd)}, clawback "
+                    f"{addr_str(params.clawback or ZERO_ADDRESS)}"
+                )
             source, bypass_freeze = clawback_from, True
         elif amount == 0 and receiver == snd:
             params = self._params(ov, aid)
@@ -508,12 +520,20 @@ class Ledger:
         if aid == 0:
             new_id = ov.counter + 1
             asset = Asset(
-                index=new_id, creator=snd, total=apar.get("t", 0),
-                decimals=apar.get("dc", 0), default_frozen=apar.get("df", False),
-                unit_name=apar.get("un", ""), name=apar.get("an", ""), url=apar.get("au", ""),
-                metadata_hash=apar.get("am", b""), manager=apar.get("m", b""),
-                reserve=apar.get("r", b""), freeze=apar.get("f", b""),
-                clawback=apar.get("c", b""))
+                index=new_id,
+                creator=snd,
+                total=apar.get("t", 0),
+                decimals=apar.get("dc", 0),
+                default_frozen=apar.get("df", False),
+                unit_name=apar.get("un", ""),
+                name=apar.get("an", ""),
+                url=apar.get("au", ""),
+                metadata_hash=apar.get("am", b""),
+                manager=apar.get("m", b""),
+                reserve=apar.get("r", b""),
+                freeze=apar.get("f", b""),
+                clawback=apar.get("c", b""),
+            )
             ov.assets[new_id] = asset
             creator = ov.account(snd)
             creator.created.add(new_id)
@@ -522,15 +542,16 @@ class Ledger:
 
         params = self._params(ov, aid)
         if not params.manager or params.manager != snd:
-            raise TxnRejected(f"this transaction should be issued by the manager. It is issued "
-                              f"by {addr_str(snd)}, manager key "
-                              f"{addr_str(params.manager or ZERO_ADDRESS)}")
+            raise TxnRejected(
+                f"this transaction should be issued by the manager. It is issued "
+                f"by {addr_str(snd)}, manager key "
+                f"{addr_str(params.manager or ZERO_ADDRESS)}"
+            )
         if not any(apar.values()):
             creator = ov.account(params.creator)
             held = creator.holdings.get(aid, (0, False))[0]
             if held != params.total:
-                raise TxnRejected(f"cannot destroy asset: creator is holding only "
-                                  f"{held}/{params.total}")
+                raise TxnRejected(f"cannot destroy asset: creator is holding only {held}/{params.total}")
             creator.holdings.pop(aid, None)
             creator.created.discard(aid)
             ov.assets[aid] = None
@@ -549,14 +570,14 @@ class Ledger:
         snd, aid = txn["snd"], txn.get("faid", 0)
         params = self._params(ov, aid)
         if not params.freeze or params.freeze != snd:
-            raise TxnRejected(f"freeze not allowed: sender {addr_str(snd)}, freeze "
-                              f"{addr_str(params.freeze or ZERO_ADDRESS)}")
+            raise TxnRejected(
+                f"freeze not allowed: sender {addr_str(snd)}, freeze {addr_str(params.freeze or ZERO_ADDRESS)}"
+            )
         target = txn.get("fadd", ZERO_ADDRESS)
         acct = ov.account(target)
         holding = acct.holdings.get(aid)
         if holding is None:
-            raise TxnRejected(f"asset not found in account: asset {aid} missing from "
-                              f"{addr_str(target)}")
+            raise TxnRejected(f"asset not found in account: asset {aid} missing from {addr_str(target)}")
         acct.holdings[aid] = (holding[0], bool(txn.get("afrz", False)))
         return {}
 
@@ -623,10 +644,8 @@ class Ledger:
             "total-box-bytes": 0,
             "total-boxes": 0,
             "apps-total-schema": {"num-byte-slice": 0, "num-uint": 0},
-            "assets": [{"amount": amount, "asset-id": aid, "is-frozen": frozen}
-                       for aid, (amount, frozen) in holdings],
-            "created-assets": [{"index": a.index, "params": asset_params_json(a)}
-                               for a in created],
+            "assets": [{"amount": amount, "asset-id": aid, "is-frozen": frozen} for aid, (amount, frozen) in holdings],
+            "created-assets": [{"index": a.index, "params": asset_params_json(a)} for a in created],
         }
         if acct.auth:
             info["auth-addr"] = addr_str(acct.auth)
@@ -642,8 +661,7 @@ class Ledger:
             return None
         info: dict = {"round": rnd}
         if holding is not None:
-            info["asset-holding"] = {"amount": holding[0], "asset-id": aid,
-                                     "is-frozen": holding[1]}
+            info["asset-holding"] = {"amount": holding[0], "asset-id": aid, "is-frozen": holding[1]}
         if asset is not None:
             info["created-asset"] = asset_params_json(asset)
         return info
@@ -701,16 +719,19 @@ def asset_params_json(asset: Asset) -> dict:
         "default-frozen": asset.default_frozen,
         "total": asset.total,
     }
-    for key, value in (("name", asset.name), ("unit-name", asset.unit_name),
-                       ("url", asset.url)):
+    for key, value in (("name", asset.name), ("unit-name", asset.unit_name), ("url", asset.url)):
         if value:
             params[f"{key}-b64"] = codec.b64(value.encode())
             if _printable(value):
                 params[key] = value
     if asset.metadata_hash:
         params["metadata-hash"] = codec.b64(asset.metadata_hash)
-    for key, value in (("manager", asset.manager), ("reserve", asset.reserve),
-                       ("freeze", asset.freeze), ("clawback", asset.clawback)):
+    for key, value in (
+        ("manager", asset.manager),
+        ("reserve", asset.reserve),
+        ("freeze", asset.freeze),
+        ("clawback", asset.clawback),
+    ):
         if value:
             params[key] = addr_str(value)
     return params

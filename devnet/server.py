@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import socket
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -34,12 +33,14 @@ class Devnet:
     def __init__(self, data_dir: Path, *, fsync: bool = False):
         self.data_dir = Path(data_dir)
         self.genesis = store.load_or_create_genesis(self.data_dir)
-        self.ledger = Ledger(GenesisState(
-            genesis_id=self.genesis.genesis_id,
-            genesis_hash=self.genesis.genesis_hash,
-            fee_sink=self.genesis.fee_sink,
-            allocations=self.genesis.allocations,
-        ))
+        self.ledger = Ledger(
+            GenesisState(
+                genesis_id=self.genesis.genesis_id,
+                genesis_hash=self.genesis.genesis_hash,
+                fee_sink=self.genesis.fee_sink,
+                allocations=self.genesis.allocations,
+            )
+        )
         self.journal = store.Journal(self.data_dir, fsync=fsync)
         self.replayed = self._replay()
         self.journal.open()
@@ -158,9 +159,8 @@ class Handler(BaseHTTPRequestHandler):
         candidates = [self.headers.get("X-Algo-API-Token")]
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
-            candidates.append(auth[len("Bearer "):])
-        return any(c is not None and hmac.compare_digest(c.encode(), expected)
-                   for c in candidates)
+            candidates.append(auth[len("Bearer ") :])
+        return any(c is not None and hmac.compare_digest(c.encode(), expected) for c in candidates)
 
     def setup(self):
         super().setup()
@@ -176,8 +176,7 @@ class Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _json(self, status: int, obj) -> None:
-        self._send(status, json.dumps(obj, separators=(",", ":")).encode(),
-                   "application/json")
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
 
     # -- routes --------------------------------------------------------------------
 
@@ -186,12 +185,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def route_versions(self, *, query, body):
         genesis = self.devnet.genesis
-        self._json(200, {
-            "build": {**VERSION, "branch": "devnet", "channel": "devnet", "commit_hash": ""},
-            "genesis_hash_b64": codec.b64(genesis.genesis_hash),
-            "genesis_id": genesis.genesis_id,
-            "versions": ["v2"],
-        })
+        self._json(
+            200,
+            {
+                "build": {**VERSION, "branch": "devnet", "channel": "devnet", "commit_hash": ""},
+                "genesis_hash_b64": codec.b64(genesis.genesis_hash),
+                "genesis_id": genesis.genesis_id,
+                "versions": ["v2"],
+            },
+        )
 
     def route_status(self, *, query, body):
         self._json(200, self.devnet.ledger.status())
@@ -213,8 +215,9 @@ class Handler(BaseHTTPRequestHandler):
     def route_pending(self, txid, *, query, body):
         info = self.devnet.ledger.pending_info(txid)
         if info is None:
-            raise ApiError(404, "could not find the transaction in the transaction pool or "
-                                "in the last 1000 confirmed rounds")
+            raise ApiError(
+                404, "could not find the transaction in the transaction pool or in the last 1000 confirmed rounds"
+            )
         if query.get("format") == "msgpack":
             confirmed = self.devnet.ledger.confirmed[txid]
             raw = {**info, "txn": confirmed.stxn}
@@ -226,8 +229,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, self.devnet.ledger.account_info(_parse_address(address)))
 
     def route_account_asset(self, address, asset_id, *, query, body):
-        info = self.devnet.ledger.account_asset_info(
-            _parse_address(address), _parse_uint(asset_id, "asset id"))
+        info = self.devnet.ledger.account_asset_info(_parse_address(address), _parse_uint(asset_id, "asset id"))
         if info is None:
             raise ApiError(404, "account asset info not found")
         self._json(200, info)

@@ -22,9 +22,9 @@ import os
 import secrets
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import msgpack
 from algosdk import account, mnemonic
@@ -107,11 +107,11 @@ class Journal:
         data = self.path.read_bytes()
         pos, good_end = 0, 0
         while pos < len(data):
-            header = data[pos:pos + HEADER.size]
+            header = data[pos : pos + HEADER.size]
             if len(header) < HEADER.size:
                 break
             magic, length, crc = HEADER.unpack(header)
-            payload = data[pos + HEADER.size:pos + HEADER.size + length]
+            payload = data[pos + HEADER.size : pos + HEADER.size + length]
             if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
                 break
             kind, rnd, body = msgpack.unpackb(payload, raw=False)
@@ -119,8 +119,12 @@ class Journal:
             pos += HEADER.size + length
             good_end = pos
         if good_end < len(data):
-            log.warning("journal %s: dropping %d bytes of torn or corrupt tail at offset %d",
-                        self.path, len(data) - good_end, good_end)
+            log.warning(
+                "journal %s: dropping %d bytes of torn or corrupt tail at offset %d",
+                self.path,
+                len(data) - good_end,
+                good_end,
+            )
             with open(self.path, "r+b") as fh:
                 fh.truncate(good_end)
                 os.fsync(fh.fileno())

@@ -44,8 +44,15 @@ def free_port() -> int:
 
 
 class DevnetProcess:
-    def __init__(self, data_dir, port: int | None = None, token: str = DEFAULT_TOKEN,
-                 *, fsync: bool = False, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        data_dir,
+        port: int | None = None,
+        token: str = DEFAULT_TOKEN,
+        *,
+        fsync: bool = False,
+        host: str = "127.0.0.1",
+    ):
         self.data_dir = Path(data_dir)
         self.port = port
         self.token = token
@@ -58,27 +65,38 @@ class DevnetProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "DevnetProcess":
+    def start(self) -> DevnetProcess:
         """Spawn ``python -m devnet serve`` and wait until /health answers."""
         if self.port is None:
             self.port = free_port()
-        cmd = [sys.executable, "-m", "devnet", "serve", "--host", self.host,
-               "--port", str(self.port), "--data-dir", str(self.data_dir),
-               "--token", self.token]
+        cmd = [
+            sys.executable,
+            "-m",
+            "devnet",
+            "serve",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--token",
+            self.token,
+        ]
         if self.fsync:
             cmd.append("--fsync")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(self.data_dir / "devnet.log", "ab")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log_file,
-                                        stderr=subprocess.STDOUT, env=env)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         log_file.close()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"devnet exited with {self.process.returncode}; "
-                                   f"see {self.data_dir / 'devnet.log'}")
+                raise RuntimeError(f"devnet exited with {self.process.returncode}; see {self.data_dir / 'devnet.log'}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1):
                     break
@@ -86,8 +104,7 @@ class DevnetProcess:
                 time.sleep(0.05)
         else:
             self.kill()
-            raise RuntimeError(f"devnet did not answer /health within "
-                               f"{START_TIMEOUT_SECONDS} s")
+            raise RuntimeError(f"devnet did not answer /health within {START_TIMEOUT_SECONDS} s")
         self.genesis = json.loads((self.data_dir / "genesis.json").read_text())
         return self
 
@@ -115,7 +132,7 @@ class DevnetProcess:
     def dispenser_private_key(self) -> str:
         return mnemonic.to_private_key(self.genesis["dispenser"]["mnemonic"])
 
-    def __enter__(self) -> "DevnetProcess":
+    def __enter__(self) -> DevnetProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

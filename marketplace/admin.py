@@ -39,8 +39,15 @@ def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, pe
             else:
                 messages.success(request, message)
                 return redirect(reverse(f"admin:marketplace_{obj._meta.model_name}_change", args=[obj.pk]))
-    context = {**modeladmin.admin_site.each_context(request), "title": title, "intro": intro, "form": form,
-               "buttons": buttons, "object": obj, "opts": modeladmin.model._meta}
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "form": form,
+        "buttons": buttons,
+        "object": obj,
+        "opts": modeladmin.model._meta,
+    }
     return TemplateResponse(request, "admin/marketplace/decision.html", context)
 
 
@@ -50,8 +57,19 @@ class OfferingAdmin(ServiceFormAdmin):
     list_filter = ["status", "currency"]
     search_fields = ["asset__name", "asset__unit_name"]
     list_select_related = ["asset"]
-    fields = ["asset", "currency", "price_per_fraction_minor", "fractions_for_sale", "fractions_sold", "min_purchase",
-              "max_purchase", "fee_bps", "opens_at", "closes_at", "status"]
+    fields = [
+        "asset",
+        "currency",
+        "price_per_fraction_minor",
+        "fractions_for_sale",
+        "fractions_sold",
+        "min_purchase",
+        "max_purchase",
+        "fee_bps",
+        "opens_at",
+        "closes_at",
+        "status",
+    ]
     readonly_fields = ["asset", "currency", "fractions_sold"]
     formfield_overrides = WHOLE_NUMBER_FIELDS
 
@@ -79,8 +97,10 @@ class OfferingAdmin(ServiceFormAdmin):
         return self.get_form(request, obj, change=True)(data, instance=obj)
 
     def service_intro(self, request, obj):
-        return (f"{obj.asset} in {obj.currency}: {obj.fractions_sold:,} of {obj.fractions_for_sale:,} fractions sold "
-                "or reserved. The change is checked and audited by the marketplace.")
+        return (
+            f"{obj.asset} in {obj.currency}: {obj.fractions_sold:,} of {obj.fractions_for_sale:,} fractions sold "
+            "or reserved. The change is checked and audited by the marketplace."
+        )
 
     def service_perform(self, request, obj, form):
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.OFFERING_EDITABLE}
@@ -157,11 +177,17 @@ class DepositAdmin(ServiceFormAdmin):
 
     def service_perform(self, request, obj, form):
         data = form.cleaned_data
-        deposit = services.deposit_record(investor=data["investor"], amount_minor=data["amount"],
-                                          currency=data["currency"], bank_reference=data["bank_reference"],
-                                          actor=request.user)
-        return (f"Deposit recorded: {format_money(deposit.amount_minor, deposit.currency)} "
-                f"for {deposit.investor} ({deposit.bank_reference}).")
+        deposit = services.deposit_record(
+            investor=data["investor"],
+            amount_minor=data["amount"],
+            currency=data["currency"],
+            bank_reference=data["bank_reference"],
+            actor=request.user,
+        )
+        return (
+            f"Deposit recorded: {format_money(deposit.amount_minor, deposit.currency)} "
+            f"for {deposit.investor} ({deposit.bank_reference})."
+        )
 
 
 @admin.register(Withdrawal)
@@ -170,8 +196,18 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     list_filter = ["status", "currency"]
     search_fields = ["investor__email", "bank_reference"]
     list_select_related = ["investor", "decided_by"]
-    fields = ["investor", "amount_minor", "currency", "status", "bank_reference", "reason", "decided_by",
-              "created_at", "decided_at", "decide_link"]
+    fields = [
+        "investor",
+        "amount_minor",
+        "currency",
+        "status",
+        "bank_reference",
+        "reason",
+        "decided_by",
+        "created_at",
+        "decided_at",
+        "decide_link",
+    ]
 
     @admin.display(description="withdrawal")
     def short_id(self, obj):
@@ -185,15 +221,23 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     def decide_link(self, obj):
         if obj.status != Withdrawal.Status.REQUESTED:
             return "—"
-        return format_html('<a class="button" href="{}">Pay or reject</a>',
-                           reverse("admin:marketplace_withdrawal_decide", args=[obj.pk]))
+        return format_html(
+            '<a class="button" href="{}">Pay or reject</a>',
+            reverse("admin:marketplace_withdrawal_decide", args=[obj.pk]),
+        )
 
     def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("marketplace.view_withdrawal") or request.user.has_perm("marketplace.change_withdrawal")
+        return request.user.has_perm("marketplace.view_withdrawal") or request.user.has_perm(
+            "marketplace.change_withdrawal"
+        )
 
     def get_urls(self):
-        return [path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="marketplace_withdrawal_decide"),
-                *super().get_urls()]
+        return [
+            path(
+                "<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="marketplace_withdrawal_decide"
+            ),
+            *super().get_urls(),
+        ]
 
     def decide_view(self, request, pk):
         if not request.user.has_perm("marketplace.change_withdrawal"):
@@ -208,11 +252,16 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             return "Withdrawal rejected; the cash is available to the investor again."
 
         return _decision_view(
-            self, request, withdrawal, title=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} "
-                                             f"for {withdrawal.investor}",
+            self,
+            request,
+            withdrawal,
+            title=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} "
+            f"for {withdrawal.investor}",
             intro="Pay it (give the outgoing bank reference) or reject it (give the reason the investor will see).",
-            label="Bank reference (pay) or reason (reject)", buttons=[("_pay", "Mark as paid"), ("_reject", "Reject")],
-            perform=perform)
+            label="Bank reference (pay) or reason (reject)",
+            buttons=[("_pay", "Mark as paid"), ("_reject", "Reject")],
+            perform=perform,
+        )
 
 
 @admin.register(PrimaryOrder)
@@ -222,9 +271,26 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
     search_fields = ["investor__email", "asset__name", "chain_tx__txid", "public_id"]
     list_select_related = ["investor", "asset", "chain_tx"]
     date_hierarchy = "created_at"
-    fields = ["public_id", "investor", "asset", "offering", "quantity", "price_per_fraction_minor", "gross_minor",
-              "fee_minor", "total_minor", "currency", "status", "failure_reason", "chain_tx", "idempotency_key",
-              "created_at", "settled_at", "refunded_at", "staff_actions"]
+    fields = [
+        "public_id",
+        "investor",
+        "asset",
+        "offering",
+        "quantity",
+        "price_per_fraction_minor",
+        "gross_minor",
+        "fee_minor",
+        "total_minor",
+        "currency",
+        "status",
+        "failure_reason",
+        "chain_tx",
+        "idempotency_key",
+        "created_at",
+        "settled_at",
+        "refunded_at",
+        "staff_actions",
+    ]
     actions = ["retry_settlement"]
 
     @admin.display(description="order")
@@ -248,12 +314,15 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
     def staff_actions(self, obj):
         if obj.status != PrimaryOrder.Status.FAILED:
             return "—"
-        return format_html('<a class="button" href="{}">Retry or refund</a>',
-                           reverse("admin:marketplace_primaryorder_resolve", args=[obj.pk]))
+        return format_html(
+            '<a class="button" href="{}">Retry or refund</a>',
+            reverse("admin:marketplace_primaryorder_resolve", args=[obj.pk]),
+        )
 
     def has_view_permission(self, request, obj=None):
-        return (request.user.has_perm("marketplace.view_primaryorder")
-                or request.user.has_perm("marketplace.change_primaryorder"))
+        return request.user.has_perm("marketplace.view_primaryorder") or request.user.has_perm(
+            "marketplace.change_primaryorder"
+        )
 
     def has_retry_permission(self, request):
         return request.user.has_perm("marketplace.change_primaryorder")
@@ -270,8 +339,14 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
         messages.success(request, f"{done} settlement(s) queued again.")
 
     def get_urls(self):
-        return [path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
-                     name="marketplace_primaryorder_resolve"), *super().get_urls()]
+        return [
+            path(
+                "<int:pk>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="marketplace_primaryorder_resolve",
+            ),
+            *super().get_urls(),
+        ]
 
     def resolve_view(self, request, pk):
         if not request.user.has_perm("marketplace.change_primaryorder"):
@@ -286,8 +361,13 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
             return "Order refunded and its fractions released to the offering."
 
         return _decision_view(
-            self, request, order, title=f"Failed settlement of {order.quantity:,} × {order.asset}",
+            self,
+            request,
+            order,
+            title=f"Failed settlement of {order.quantity:,} × {order.asset}",
             intro=f"Algod refused the settlement: {order.failure_reason or '(no reason)'}. Retry it, or refund the "
-                  f"investor ({format_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
-            label="Note (required to refund)", buttons=[("_retry", "Retry settlement"), ("_refund", "Refund and release")],
-            perform=perform)
+            f"investor ({format_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
+            label="Note (required to refund)",
+            buttons=[("_retry", "Retry settlement"), ("_refund", "Refund and release")],
+            perform=perform,
+        )

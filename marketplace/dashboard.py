@@ -43,7 +43,11 @@ def _next_step(latest: KycApplication | None, state: str, can_start: bool) -> tu
     edit = reverse("compliance:kyc_edit")
     S = KycApplication.Status
     if latest is None:
-        return "Verify your identity to start investing. It takes a few minutes: your details and two documents.", "Start verification", edit
+        return (
+            "Verify your identity to start investing. It takes a few minutes: your details and two documents.",
+            "Start verification",
+            edit,
+        )
     if latest.status == S.DRAFT:
         return "Finish your application and submit it for review.", "Continue application", edit
     if latest.status == S.NEEDS_INFO:
@@ -53,9 +57,17 @@ def _next_step(latest: KycApplication | None, state: str, can_start: bool) -> tu
     if latest.status == S.REJECTED:
         return f"Your application was rejected: {latest.decision_reason}", "Apply again", edit
     if state == KycState.EXPIRED:
-        return "Your verification has expired. You can still sell what you hold; renew it to buy again.", "Renew verification", edit
+        return (
+            "Your verification has expired. You can still sell what you hold; renew it to buy again.",
+            "Renew verification",
+            edit,
+        )
     if can_start:
-        return f"Your verification expires on {latest.expires_at:%d %b %Y}; renew it now to keep buying.", "Renew verification", edit
+        return (
+            f"Your verification expires on {latest.expires_at:%d %b %Y}; renew it now to keep buying.",
+            "Renew verification",
+            edit,
+        )
     return "You are verified and can invest in offerings open to you.", None, None
 
 
@@ -81,13 +93,20 @@ def investor_dashboard(*, user) -> dict:
     held = list(Holding.objects.filter(investor=user, quantity__gt=0).select_related("asset").order_by("asset__name"))
     live = list(Asset.objects.filter(status=Asset.Status.LIVE).select_related("offering").order_by("name")[:20])
     # One engine call for every button on the page: queries stay constant as holdings grow.
-    checks = iter(eligibility_check_many(investor=user, at=now, questions=[
-        *(TransferQuestion(h.asset, h.quantity, SEND) for h in held),
-        *(TransferQuestion(a, a.min_purchase, RECEIVE) for a in live),
-    ]))
+    checks = iter(
+        eligibility_check_many(
+            investor=user,
+            at=now,
+            questions=[
+                *(TransferQuestion(h.asset, h.quantity, SEND) for h in held),
+                *(TransferQuestion(a, a.min_purchase, RECEIVE) for a in live),
+            ],
+        )
+    )
     holdings = [(h, Action("Sell", reverse("assets:detail", args=[h.asset.public_id]), next(checks))) for h in held]
-    offerings = [(a, Action("Buy", reverse("assets:detail", args=[a.public_id]), _buy_check(a, next(checks), now)))
-                 for a in live]
+    offerings = [
+        (a, Action("Buy", reverse("assets:detail", args=[a.public_id]), _buy_check(a, next(checks), now))) for a in live
+    ]
     return {
         "kyc": latest,
         "standing": standing,

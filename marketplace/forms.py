@@ -11,16 +11,24 @@ MAX_QUANTITY = 2**63 - 1
 
 def parse_quantity(raw) -> int:
     """A number of fractions as typed: whole and at least 1, or a clear message."""
-    return parse_whole_number(raw, label="quantity", maximum=MAX_QUANTITY, messages={
-        "required": "Enter how many fractions you want to buy.",
-        "not_integer": "Fractions are whole units: enter a whole number, e.g. 5.",
-        "too_large": "That quantity is too large.",
-    })
+    return parse_whole_number(
+        raw,
+        label="quantity",
+        maximum=MAX_QUANTITY,
+        messages={
+            "required": "Enter how many fractions you want to buy.",
+            "not_integer": "Fractions are whole units: enter a whole number, e.g. 5.",
+            "too_large": "That quantity is too large.",
+        },
+    )
 
 
 class PurchaseForm(forms.Form):
-    quantity = forms.CharField(label="Number of fractions", max_length=24,
-                               widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    quantity = forms.CharField(
+        label="Number of fractions",
+        max_length=24,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
     # Rendered into the page once; a double click or a retried POST reuses it, so the
     # order is placed at most once.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)

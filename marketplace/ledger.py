@@ -25,8 +25,9 @@ class Leg:
     amount_minor: int
 
 
-def ledger_post(*, kind: str, legs: list[Leg], memo: str = "", created_by=None, order=None, deposit=None,
-                withdrawal=None) -> JournalEntry:
+def ledger_post(
+    *, kind: str, legs: list[Leg], memo: str = "", created_by=None, order=None, deposit=None, withdrawal=None
+) -> JournalEntry:
     """Write one balanced journal entry and move the balances. Call inside the caller's
     transaction, after locking the accounts (locks.ledger_accounts_lock)."""
     if not transaction.get_connection().in_atomic_block:
@@ -49,9 +50,12 @@ def ledger_post(*, kind: str, legs: list[Leg], memo: str = "", created_by=None, 
     if unbalanced:
         raise LedgerError(f"journal entry does not balance: {unbalanced}")
 
-    entry = JournalEntry.objects.create(kind=kind, memo=memo[:300], created_by=created_by, order=order,
-                                        deposit=deposit, withdrawal=withdrawal)
-    Posting.objects.bulk_create([Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs])
+    entry = JournalEntry.objects.create(
+        kind=kind, memo=memo[:300], created_by=created_by, order=order, deposit=deposit, withdrawal=withdrawal
+    )
+    Posting.objects.bulk_create(
+        [Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs]
+    )
     for account_pk in sorted(per_account):
         delta = per_account[account_pk]
         if delta:

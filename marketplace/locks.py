@@ -39,6 +39,7 @@ def holding_lock(*, investor, asset) -> Holding:
 def ledger_accounts_lock(*, specs: list[tuple[str, object, str]]) -> list[LedgerAccount]:
     """Lock (creating when missing) the accounts given as (kind, user or None, currency),
     in pk order. Returns them in the order of `specs`."""
+
     def match(spec):
         kind, user, currency = spec
         return Q(kind=kind, currency=currency, **({"user": user} if user is not None else {"user__isnull": True}))
@@ -53,13 +54,19 @@ def ledger_accounts_lock(*, specs: list[tuple[str, object, str]]) -> list[Ledger
     wanted = {key(k, getattr(u, "pk", None), c) for k, u, c in specs}
 
     def locked():
-        return {key(a.kind, a.user_id, a.currency): a
-                for a in LedgerAccount.objects.select_for_update().filter(query).order_by("pk")}
+        return {
+            key(a.kind, a.user_id, a.currency): a
+            for a in LedgerAccount.objects.select_for_update().filter(query).order_by("pk")
+        }
 
     accounts = locked()
     if len(accounts) != len(wanted):  # first movement in this currency: open the accounts
         LedgerAccount.objects.bulk_create(
-            [LedgerAccount(kind=k, user=u, currency=c) for k, u, c in specs if key(k, getattr(u, "pk", None), c) not in accounts],
+            [
+                LedgerAccount(kind=k, user=u, currency=c)
+                for k, u, c in specs
+                if key(k, getattr(u, "pk", None), c) not in accounts
+            ],
             ignore_conflicts=True,
         )
         accounts = locked()
@@ -69,7 +76,9 @@ def ledger_accounts_lock(*, specs: list[tuple[str, object, str]]) -> list[Ledger
 
 
 def order_lock(*, pk: int) -> PrimaryOrder:
-    return PrimaryOrder.objects.select_for_update(of=("self",)).select_related("offering", "asset", "chain_tx").get(pk=pk)
+    return (
+        PrimaryOrder.objects.select_for_update(of=("self",)).select_related("offering", "asset", "chain_tx").get(pk=pk)
+    )
 
 
 def withdrawal_lock(*, pk: int) -> Withdrawal:

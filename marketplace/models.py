@@ -61,13 +61,19 @@ class Offering(models.Model):
     min_purchase = models.BigIntegerField(default=1, validators=[MinValueValidator(1)])
     max_purchase = models.BigIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     fee_bps = models.PositiveIntegerField(
-        default=100, validators=[MaxValueValidator(10_000)],
+        default=100,
+        validators=[MaxValueValidator(10_000)],
         help_text="Platform fee charged to the buyer on top of the price, in basis points (100 = 1%).",
     )
     opens_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True,
-                              help_text="Staff close an offering early by setting it to closed.")
+    status = models.CharField(
+        max_length=16,
+        choices=Status.choices,
+        default=Status.OPEN,
+        db_index=True,
+        help_text="Staff close an offering early by setting it to closed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,7 +81,9 @@ class Offering(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(fractions_sold__gte=0), name="offering_sold_not_negative"),
-            models.CheckConstraint(condition=Q(fractions_sold__lte=F("fractions_for_sale")), name="offering_no_oversell"),
+            models.CheckConstraint(
+                condition=Q(fractions_sold__lte=F("fractions_for_sale")), name="offering_no_oversell"
+            ),
             models.CheckConstraint(condition=Q(price_per_fraction_minor__gte=1), name="offering_price_positive"),
             models.CheckConstraint(condition=Q(min_purchase__gte=1), name="offering_min_purchase_positive"),
             models.CheckConstraint(condition=Q(fee_bps__lte=10_000), name="offering_fee_at_most_100pct"),
@@ -131,8 +139,9 @@ class LedgerAccount(models.Model):
     USER_KINDS = (Kind.INVESTOR_AVAILABLE, Kind.INVESTOR_HELD, Kind.ISSUER_PROCEEDS)
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="ledger_accounts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
     currency = models.CharField(max_length=3)
     balance = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,14 +149,22 @@ class LedgerAccount(models.Model):
     class Meta:
         ordering = ["kind", "currency", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "user", "currency"], condition=Q(user__isnull=False),
-                                    name="ledger_account_one_per_user_kind_currency"),
-            models.UniqueConstraint(fields=["kind", "currency"], condition=Q(user__isnull=True),
-                                    name="ledger_account_one_per_platform_kind_currency"),
+            models.UniqueConstraint(
+                fields=["kind", "user", "currency"],
+                condition=Q(user__isnull=False),
+                name="ledger_account_one_per_user_kind_currency",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "currency"],
+                condition=Q(user__isnull=True),
+                name="ledger_account_one_per_platform_kind_currency",
+            ),
             models.CheckConstraint(condition=Q(balance__gte=0) | Q(kind="bank"), name="ledger_balance_not_negative"),
             models.CheckConstraint(
-                condition=(Q(kind__in=["investor_available", "investor_held", "issuer_proceeds"], user__isnull=False)
-                           | (Q(kind__in=["platform_fees", "bank"]) & Q(user__isnull=True))),
+                condition=(
+                    Q(kind__in=["investor_available", "investor_held", "issuer_proceeds"], user__isnull=False)
+                    | (Q(kind__in=["platform_fees", "bank"]) & Q(user__isnull=True))
+                ),
                 name="ledger_account_owner_matches_kind",
             ),
         ]
@@ -173,9 +190,12 @@ class JournalEntry(models.Model):
     memo = models.CharField(max_length=300, blank=True)
     order = models.ForeignKey("PrimaryOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
     deposit = models.OneToOneField("Deposit", null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
-    withdrawal = models.ForeignKey("Withdrawal", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    withdrawal = models.ForeignKey(
+        "Withdrawal", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -226,8 +246,9 @@ class PrimaryOrder(models.Model):
     total_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RESERVED, db_index=True)
-    chain_tx = models.OneToOneField("chain.ChainTransaction", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="primary_order")
+    chain_tx = models.OneToOneField(
+        "chain.ChainTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="primary_order"
+    )
     failure_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     settled_at = models.DateTimeField(null=True, blank=True)
@@ -238,8 +259,12 @@ class PrimaryOrder(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["investor", "idempotency_key"], name="primary_order_idempotent"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="primary_order_quantity_positive"),
-            models.CheckConstraint(condition=Q(fee_minor__gte=0) & Q(gross_minor__gte=1), name="primary_order_amounts_positive"),
-            models.CheckConstraint(condition=Q(total_minor=F("gross_minor") + F("fee_minor")), name="primary_order_total_adds_up"),
+            models.CheckConstraint(
+                condition=Q(fee_minor__gte=0) & Q(gross_minor__gte=1), name="primary_order_amounts_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_minor=F("gross_minor") + F("fee_minor")), name="primary_order_total_adds_up"
+            ),
         ]
         indexes = [models.Index(fields=["offering", "status"])]
 
@@ -257,8 +282,9 @@ class Deposit(models.Model):
     investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits")
     amount_minor = models.BigIntegerField(validators=[MinValueValidator(1)])
     currency = models.CharField(max_length=3)
-    bank_reference = models.CharField(max_length=100, unique=True,
-                                      help_text="The bank's reference for the incoming payment (each is recorded once).")
+    bank_reference = models.CharField(
+        max_length=100, unique=True, help_text="The bank's reference for the incoming payment (each is recorded once)."
+    )
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -283,8 +309,9 @@ class Withdrawal(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
     bank_reference = models.CharField(max_length=100, blank=True)
     reason = models.TextField(blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True)
 

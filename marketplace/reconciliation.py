@@ -37,8 +37,10 @@ class Mismatch:
     on_chain: int
 
     def __str__(self) -> str:
-        return (f"ASA {self.asa_id} ({self.asset}): {self.who} {self.address} books {self.expected} "
-                f"on chain {self.on_chain} (diff {self.on_chain - self.expected:+d})")
+        return (
+            f"ASA {self.asa_id} ({self.asset}): {self.who} {self.address} books {self.expected} "
+            f"on chain {self.on_chain} (diff {self.on_chain - self.expected:+d})"
+        )
 
 
 @dataclass
@@ -55,8 +57,13 @@ class ReconciliationReport:
     def log(self) -> None:
         for m in self.mismatches:
             logger.error("reconciliation mismatch: %s", m)
-        logger.info("reconciliation: %d assets, %d accounts, %d mismatches, %d skipped",
-                    self.assets_checked, self.accounts_checked, len(self.mismatches), len(self.skipped))
+        logger.info(
+            "reconciliation: %d assets, %d accounts, %d mismatches, %d skipped",
+            self.assets_checked,
+            self.accounts_checked,
+            len(self.mismatches),
+            len(self.skipped),
+        )
 
 
 def reconcile() -> ReconciliationReport:
@@ -81,16 +88,22 @@ def reconcile() -> ReconciliationReport:
             account = custodial.get(user_id)
             if account is None:
                 if quantity:
-                    report.mismatches.append(Mismatch(asa_id, label, "-", f"investor #{user_id} (no custodial account)", quantity, 0))
+                    report.mismatches.append(
+                        Mismatch(asa_id, label, "-", f"investor #{user_id} (no custodial account)", quantity, 0)
+                    )
                 continue
             actual = units(account.address, asa_id)
             if actual != quantity:
-                report.mismatches.append(Mismatch(asa_id, label, account.address, f"investor #{user_id}", quantity, actual))
+                report.mismatches.append(
+                    Mismatch(asa_id, label, account.address, f"investor #{user_id}", quantity, actual)
+                )
         for user_id, account in custodial.items():
             if user_id not in holdings:
                 actual = units(account.address, asa_id)
                 if actual:
-                    report.mismatches.append(Mismatch(asa_id, label, account.address, f"investor #{user_id} (no holding row)", 0, actual))
+                    report.mismatches.append(
+                        Mismatch(asa_id, label, account.address, f"investor #{user_id} (no holding row)", 0, actual)
+                    )
         settled = Holding.objects.filter(asset=asset).aggregate(total=Sum("quantity"))["total"] or 0
         expected = asset.total_fractions - settled
         actual = units(treasury.address, asa_id)

@@ -38,8 +38,9 @@ def offering_get_for_asset(*, asset_public_id) -> Offering:
     """The offering of a live asset, or 404."""
     # No issuer join: none of the offering views shows the issuer (bench/purchase: the
     # join cost the offering page about a quarter of its CPU).
-    offering = (Offering.objects.select_related("asset")
-                .filter(asset__public_id=asset_public_id, asset__status="live").first())
+    offering = (
+        Offering.objects.select_related("asset").filter(asset__public_id=asset_public_id, asset__status="live").first()
+    )
     if offering is None:
         raise Http404("No offering for this asset.")
     return offering
@@ -68,16 +69,24 @@ def purchase_limit_failures(*, offering: Offering, quantity: int) -> list[RuleFa
     order_place refuses with the first."""
     failures = []
     if quantity > offering.remaining:
-        failures.append(RuleFailure("insufficient_supply",
-                                    f"Only {offering.remaining:,} fractions are left; you asked for {quantity:,}."))
+        failures.append(
+            RuleFailure(
+                "insufficient_supply", f"Only {offering.remaining:,} fractions are left; you asked for {quantity:,}."
+            )
+        )
     if quantity < offering.min_purchase:
-        failures.append(RuleFailure("below_min_purchase", f"The minimum purchase is {offering.min_purchase:,} fractions."))
+        failures.append(
+            RuleFailure("below_min_purchase", f"The minimum purchase is {offering.min_purchase:,} fractions.")
+        )
     if offering.max_purchase is not None and quantity > offering.max_purchase:
-        failures.append(RuleFailure("above_max_purchase", f"The maximum purchase is {offering.max_purchase:,} fractions."))
+        failures.append(
+            RuleFailure("above_max_purchase", f"The maximum purchase is {offering.max_purchase:,} fractions.")
+        )
     return failures
 
 
 # -- the eligibility engine, with our books handed in ------------------------------------
+
 
 def _holder_rows(asset_ids) -> QuerySet[Holding]:
     """Holding rows that count as holders: settled or reserved units."""
@@ -102,8 +111,15 @@ def eligibility_check(*, investor, asset, quantity: int, direction: str, at=None
     otherwise) and the asset's holder count."""
     if holding is _READ:
         holding = Holding.objects.filter(investor=investor, asset=asset).first()
-    return transfer_check(investor=investor, asset=asset, quantity=quantity, direction=direction, at=at,
-                          holding=holding, holder_count=holder_count(asset=asset))
+    return transfer_check(
+        investor=investor,
+        asset=asset,
+        quantity=quantity,
+        direction=direction,
+        at=at,
+        holding=holding,
+        holder_count=holder_count(asset=asset),
+    )
 
 
 def eligibility_check_many(*, investor, questions: list[TransferQuestion], at=None) -> list[EligibilityResult]:
@@ -115,8 +131,13 @@ def eligibility_check_many(*, investor, questions: list[TransferQuestion], at=No
     asset_ids = {q.asset.pk for q in questions}
     holdings = {h.asset_id: h for h in Holding.objects.filter(investor=investor, asset_id__in=list(asset_ids))}
     counts = holder_counts(asset_ids=asset_ids)
-    return transfer_check_many(investor=investor, at=at, questions=[
-        replace(q, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)) for q in questions])
+    return transfer_check_many(
+        investor=investor,
+        at=at,
+        questions=[
+            replace(q, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)) for q in questions
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -133,17 +154,27 @@ def offering_stats(*, asset_ids) -> dict[int, OfferingStats]:
     offerings = {o.asset_id: o for o in Offering.objects.filter(asset_id__in=list(asset_ids))}
     if not offerings:
         return {}
-    money = {row["asset_id"]: row for row in PrimaryOrder.objects.filter(asset_id__in=offerings).values("asset_id").annotate(
-        raised=Sum("gross_minor", filter=Q(status=OS.SETTLED)),
-        reserved=Sum("gross_minor", filter=Q(status__in=[OS.RESERVED, OS.FAILED])),
-        settled_units=Sum("quantity", filter=Q(status=OS.SETTLED)),
-    )}
+    money = {
+        row["asset_id"]: row
+        for row in PrimaryOrder.objects.filter(asset_id__in=offerings)
+        .values("asset_id")
+        .annotate(
+            raised=Sum("gross_minor", filter=Q(status=OS.SETTLED)),
+            reserved=Sum("gross_minor", filter=Q(status__in=[OS.RESERVED, OS.FAILED])),
+            settled_units=Sum("quantity", filter=Q(status=OS.SETTLED)),
+        )
+    }
     holders = holder_counts(asset_ids=offerings)
     result = {}
     for asset_id, offering in offerings.items():
         row = money.get(asset_id, {})
-        result[asset_id] = OfferingStats(offering, row.get("raised") or 0, row.get("reserved") or 0,
-                                         row.get("settled_units") or 0, holders.get(asset_id, 0))
+        result[asset_id] = OfferingStats(
+            offering,
+            row.get("raised") or 0,
+            row.get("reserved") or 0,
+            row.get("settled_units") or 0,
+            holders.get(asset_id, 0),
+        )
     return result
 
 
@@ -154,7 +185,7 @@ def order_get_for_user(*, public_id, user) -> PrimaryOrder:
     try:
         order = qs.get(public_id=public_id)
     except (PrimaryOrder.DoesNotExist, ValueError):
-        raise Http404
+        raise Http404 from None
     if order.investor_id != user.pk and not (user.is_staff and user.has_perm("marketplace.view_primaryorder")):
         raise Http404
     return order
@@ -191,16 +222,30 @@ class PortfolioLine:
 def portfolio_lines(*, user) -> list[PortfolioLine]:
     """Holdings with settled or pending units, cost basis (price paid for settled units,
     fees excluded) and value at the last price (the offering price until a trade)."""
-    holdings = list(Holding.objects.filter(user_holdings_q(user)).select_related("asset", "asset__offering")
-                    .order_by("asset__name", "pk"))
-    costs = dict(PrimaryOrder.objects.filter(investor=user, status=OS.SETTLED).values("asset_id")
-                 .annotate(cost=Sum("gross_minor")).values_list("asset_id", "cost"))
+    holdings = list(
+        Holding.objects.filter(user_holdings_q(user))
+        .select_related("asset", "asset__offering")
+        .order_by("asset__name", "pk")
+    )
+    costs = dict(
+        PrimaryOrder.objects.filter(investor=user, status=OS.SETTLED)
+        .values("asset_id")
+        .annotate(cost=Sum("gross_minor"))
+        .values_list("asset_id", "cost")
+    )
     lines = []
     for h in holdings:
         offering = getattr(h.asset, "offering", None)
         price = offering.price_per_fraction_minor if offering else None
-        lines.append(PortfolioLine(h, costs.get(h.asset_id, 0), price, price * h.quantity if price is not None else None,
-                                   offering.currency if offering else h.asset.currency))
+        lines.append(
+            PortfolioLine(
+                h,
+                costs.get(h.asset_id, 0),
+                price,
+                price * h.quantity if price is not None else None,
+                offering.currency if offering else h.asset.currency,
+            )
+        )
     return lines
 
 
@@ -221,9 +266,11 @@ def orders_for(*, user) -> QuerySet[PrimaryOrder]:
 
 def movements_for(*, user) -> QuerySet[Posting]:
     """The investor's ledger postings (available and held), newest first."""
-    return (Posting.objects.filter(account__user=user, account__kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD])
-            .select_related("entry", "entry__order", "entry__order__asset", "entry__order__chain_tx", "account")
-            .order_by("-entry__created_at", "-pk"))
+    return (
+        Posting.objects.filter(account__user=user, account__kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD])
+        .select_related("entry", "entry__order", "entry__order__asset", "entry__order__chain_tx", "account")
+        .order_by("-entry__created_at", "-pk")
+    )
 
 
 def withdrawals_for(*, user) -> QuerySet[Withdrawal]:

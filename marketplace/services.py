@@ -64,30 +64,53 @@ def _require_staff(actor, perm: str, *, not_user=None) -> None:
 
 # -- offerings -------------------------------------------------------------------------
 
+
 def offering_open_for_asset(*, asset) -> Offering:
     """Open the primary offering of an asset that just went live, from the terms the
     issuer proposed. Runs inside the mint-confirmed callback's transaction; idempotent."""
-    offering, created = Offering.objects.get_or_create(asset=asset, defaults=dict(
-        price_per_fraction_minor=asset.price_per_fraction_minor,
-        currency=asset.currency.upper(),
-        fractions_for_sale=asset.fractions_for_sale,
-        min_purchase=asset.min_purchase or 1,
-        max_purchase=asset.max_purchase,
-        fee_bps=settings.MARKETPLACE_DEFAULT_FEE_BPS,
-        opens_at=asset.offering_opens_at,
-        closes_at=asset.offering_closes_at,
-        status=Offering.Status.OPEN,
-    ))
+    offering, created = Offering.objects.get_or_create(
+        asset=asset,
+        defaults=dict(
+            price_per_fraction_minor=asset.price_per_fraction_minor,
+            currency=asset.currency.upper(),
+            fractions_for_sale=asset.fractions_for_sale,
+            min_purchase=asset.min_purchase or 1,
+            max_purchase=asset.max_purchase,
+            fee_bps=settings.MARKETPLACE_DEFAULT_FEE_BPS,
+            opens_at=asset.offering_opens_at,
+            closes_at=asset.offering_closes_at,
+            status=Offering.Status.OPEN,
+        ),
+    )
     if created:
-        audit_record(actor=None, action="offering.opened", target=offering,
-                     after=model_snapshot(offering, OFFERING_FIELDS))
+        audit_record(
+            actor=None, action="offering.opened", target=offering, after=model_snapshot(offering, OFFERING_FIELDS)
+        )
     return offering
 
 
-OFFERING_FIELDS = ("price_per_fraction_minor", "currency", "fractions_for_sale", "fractions_sold", "min_purchase",
-                   "max_purchase", "fee_bps", "opens_at", "closes_at", "status")
-OFFERING_EDITABLE = ("price_per_fraction_minor", "fractions_for_sale", "min_purchase", "max_purchase", "fee_bps",
-                     "opens_at", "closes_at", "status")
+OFFERING_FIELDS = (
+    "price_per_fraction_minor",
+    "currency",
+    "fractions_for_sale",
+    "fractions_sold",
+    "min_purchase",
+    "max_purchase",
+    "fee_bps",
+    "opens_at",
+    "closes_at",
+    "status",
+)
+OFFERING_EDITABLE = (
+    "price_per_fraction_minor",
+    "fractions_for_sale",
+    "min_purchase",
+    "max_purchase",
+    "fee_bps",
+    "opens_at",
+    "closes_at",
+    "status",
+)
 
 
 @transaction.atomic(durable=True)
@@ -120,12 +143,19 @@ def offering_update(*, offering: Offering, actor, fields: dict, reason: str = ""
         offering.status = Offering.Status.SOLD_OUT
     offering.full_clean()
     offering.save()
-    audit_record(actor=actor, action="offering.updated", target=offering, before=before,
-                 after=model_snapshot(offering, OFFERING_FIELDS), reason=reason)
+    audit_record(
+        actor=actor,
+        action="offering.updated",
+        target=offering,
+        before=before,
+        after=model_snapshot(offering, OFFERING_FIELDS),
+        reason=reason,
+    )
     return offering
 
 
 # -- cash: deposits and withdrawals -----------------------------------------------------
+
 
 @transaction.atomic(durable=True)
 def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference: str, actor) -> Deposit:
@@ -137,21 +167,43 @@ def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference
     if not bank_reference:
         raise ValidationError({"bank_reference": "Give the bank's reference for the payment."})
     available, bank = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency), (A.BANK, None, currency)])
-    deposit = Deposit(investor=investor, amount_minor=amount_minor, currency=currency, bank_reference=bank_reference,
-                      recorded_by=actor)
+    deposit = Deposit(
+        investor=investor,
+        amount_minor=amount_minor,
+        currency=currency,
+        bank_reference=bank_reference,
+        recorded_by=actor,
+    )
     try:
         with transaction.atomic():
             deposit.save()
     except IntegrityError:
         raise ValidationError({"bank_reference": "A deposit with this bank reference is already recorded."}) from None
-    ledger_post(kind=JournalEntry.Kind.DEPOSIT, legs=[Leg(bank, -amount_minor), Leg(available, amount_minor)],
-                memo=f"Deposit {bank_reference}", created_by=actor, deposit=deposit)
-    audit_record(actor=actor, action="cash.deposit_recorded", target=deposit,
-                 after={"investor": investor.pk, "amount_minor": amount_minor, "currency": currency,
-                        "bank_reference": bank_reference})
-    notify(user=investor, subject=f"{format_money(amount_minor, currency)} received",
-           body=f"We received {format_money(amount_minor, currency)} (bank reference {bank_reference}). "
-                f"It is available in your account for purchases.", path=reverse("marketplace:portfolio"))
+    ledger_post(
+        kind=JournalEntry.Kind.DEPOSIT,
+        legs=[Leg(bank, -amount_minor), Leg(available, amount_minor)],
+        memo=f"Deposit {bank_reference}",
+        created_by=actor,
+        deposit=deposit,
+    )
+    audit_record(
+        actor=actor,
+        action="cash.deposit_recorded",
+        target=deposit,
+        after={
+            "investor": investor.pk,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "bank_reference": bank_reference,
+        },
+    )
+    notify(
+        user=investor,
+        subject=f"{format_money(amount_minor, currency)} received",
+        body=f"We received {format_money(amount_minor, currency)} (bank reference {bank_reference}). "
+        f"It is available in your account for purchases.",
+        path=reverse("marketplace:portfolio"),
+    )
     return deposit
 
 
@@ -160,15 +212,22 @@ def withdrawal_request(*, investor, amount_minor: int, currency: str) -> Withdra
     """The investor asks for cash back; it is held until staff pay or reject it."""
     amount_minor = _positive_int(amount_minor, what="amount")
     currency = currency_clean(currency)
-    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency),
-                                                  (A.INVESTOR_HELD, investor, currency)])
+    available, held = ledger_accounts_lock(
+        specs=[(A.INVESTOR_AVAILABLE, investor, currency), (A.INVESTOR_HELD, investor, currency)]
+    )
     if available.balance < amount_minor:
         raise ValidationError(
             f"You have {format_money(available.balance, currency)} available, less than {format_money(amount_minor, currency)}.",
-            code="insufficient_cash")
+            code="insufficient_cash",
+        )
     withdrawal = Withdrawal.objects.create(investor=investor, amount_minor=amount_minor, currency=currency)
-    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REQUEST, legs=[Leg(available, -amount_minor), Leg(held, amount_minor)],
-                memo=f"Withdrawal {withdrawal.public_id.hex[:8]} requested", created_by=investor, withdrawal=withdrawal)
+    ledger_post(
+        kind=JournalEntry.Kind.WITHDRAWAL_REQUEST,
+        legs=[Leg(available, -amount_minor), Leg(held, amount_minor)],
+        memo=f"Withdrawal {withdrawal.public_id.hex[:8]} requested",
+        created_by=investor,
+        withdrawal=withdrawal,
+    )
     return withdrawal
 
 
@@ -190,18 +249,33 @@ def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) ->
     if not bank_reference:
         raise ValidationError({"bank_reference": "Give the bank's reference for the outgoing payment."})
     withdrawal, (held, bank) = _withdrawal_decision_lock(
-        withdrawal, accounts=[(A.INVESTOR_HELD, withdrawal.investor), (A.BANK, None)])
+        withdrawal, accounts=[(A.INVESTOR_HELD, withdrawal.investor), (A.BANK, None)]
+    )
     before = model_snapshot(withdrawal, ("status", "bank_reference"))
-    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_PAID, legs=[Leg(held, -withdrawal.amount_minor), Leg(bank, withdrawal.amount_minor)],
-                memo=f"Withdrawal paid {bank_reference}", created_by=actor, withdrawal=withdrawal)
+    ledger_post(
+        kind=JournalEntry.Kind.WITHDRAWAL_PAID,
+        legs=[Leg(held, -withdrawal.amount_minor), Leg(bank, withdrawal.amount_minor)],
+        memo=f"Withdrawal paid {bank_reference}",
+        created_by=actor,
+        withdrawal=withdrawal,
+    )
     withdrawal.status, withdrawal.bank_reference = Withdrawal.Status.PAID, bank_reference
     withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
     withdrawal.save()
-    audit_record(actor=actor, action="cash.withdrawal_paid", target=withdrawal, before=before,
-                 after=model_snapshot(withdrawal, ("status", "bank_reference")))
-    notify(user=withdrawal.investor, subject=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} paid",
-           body=f"We sent {format_money(withdrawal.amount_minor, withdrawal.currency)} to your bank "
-                f"(reference {bank_reference}).", path=reverse("marketplace:portfolio"))
+    audit_record(
+        actor=actor,
+        action="cash.withdrawal_paid",
+        target=withdrawal,
+        before=before,
+        after=model_snapshot(withdrawal, ("status", "bank_reference")),
+    )
+    notify(
+        user=withdrawal.investor,
+        subject=f"Withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)} paid",
+        body=f"We sent {format_money(withdrawal.amount_minor, withdrawal.currency)} to your bank "
+        f"(reference {bank_reference}).",
+        path=reverse("marketplace:portfolio"),
+    )
     return withdrawal
 
 
@@ -212,18 +286,33 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
     if not reason:
         raise ValidationError({"reason": "Tell the investor why."})
     withdrawal, (available, held) = _withdrawal_decision_lock(
-        withdrawal, accounts=[(A.INVESTOR_AVAILABLE, withdrawal.investor), (A.INVESTOR_HELD, withdrawal.investor)])
-    ledger_post(kind=JournalEntry.Kind.WITHDRAWAL_REJECTED,
-                legs=[Leg(held, -withdrawal.amount_minor), Leg(available, withdrawal.amount_minor)],
-                memo="Withdrawal rejected", created_by=actor, withdrawal=withdrawal)
+        withdrawal, accounts=[(A.INVESTOR_AVAILABLE, withdrawal.investor), (A.INVESTOR_HELD, withdrawal.investor)]
+    )
+    ledger_post(
+        kind=JournalEntry.Kind.WITHDRAWAL_REJECTED,
+        legs=[Leg(held, -withdrawal.amount_minor), Leg(available, withdrawal.amount_minor)],
+        memo="Withdrawal rejected",
+        created_by=actor,
+        withdrawal=withdrawal,
+    )
     withdrawal.status, withdrawal.reason = Withdrawal.Status.REJECTED, reason
     withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
     withdrawal.save()
-    audit_record(actor=actor, action="cash.withdrawal_rejected", target=withdrawal,
-                 before={"status": Withdrawal.Status.REQUESTED}, after={"status": withdrawal.status}, reason=reason)
-    notify(user=withdrawal.investor, subject="Withdrawal not paid",
-           body=f"We could not pay your withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)}: "
-                f"{reason}\nThe amount is available in your account again.", path=reverse("marketplace:portfolio"))
+    audit_record(
+        actor=actor,
+        action="cash.withdrawal_rejected",
+        target=withdrawal,
+        before={"status": Withdrawal.Status.REQUESTED},
+        after={"status": withdrawal.status},
+        reason=reason,
+    )
+    notify(
+        user=withdrawal.investor,
+        subject="Withdrawal not paid",
+        body=f"We could not pay your withdrawal of {format_money(withdrawal.amount_minor, withdrawal.currency)}: "
+        f"{reason}\nThe amount is available in your account again.",
+        path=reverse("marketplace:portfolio"),
+    )
     return withdrawal
 
 
@@ -235,8 +324,9 @@ SETTLEMENT_KEY_PREFIX = "primary-order:"
 def _offering_refusal(offering: Offering, quantity: int, at) -> ValidationError | None:
     """Why this offering cannot sell `quantity` now (status and window, then supply and
     the per-purchase limits): the first reason."""
-    failure = (offering_refusal(offering=offering, status=offering.current_status(at))
-               or next(iter(purchase_limit_failures(offering=offering, quantity=quantity)), None))
+    failure = offering_refusal(offering=offering, status=offering.current_status(at)) or next(
+        iter(purchase_limit_failures(offering=offering, quantity=quantity)), None
+    )
     return ValidationError(failure.message, code=failure.code) if failure else None
 
 
@@ -257,8 +347,9 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
     existing = PrimaryOrder.objects.filter(investor=investor, idempotency_key=idempotency_key).first()
     if existing is not None:
         if existing.offering_id != offering.pk or existing.quantity != quantity:
-            raise ValidationError("This form was already used for another order; reload the page.",
-                                  code="idempotency_conflict")
+            raise ValidationError(
+                "This form was already used for another order; reload the page.", code="idempotency_conflict"
+            )
         existing.replayed = True
         return existing
     quantity = _positive_int(quantity, what="quantity")
@@ -269,8 +360,9 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
 
     asset = offering.asset
     holding = holding_lock(investor=investor, asset=asset)
-    eligibility = eligibility_check(investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now,
-                                    holding=holding)
+    eligibility = eligibility_check(
+        investor=investor, asset=asset, quantity=quantity, direction=RECEIVE, at=now, holding=holding
+    )
     if not eligibility.allowed:
         raise ValidationError([ValidationError(f.message, code=f.code) for f in eligibility.failures])
 
@@ -278,34 +370,58 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
     gross = quantity * offering.price_per_fraction_minor
     fee = fee_for(gross_minor=gross, fee_bps=offering.fee_bps)
     total = gross + fee
-    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, investor, currency),
-                                                  (A.INVESTOR_HELD, investor, currency)])
+    available, held = ledger_accounts_lock(
+        specs=[(A.INVESTOR_AVAILABLE, investor, currency), (A.INVESTOR_HELD, investor, currency)]
+    )
     if available.balance < total:
         raise ValidationError(
             f"Not enough cash: the total is {format_money(total, currency)} and you have {format_money(available.balance, currency)} available.",
-            code="insufficient_cash")
+            code="insufficient_cash",
+        )
 
     try:
         treasury, receiver = treasury_and_investor_account(investor)
     except ChainNotBootstrapped:
-        raise ValidationError("Settlement is not available right now; try again later.", code="chain_unavailable") from None
+        raise ValidationError(
+            "Settlement is not available right now; try again later.", code="chain_unavailable"
+        ) from None
     receiver = receiver or investor_account_get_or_create(user=investor)
     order = PrimaryOrder(
-        public_id=uuid.uuid4(), investor=investor, offering=offering, asset=asset, idempotency_key=idempotency_key,
-        quantity=quantity, price_per_fraction_minor=offering.price_per_fraction_minor, gross_minor=gross,
-        fee_minor=fee, total_minor=total, currency=currency, created_at=now,
+        public_id=uuid.uuid4(),
+        investor=investor,
+        offering=offering,
+        asset=asset,
+        idempotency_key=idempotency_key,
+        quantity=quantity,
+        price_per_fraction_minor=offering.price_per_fraction_minor,
+        gross_minor=gross,
+        fee_minor=fee,
+        total_minor=total,
+        currency=currency,
+        created_at=now,
     )
     order.chain_tx = outbox_request(
         kind=ChainTransaction.Kind.ASSET_TRANSFER,
-        payload={"asset_id": asset.asa_id, "sender": treasury.address, "receiver": receiver.address, "amount": quantity},
+        payload={
+            "asset_id": asset.asa_id,
+            "sender": treasury.address,
+            "receiver": receiver.address,
+            "amount": quantity,
+        },
         idempotency_key=f"{SETTLEMENT_KEY_PREFIX}{order.public_id}",
         on_confirmed="marketplace.services.order_settlement_confirmed",
         on_failed="marketplace.services.order_settlement_failed",
-        before_sign="marketplace.services.order_settlement_guard", accounts=(treasury, receiver),
+        before_sign="marketplace.services.order_settlement_guard",
+        accounts=(treasury, receiver),
     )
     order.save(force_insert=True)
-    ledger_post(kind=JournalEntry.Kind.PURCHASE_RESERVE, legs=[Leg(available, -total), Leg(held, total)],
-                memo=f"{quantity} × {asset.unit_name}", created_by=investor, order=order)
+    ledger_post(
+        kind=JournalEntry.Kind.PURCHASE_RESERVE,
+        legs=[Leg(available, -total), Leg(held, total)],
+        memo=f"{quantity} × {asset.unit_name}",
+        created_by=investor,
+        order=order,
+    )
     offering.fractions_sold += quantity
     if offering.remaining == 0 and offering.status == Offering.Status.OPEN:
         offering.status = Offering.Status.SOLD_OUT
@@ -334,12 +450,17 @@ def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:
     and the platform's fee account."""
     order = PrimaryOrder.objects.select_related("investor", "asset__issuer").get(chain_tx_id=chain_tx.pk)
     holding = holding_lock(investor=order.investor, asset=order.asset)
-    held, proceeds, fees = ledger_accounts_lock(specs=[(A.INVESTOR_HELD, order.investor, order.currency),
-                                                       (A.ISSUER_PROCEEDS, order.asset.issuer, order.currency),
-                                                       (A.PLATFORM_FEES, None, order.currency)])
+    held, proceeds, fees = ledger_accounts_lock(
+        specs=[
+            (A.INVESTOR_HELD, order.investor, order.currency),
+            (A.ISSUER_PROCEEDS, order.asset.issuer, order.currency),
+            (A.PLATFORM_FEES, None, order.currency),
+        ]
+    )
     now = timezone.now()
     claimed = PrimaryOrder.objects.filter(pk=order.pk, status__in=[OS.RESERVED, OS.FAILED]).update(
-        status=OS.SETTLED, settled_at=now, failure_reason="")
+        status=OS.SETTLED, settled_at=now, failure_reason=""
+    )
     if not claimed:
         order.refresh_from_db()
         if order.status == OS.REFUNDED:
@@ -347,23 +468,37 @@ def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:
             # admin and delivered. The books follow the chain; staff must settle the cash.
             Holding.objects.filter(pk=holding.pk).update(quantity=F("quantity") + order.quantity, updated_at=now)
             logger.error("order %s delivered on chain after it was refunded", order.public_id)
-            audit_record(actor=None, action="order.delivered_after_refund", target=order,
-                         after={"quantity": order.quantity, "txid": chain_tx.txid},
-                         reason="Settlement confirmed after compensation: recover the cash or the units.")
+            audit_record(
+                actor=None,
+                action="order.delivered_after_refund",
+                target=order,
+                after={"quantity": order.quantity, "txid": chain_tx.txid},
+                reason="Settlement confirmed after compensation: recover the cash or the units.",
+            )
         return
     legs = [Leg(held, -order.total_minor), Leg(proceeds, order.gross_minor)]
     if order.fee_minor:
         legs.append(Leg(fees, order.fee_minor))
-    ledger_post(kind=JournalEntry.Kind.PURCHASE_SETTLE, legs=legs, order=order,
-                memo=f"Settled in round {chain_tx.confirmed_round}, txid {chain_tx.txid}")
+    ledger_post(
+        kind=JournalEntry.Kind.PURCHASE_SETTLE,
+        legs=legs,
+        order=order,
+        memo=f"Settled in round {chain_tx.confirmed_round}, txid {chain_tx.txid}",
+    )
     Holding.objects.filter(pk=holding.pk).update(
-        quantity=F("quantity") + order.quantity, pending_quantity=F("pending_quantity") - order.quantity,
-        first_acquired_at=Coalesce(F("first_acquired_at"), now), updated_at=now)
-    notify(user=order.investor, subject=f"{order.quantity:,} {order.asset.unit_name} delivered",
-           body=f"Your {order.quantity:,} fractions of {order.asset.name} are in your custodial account: confirmed on "
-                f"Algorand in round {chain_tx.confirmed_round}, transaction {chain_tx.txid}. "
-                f"You paid {format_money(order.total_minor, order.currency)}.",
-           path=reverse("marketplace:order", args=[order.public_id]))
+        quantity=F("quantity") + order.quantity,
+        pending_quantity=F("pending_quantity") - order.quantity,
+        first_acquired_at=Coalesce(F("first_acquired_at"), now),
+        updated_at=now,
+    )
+    notify(
+        user=order.investor,
+        subject=f"{order.quantity:,} {order.asset.unit_name} delivered",
+        body=f"Your {order.quantity:,} fractions of {order.asset.name} are in your custodial account: confirmed on "
+        f"Algorand in round {chain_tx.confirmed_round}, transaction {chain_tx.txid}. "
+        f"You paid {format_money(order.total_minor, order.currency)}.",
+        path=reverse("marketplace:order", args=[order.public_id]),
+    )
 
 
 def order_settlement_failed(chain_tx: ChainTransaction) -> None:
@@ -371,17 +506,27 @@ def order_settlement_failed(chain_tx: ChainTransaction) -> None:
     fractions reserved until staff retry or compensate; the investor sees the failure."""
     reason = chain_tx.last_error or "settlement rejected"
     updated = PrimaryOrder.objects.filter(chain_tx_id=chain_tx.pk, status=OS.RESERVED).update(
-        status=OS.FAILED, failure_reason=reason[:2000])
+        status=OS.FAILED, failure_reason=reason[:2000]
+    )
     if updated:
         order = PrimaryOrder.objects.select_related("investor", "asset").get(chain_tx_id=chain_tx.pk)
         logger.error("order %s settlement failed: %s", order.public_id, reason)
-        audit_record(actor=None, action="order.settlement_failed", target=order,
-                     before={"status": OS.RESERVED}, after={"status": OS.FAILED}, reason=reason)
-        notify(user=order.investor, subject="Your order could not be settled yet",
-               body=f"The delivery of {order.quantity:,} fractions of {order.asset.name} did not go through. Your "
-                    f"{format_money(order.total_minor, order.currency)} stays reserved and nothing is lost: our team "
-                    f"will send it again or refund you, and you will hear from us either way.",
-               path=reverse("marketplace:order", args=[order.public_id]))
+        audit_record(
+            actor=None,
+            action="order.settlement_failed",
+            target=order,
+            before={"status": OS.RESERVED},
+            after={"status": OS.FAILED},
+            reason=reason,
+        )
+        notify(
+            user=order.investor,
+            subject="Your order could not be settled yet",
+            body=f"The delivery of {order.quantity:,} fractions of {order.asset.name} did not go through. Your "
+            f"{format_money(order.total_minor, order.currency)} stays reserved and nothing is lost: our team "
+            f"will send it again or refund you, and you will hear from us either way.",
+            path=reverse("marketplace:order", args=[order.public_id]),
+        )
 
 
 @transaction.atomic(durable=True)
@@ -396,8 +541,14 @@ def order_settlement_retry(*, order: PrimaryOrder, actor) -> PrimaryOrder:
     previous = order.failure_reason
     order.status, order.failure_reason = OS.RESERVED, ""
     order.save(update_fields=["status", "failure_reason"])
-    audit_record(actor=actor, action="order.settlement_retried", target=order, before={"status": OS.FAILED},
-                 after={"status": OS.RESERVED}, reason=previous)
+    audit_record(
+        actor=actor,
+        action="order.settlement_retried",
+        target=order,
+        before={"status": OS.FAILED},
+        after={"status": OS.RESERVED},
+        reason=previous,
+    )
     return order
 
 
@@ -414,26 +565,50 @@ def order_compensate(*, order: PrimaryOrder, actor, reason: str) -> PrimaryOrder
         raise ValidationError("Only an order whose settlement failed can be compensated.")
     offering = offering_lock(pk=order.offering_id)
     holding = holding_lock(investor=order.investor, asset=order.asset)
-    available, held = ledger_accounts_lock(specs=[(A.INVESTOR_AVAILABLE, order.investor, order.currency),
-                                                  (A.INVESTOR_HELD, order.investor, order.currency)])
+    available, held = ledger_accounts_lock(
+        specs=[
+            (A.INVESTOR_AVAILABLE, order.investor, order.currency),
+            (A.INVESTOR_HELD, order.investor, order.currency),
+        ]
+    )
     order = order_lock(pk=order.pk)
     if order.status != OS.FAILED:
         raise ValidationError("Only an order whose settlement failed can be compensated.")
     now = timezone.now()
-    ledger_post(kind=JournalEntry.Kind.PURCHASE_REFUND, legs=[Leg(held, -order.total_minor), Leg(available, order.total_minor)],
-                memo=f"Refund: {reason}", created_by=actor, order=order)
+    ledger_post(
+        kind=JournalEntry.Kind.PURCHASE_REFUND,
+        legs=[Leg(held, -order.total_minor), Leg(available, order.total_minor)],
+        memo=f"Refund: {reason}",
+        created_by=actor,
+        order=order,
+    )
     offering.fractions_sold -= order.quantity
     if offering.status == Offering.Status.SOLD_OUT:
         offering.status = Offering.Status.OPEN
     offering.save(update_fields=["fractions_sold", "status", "updated_at"])
-    Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") - order.quantity, updated_at=now)
+    Holding.objects.filter(pk=holding.pk).update(
+        pending_quantity=F("pending_quantity") - order.quantity, updated_at=now
+    )
     order.status, order.refunded_at = OS.REFUNDED, now
     order.save(update_fields=["status", "refunded_at"])
-    audit_record(actor=actor, action="order.compensated", target=order, before={"status": OS.FAILED},
-                 after={"status": OS.REFUNDED, "refund_minor": order.total_minor, "currency": order.currency,
-                        "released_fractions": order.quantity}, reason=reason)
-    notify(user=order.investor, subject=f"Order refunded: {format_money(order.total_minor, order.currency)}",
-           body=f"We refunded your order for {order.quantity:,} fractions of {order.asset.name}: "
-                f"{format_money(order.total_minor, order.currency)} is available in your account again.\n\n{reason}",
-           path=reverse("marketplace:order", args=[order.public_id]))
+    audit_record(
+        actor=actor,
+        action="order.compensated",
+        target=order,
+        before={"status": OS.FAILED},
+        after={
+            "status": OS.REFUNDED,
+            "refund_minor": order.total_minor,
+            "currency": order.currency,
+            "released_fractions": order.quantity,
+        },
+        reason=reason,
+    )
+    notify(
+        user=order.investor,
+        subject=f"Order refunded: {format_money(order.total_minor, order.currency)}",
+        body=f"We refunded your order for {order.quantity:,} fractions of {order.asset.name}: "
+        f"{format_money(order.total_minor, order.currency)} is available in your account again.\n\n{reason}",
+        path=reverse("marketplace:order", args=[order.public_id]),
+    )
     return order

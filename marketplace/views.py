@@ -40,8 +40,8 @@ def _offering_context(request, offering, form=None, errors=None):
         "offering": offering,
         "asset": offering.asset,
         "status": offering.current_status(),
-        "form": form or PurchaseForm(initial={"idempotency_key": PurchaseForm.new_key(),
-                                              "quantity": offering.min_purchase}),
+        "form": form
+        or PurchaseForm(initial={"idempotency_key": PurchaseForm.new_key(), "quantity": offering.min_purchase}),
         "errors": errors or [],
         "quote": selectors.order_quote(offering=offering, quantity=quantity),
         "progress_pct": (offering.fractions_sold * 100) // offering.fractions_for_sale,
@@ -49,8 +49,9 @@ def _offering_context(request, offering, form=None, errors=None):
         "available_minor": None,
     }
     if user.is_authenticated:
-        context["eligibility"] = selectors.eligibility_check(investor=user, asset=offering.asset,
-                                                             quantity=offering.min_purchase, direction=RECEIVE)
+        context["eligibility"] = selectors.eligibility_check(
+            investor=user, asset=offering.asset, quantity=offering.min_purchase, direction=RECEIVE
+        )
         context["available_minor"] = selectors.available_cash(user=user, currency=offering.currency)
     return context
 
@@ -83,7 +84,9 @@ def offering_quote(request, asset_public_id):
     else:
         quote = selectors.order_quote(offering=offering, quantity=quantity)
         context["quote"] = quote
-        context["warnings"] = [f.message for f in selectors.purchase_limit_failures(offering=offering, quantity=quantity)]
+        context["warnings"] = [
+            f.message for f in selectors.purchase_limit_failures(offering=offering, quantity=quantity)
+        ]
         if request.user.is_authenticated:
             available = selectors.available_cash(user=request.user, currency=offering.currency)
             if quote.total_minor > available:
@@ -97,8 +100,10 @@ def order_place(request, asset_public_id):
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
     limit, window = order_rate()
     if not hit(action="order_place", who=client_key(request), limit=limit, window=window):
-        message = (f"Too many orders: you can place at most {limit} orders every {window} seconds. "
-                   "Wait a minute and try again.")
+        message = (
+            f"Too many orders: you can place at most {limit} orders every {window} seconds. "
+            "Wait a minute and try again."
+        )
         if request.htmx:
             return render(request, "marketplace/offering.html#rate_limited", {"message": message}, status=429)
         return render(request, "marketplace/rate_limited.html", {"message": message, "offering": offering}, status=429)
@@ -106,9 +111,12 @@ def order_place(request, asset_public_id):
     errors: list[str] = []
     if form.is_valid():
         try:
-            order = services.order_place(investor=request.user, offering_id=offering.pk,
-                                         quantity=form.cleaned_data["quantity"],
-                                         idempotency_key=form.cleaned_data["idempotency_key"])
+            order = services.order_place(
+                investor=request.user,
+                offering_id=offering.pk,
+                quantity=form.cleaned_data["quantity"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
+            )
         except ValidationError as exc:
             errors = _errors(exc)
         else:
@@ -149,15 +157,19 @@ def order_detail(request, public_id):
 def portfolio(request):
     user = request.user
     balances = selectors.cash_balances(user=user)
-    return render(request, "marketplace/portfolio.html", {
-        "lines": selectors.portfolio_lines(user=user),
-        "balances": balances,
-        "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
-        "movements": list(selectors.movements_for(user=user)[:LIST_LIMIT]),
-        "withdrawals": list(selectors.withdrawals_for(user=user)[:20]),
-        "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances]),
-        "list_limit": LIST_LIMIT,
-    })
+    return render(
+        request,
+        "marketplace/portfolio.html",
+        {
+            "lines": selectors.portfolio_lines(user=user),
+            "balances": balances,
+            "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
+            "movements": list(selectors.movements_for(user=user)[:LIST_LIMIT]),
+            "withdrawals": list(selectors.withdrawals_for(user=user)[:20]),
+            "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances]),
+            "list_limit": LIST_LIMIT,
+        },
+    )
 
 
 @login_required
@@ -184,8 +196,9 @@ def withdrawal_create(request):
     form = WithdrawalForm(request.POST, currencies=[b.currency for b in balances])
     if form.is_valid():
         try:
-            services.withdrawal_request(investor=request.user, amount_minor=form.cleaned_data["amount"],
-                                        currency=form.cleaned_data["currency"])
+            services.withdrawal_request(
+                investor=request.user, amount_minor=form.cleaned_data["amount"], currency=form.cleaned_data["currency"]
+            )
         except ValidationError as exc:
             for message in _errors(exc):
                 messages.error(request, message)
@@ -211,17 +224,41 @@ def portfolio_csv(request):
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="rwa-transactions-{stamp}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["date", "entry", "type", "account", "amount", "currency", "asset", "quantity", "order",
-                     "order_status", "txid", "round", "memo"])
+    writer.writerow(
+        [
+            "date",
+            "entry",
+            "type",
+            "account",
+            "amount",
+            "currency",
+            "asset",
+            "quantity",
+            "order",
+            "order_status",
+            "txid",
+            "round",
+            "memo",
+        ]
+    )
     for p in selectors.movements_for(user=request.user).iterator(chunk_size=500):
         order = p.entry.order
         chain_tx = order.chain_tx if order else None
-        writer.writerow([
-            p.entry.created_at.isoformat(), p.entry_id, p.entry.kind, p.account.kind, minor_to_major_text(p.amount_minor),
-            p.account.currency, _cell(order.asset.unit_name if order else ""), order.quantity if order else "",
-            order.public_id if order else "", order.status if order else "",
-            chain_tx.txid if chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",
-            chain_tx.confirmed_round if chain_tx and chain_tx.confirmed_round else "", _cell(p.entry.memo),
-        ])
+        writer.writerow(
+            [
+                p.entry.created_at.isoformat(),
+                p.entry_id,
+                p.entry.kind,
+                p.account.kind,
+                minor_to_major_text(p.amount_minor),
+                p.account.currency,
+                _cell(order.asset.unit_name if order else ""),
+                order.quantity if order else "",
+                order.public_id if order else "",
+                order.status if order else "",
+                chain_tx.txid if chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",
+                chain_tx.confirmed_round if chain_tx and chain_tx.confirmed_round else "",
+                _cell(p.entry.memo),
+            ]
+        )
     return response
-

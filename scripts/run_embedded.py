@@ -43,9 +43,24 @@ def start_devnet(var: Path) -> subprocess.Popen | None:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "devnet.log", "ab")
     proc = subprocess.Popen(
-        [PY, "-m", "devnet", "serve", "--host", "127.0.0.1", "--port", DEVNET_PORT,
-         "--data-dir", str(data_dir), "--token", DEVNET_TOKEN],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            PY,
+            "-m",
+            "devnet",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            DEVNET_PORT,
+            "--data-dir",
+            str(data_dir),
+            "--token",
+            DEVNET_TOKEN,
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{DEVNET_PORT}"
     import urllib.request
@@ -91,13 +106,28 @@ def main() -> int:
 
     commands = {
         "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
-        "worker": [PY, "-m", "celery", "-A", "config", "worker", "-B", "--loglevel", "INFO",
-                   "--concurrency", "2", "--schedule", str(var / "celerybeat-schedule")],
+        "worker": [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-B",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
+        ],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in commands.items()}
     if devnet is not None:
         procs["devnet"] = devnet  # stopped last: dict order is stop order
-    print(f"\nRWA Marketplace: http://{HOST}:{PORT}/  (back office: /backoffice/)  Ctrl-C stops everything.\n", flush=True)
+    print(
+        f"\nRWA Marketplace: http://{HOST}:{PORT}/  (back office: /backoffice/)  Ctrl-C stops everything.\n", flush=True
+    )
 
     def stop(*_):
         for proc in procs.values():

@@ -8,13 +8,18 @@ from .factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-OFFSITE = ["https://evil.example/steal", "//evil.example/steal", "https:evil.example", "/\\evil.example", "\\\\evil.example"]
+OFFSITE = [
+    "https://evil.example/steal",
+    "//evil.example/steal",
+    "https:evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+]
 
 
 def _sign_in(client, next_url):
     user = UserFactory()
-    return client.post(reverse("account_login"), {"login": user.email, "password": DEFAULT_PASSWORD,
-                                                       "next": next_url})
+    return client.post(reverse("account_login"), {"login": user.email, "password": DEFAULT_PASSWORD, "next": next_url})
 
 
 @pytest.mark.parametrize("next_url", OFFSITE)

@@ -19,9 +19,7 @@ LOGIN = reverse("account_login")
 
 
 def _signup(client, email="new@example.com", password="Corr3ct-Horse-Battery", password2=None):
-    return client.post(
-        SIGNUP, {"email": email, "password1": password, "password2": password2 or password}
-    )
+    return client.post(SIGNUP, {"email": email, "password1": password, "password2": password2 or password})
 
 
 def _confirmation_link(message) -> str:
@@ -103,18 +101,36 @@ def test_a_tampered_verification_link_verifies_nothing(client):
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"email": "not-an-email", "password1": "Corr3ct-Horse-Battery", "password2": "Corr3ct-Horse-Battery"},
-         "email", "Enter a valid email address."),
-        ({"email": "", "password1": "Corr3ct-Horse-Battery", "password2": "Corr3ct-Horse-Battery"},
-         "email", "This field is required."),
-        ({"email": "a@example.com", "password1": "Corr3ct-Horse-Battery", "password2": "Other-Horse-Battery"},
-         "password2", "You must type the same password each time."),
-        ({"email": "a@example.com", "password1": "password123", "password2": "password123"},
-         "password1", "This password is too common."),
-        ({"email": "a@example.com", "password1": "short1!", "password2": "short1!"},
-         "password1", "This password is too short. It must contain at least 10 characters."),
-        ({"email": "a@example.com", "password1": "8405719364", "password2": "8405719364"},
-         "password1", "This password is entirely numeric."),
+        (
+            {"email": "not-an-email", "password1": "Corr3ct-Horse-Battery", "password2": "Corr3ct-Horse-Battery"},
+            "email",
+            "Enter a valid email address.",
+        ),
+        (
+            {"email": "", "password1": "Corr3ct-Horse-Battery", "password2": "Corr3ct-Horse-Battery"},
+            "email",
+            "This field is required.",
+        ),
+        (
+            {"email": "a@example.com", "password1": "Corr3ct-Horse-Battery", "password2": "Other-Horse-Battery"},
+            "password2",
+            "You must type the same password each time.",
+        ),
+        (
+            {"email": "a@example.com", "password1": "password123", "password2": "password123"},
+            "password1",
+            "This password is too common.",
+        ),
+        (
+            {"email": "a@example.com", "password1": "short1!", "password2": "short1!"},
+            "password1",
+            "This password is too short. It must contain at least 10 characters.",
+        ),
+        (
+            {"email": "a@example.com", "password1": "8405719364", "password2": "8405719364"},
+            "password1",
+            "This password is entirely numeric.",
+        ),
     ],
     ids=["bad-email", "no-email", "mismatch", "common", "short", "numeric"],
 )

@@ -39,8 +39,14 @@ def _access_post(client, user, **fields):
 
 def _state(user):
     user = User.objects.get(pk=user.pk)
-    return (user.is_active, user.is_staff, user.is_superuser, sorted(user.groups.values_list("name", flat=True)),
-            user.user_permissions.count(), user.password)
+    return (
+        user.is_active,
+        user.is_staff,
+        user.is_superuser,
+        sorted(user.groups.values_list("name", flat=True)),
+        user.user_permissions.count(),
+        user.password,
+    )
 
 
 # 1. Privilege escalation ---------------------------------------------------------------
@@ -52,10 +58,17 @@ def test_non_superusers_cannot_make_themselves_superuser_through_the_change_form
     client.force_login(actor)
     before = _state(actor)
 
-    client.post(reverse("admin:accounts_user_change", args=[actor.pk]), {
-        "full_name": "Me", "is_superuser": "on", "is_staff": "on", "is_active": "on",
-        "groups": [Group.objects.get(name=ADMIN.name).pk], "user_permissions": [1, 2, 3],
-    })
+    client.post(
+        reverse("admin:accounts_user_change", args=[actor.pk]),
+        {
+            "full_name": "Me",
+            "is_superuser": "on",
+            "is_staff": "on",
+            "is_active": "on",
+            "groups": [Group.objects.get(name=ADMIN.name).pk],
+            "user_permissions": [1, 2, 3],
+        },
+    )
     _access_post(client, actor, is_active="on", is_staff="on", is_superuser="on", groups=[ADMIN.name])
 
     assert _state(actor) == before
@@ -67,8 +80,9 @@ def test_nobody_changes_their_own_access(client, actor_kind):
     client.force_login(actor)
     before = _state(actor)
 
-    response = _access_post(client, actor, is_active="on", is_staff="on", is_superuser="on",
-                            groups=[ADMIN.name, ISSUER.name])
+    response = _access_post(
+        client, actor, is_active="on", is_staff="on", is_superuser="on", groups=[ADMIN.name, ISSUER.name]
+    )
 
     assert response.status_code == 403
     assert _state(actor) == before
@@ -97,10 +111,14 @@ def test_non_superusers_cannot_set_a_superusers_password_or_email(client, actor_
     client.force_login(actor)
     before_email = victim.email
 
-    response = client.post(reverse("admin:auth_user_password_change", args=[victim.pk]),
-                           {"password1": "Takeover-Pa55word!", "password2": "Takeover-Pa55word!", "reason": "x"})
-    client.post(reverse("admin:accounts_user_change", args=[victim.pk]),
-                {"email": "attacker@example.com", "full_name": "x", "is_active": "on"})
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[victim.pk]),
+        {"password1": "Takeover-Pa55word!", "password2": "Takeover-Pa55word!", "reason": "x"},
+    )
+    client.post(
+        reverse("admin:accounts_user_change", args=[victim.pk]),
+        {"email": "attacker@example.com", "full_name": "x", "is_active": "on"},
+    )
     client.post(_access_url(victim), {"reason": "x"})  # deactivate: is_active unticked
 
     assert response.status_code == 403
@@ -127,14 +145,16 @@ def test_admin_may_deactivate_an_investor_but_not_a_staff_member(client):
 
 
 def test_superuser_grants_a_role_audited_and_mailed_to_the_user_and_other_superusers(
-        client, django_capture_on_commit_callbacks):
+    client, django_capture_on_commit_callbacks
+):
     actor, other_superuser, target = SUPERUSER(), SUPERUSER(), UserFactory()
     client.force_login(actor)
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _access_post(client, target, is_active="on", is_staff="on",
-                                groups=[INVESTOR.name, COMPLIANCE_OFFICER.name])
+        response = _access_post(
+            client, target, is_active="on", is_staff="on", groups=[INVESTOR.name, COMPLIANCE_OFFICER.name]
+        )
 
     assert response.status_code == 302
     target.refresh_from_db()
@@ -156,16 +176,16 @@ def test_a_staff_role_without_staff_status_is_refused_with_a_message(client):
     assert not User.objects.get(pk=target.pk).groups.filter(name=COMPLIANCE_OFFICER.name).exists()
 
 
-def test_superuser_sets_another_staff_members_password_audited_and_mailed(
-        client, django_capture_on_commit_callbacks):
+def test_superuser_sets_another_staff_members_password_audited_and_mailed(client, django_capture_on_commit_callbacks):
     actor, target = SUPERUSER(), ACTORS["compliance_officer"]()
     client.force_login(actor)
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:auth_user_password_change", args=[target.pk]),
-                               {"password1": "N3w-Staff-Passw0rd", "password2": "N3w-Staff-Passw0rd",
-                                "reason": "lost phone"})
+        response = client.post(
+            reverse("admin:auth_user_password_change", args=[target.pk]),
+            {"password1": "N3w-Staff-Passw0rd", "password2": "N3w-Staff-Passw0rd", "reason": "lost phone"},
+        )
 
     assert response.status_code == 302
     target.refresh_from_db()
@@ -178,8 +198,10 @@ def test_superuser_cannot_set_their_own_password_in_the_back_office(client):
     actor = SUPERUSER()
     client.force_login(actor)
 
-    response = client.post(reverse("admin:auth_user_password_change", args=[actor.pk]),
-                           {"password1": "N3w-Staff-Passw0rd", "password2": "N3w-Staff-Passw0rd", "reason": "x"})
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[actor.pk]),
+        {"password1": "N3w-Staff-Passw0rd", "password2": "N3w-Staff-Passw0rd", "reason": "x"},
+    )
 
     assert response.status_code == 403
     actor.refresh_from_db()
@@ -190,8 +212,10 @@ def test_nobody_grants_themselves_the_issuer_role(client):
     admin = ACTORS["admin"]()
     client.force_login(admin)
 
-    client.post(reverse("admin:accounts_user_changelist"),
-                {"action": "grant_issuer", "_selected_action": [admin.pk], "index": 0})
+    client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "grant_issuer", "_selected_action": [admin.pk], "index": 0},
+    )
 
     assert not admin.groups.filter(name=ISSUER.name).exists()
 
@@ -207,8 +231,14 @@ def officer_with_totp():
     return officer, secret
 
 
-SIGNED_IN_PAGES = ["admin:index", "admin:compliance_kycapplication_changelist", "admin:accounts_user_changelist",
-                   "accounts:profile", "marketplace:dashboard", "marketplace:portfolio"]
+SIGNED_IN_PAGES = [
+    "admin:index",
+    "admin:compliance_kycapplication_changelist",
+    "admin:accounts_user_changelist",
+    "accounts:profile",
+    "marketplace:dashboard",
+    "marketplace:portfolio",
+]
 
 
 def _assert_not_signed_in(client):
@@ -234,19 +264,22 @@ def test_a_password_alone_opens_nothing_for_staff_with_totp_through_any_login_ur
     officer, secret = officer_with_totp
 
     # The back office's own sign-in takes no password at all.
-    client.post(reverse("admin:login"), {"username": officer.email, "password": DEFAULT_PASSWORD,
-                                         "next": "/backoffice/"})
+    client.post(
+        reverse("admin:login"), {"username": officer.email, "password": DEFAULT_PASSWORD, "next": "/backoffice/"}
+    )
     _assert_not_signed_in(client)
 
     # The front door asks for the code next, and nothing opens before it.
-    response = client.post(reverse("account_login") + "?next=/backoffice/",
-                           {"login": officer.email, "password": DEFAULT_PASSWORD})
+    response = client.post(
+        reverse("account_login") + "?next=/backoffice/", {"login": officer.email, "password": DEFAULT_PASSWORD}
+    )
     assert response["Location"] == reverse("mfa_authenticate")
     _assert_not_signed_in(client)
 
     # With the code, the back office opens.
-    response = client.post(reverse("account_login") + "?next=/backoffice/",
-                           {"login": officer.email, "password": DEFAULT_PASSWORD})
+    response = client.post(
+        reverse("account_login") + "?next=/backoffice/", {"login": officer.email, "password": DEFAULT_PASSWORD}
+    )
     client.post(reverse("mfa_authenticate"), {"code": fresh_totp_code(secret, used_counters=set())})
     assert client.session["_auth_user_id"] == str(officer.pk)
     assert client.get(reverse("admin:index")).status_code == 200
@@ -299,10 +332,14 @@ def test_twelve_wrong_passwords_at_any_login_url_then_the_right_one_signs_nobody
     staff = SUPERUSER()
     for attempt in range(6):
         client.post(reverse("admin:login"), {"username": staff.email, "password": f"wrong-{attempt}"})
-        client.post(reverse("account_login") + "?next=/backoffice/", {"login": staff.email, "password": f"wrong-{attempt}"})
+        client.post(
+            reverse("account_login") + "?next=/backoffice/", {"login": staff.email, "password": f"wrong-{attempt}"}
+        )
 
-    for url, data in ((reverse("admin:login"), {"username": staff.email, "password": DEFAULT_PASSWORD}),
-                      (reverse("account_login"), {"login": staff.email, "password": DEFAULT_PASSWORD})):
+    for url, data in (
+        (reverse("admin:login"), {"username": staff.email, "password": DEFAULT_PASSWORD}),
+        (reverse("account_login"), {"login": staff.email, "password": DEFAULT_PASSWORD}),
+    ):
         response = client.post(url, data)
         assert "_auth_user_id" not in client.session, url
     assert "Too many failed sign-in attempts" in response.content.decode()
@@ -329,10 +366,13 @@ def test_the_check_fails_without_a_failed_login_limit():
     assert "accounts.E002" in [e.id for e in check_one_way_in()]
 
 
-@pytest.mark.parametrize(("overrides", "error"), [
-    ({"STAFF_MFA_REQUIRED": False}, "accounts.E004"),
-    ({"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}}, "accounts.E005"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"STAFF_MFA_REQUIRED": False}, "accounts.E004"),
+        ({"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}}, "accounts.E005"),
+    ],
+)
 def test_the_deploy_check_fails_without_staff_mfa_or_a_shared_cache(overrides, error):
     with override_settings(**overrides):
         assert error in [e.id for e in check_one_way_in_deploy()]

@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assets', '0001_initial'),
+        ("assets", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='asset',
-            name='currency',
-            field=models.CharField(choices=[('USD', 'USD · US dollar'), ('EUR', 'EUR · Euro'), ('GBP', 'GBP · Pound sterling'), ('CHF', 'CHF · Swiss franc'), ('SGD', 'SGD · Singapore dollar'), ('HKD', 'HKD · Hong Kong dollar'), ('CAD', 'CAD · Canadian dollar'), ('AUD', 'AUD · Australian dollar')], default='USD', max_length=3),
+            model_name="asset",
+            name="currency",
+            field=models.CharField(
+                choices=[
+                    ("USD", "USD · US dollar"),
+                    ("EUR", "EUR · Euro"),
+                    ("GBP", "GBP · Pound sterling"),
+                    ("CHF", "CHF · Swiss franc"),
+                    ("SGD", "SGD · Singapore dollar"),
+                    ("HKD", "HKD · Hong Kong dollar"),
+                    ("CAD", "CAD · Canadian dollar"),
+                    ("AUD", "AUD · Australian dollar"),
+                ],
+                default="USD",
+                max_length=3,
+            ),
         ),
     ]

@@ -42,14 +42,26 @@ class AssetFactory(factory.django.DjangoModelFactory):
     fractions_for_sale = 8_000
 
 
-def make_document(asset, *, content: bytes | None = None, kind=AssetDocument.Kind.APPRAISAL,
-                  title: str = "Appraisal", public_to_investors: bool = False) -> AssetDocument:
+def make_document(
+    asset,
+    *,
+    content: bytes | None = None,
+    kind=AssetDocument.Kind.APPRAISAL,
+    title: str = "Appraisal",
+    public_to_investors: bool = False,
+) -> AssetDocument:
     """A stored data-room document whose recorded hash and size match its file."""
     content = content if content is not None else PDF_BYTES + f"% {title} {asset.pk}\n".encode()
     content_type = "image/png" if content.startswith(b"\x89PNG") else "application/pdf"
     document = AssetDocument(
-        asset=asset, kind=kind, title=title, original_name=f"{title}.pdf", content_type=content_type,
-        size=len(content), sha256=hashlib.sha256(content).hexdigest(), public_to_investors=public_to_investors,
+        asset=asset,
+        kind=kind,
+        title=title,
+        original_name=f"{title}.pdf",
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        public_to_investors=public_to_investors,
         uploaded_by=asset.issuer,
     )
     document.file.save("doc", ContentFile(content), save=False)

@@ -14,7 +14,7 @@ def _live(n, **kwargs):
 
 
 def _make_live(assets):
-    for i, asset in enumerate(assets):
+    for asset in assets:
         Asset.objects.filter(pk=asset.pk).update(asa_id=1000 + asset.pk)
 
 
@@ -35,7 +35,13 @@ def test_catalogue_query_count_is_constant_from_1_to_200_assets(client):
 
 
 def test_only_live_assets_are_listed_and_filters_apply(client):
-    live = _live(1, name="Gold bars lot 7", category=Asset.Category.COMMODITY, location="Zurich, CH", price_per_fraction_minor=5_000)
+    live = _live(
+        1,
+        name="Gold bars lot 7",
+        category=Asset.Category.COMMODITY,
+        location="Zurich, CH",
+        price_per_fraction_minor=5_000,
+    )
     _live(1, name="Harbour offices", location="Rotterdam, NL", price_per_fraction_minor=25_000)
     AssetFactory(name="Draft villa", status=Asset.Status.DRAFT)
     url = reverse("assets:catalogue")
@@ -92,7 +98,7 @@ def test_results_are_served_from_the_cache_until_an_asset_changes(client):
 def test_pager_links_carry_only_the_known_filters(client):
     _live(30, category=Asset.Category.ART)
     body = client.get(reverse("assets:catalogue"), {"category": "art", "utm": "<x>", "page": "1"}).content.decode()
-    pager = body[body.index("Page 1 of 3"):]
+    pager = body[body.index("Page 1 of 3") :]
     assert 'href="?category=art&page=2"' in pager, pager[:600]
     assert "utm=" not in body and "%3Cx%3E" not in body
 

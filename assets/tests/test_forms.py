@@ -10,10 +10,21 @@ from assets.tests.factories import PDF_BYTES, AssetFactory, IssuerFactory
 pytestmark = pytest.mark.django_db
 
 VALID = {
-    "name": "Harbour Building", "category": "real_estate", "description": "Offices.", "location": "Rotterdam, NL",
-    "country": "NL", "valuation": "2500000.00", "valuation_date": "2026-06-30", "currency": "EUR",
-    "total_fractions": "10000", "unit_name": "HARB", "asset_name": "Harbour Building", "price_per_fraction": "250.00",
-    "fractions_for_sale": "8000", "min_purchase": "1", "max_purchase": "",
+    "name": "Harbour Building",
+    "category": "real_estate",
+    "description": "Offices.",
+    "location": "Rotterdam, NL",
+    "country": "NL",
+    "valuation": "2500000.00",
+    "valuation_date": "2026-06-30",
+    "currency": "EUR",
+    "total_fractions": "10000",
+    "unit_name": "HARB",
+    "asset_name": "Harbour Building",
+    "price_per_fraction": "250.00",
+    "fractions_for_sale": "8000",
+    "min_purchase": "1",
+    "max_purchase": "",
 }
 
 

@@ -41,7 +41,9 @@ def test_approval_freezes_metadata_and_queues_exactly_one_mint(reviewer, submitt
         asset = services.asset_approve(asset=submitted, reviewer=reviewer)
     assert asset.status == Asset.Status.MINTING
     doc = json.loads(asset.metadata_json)
-    assert sorted(d["sha256"] for d in doc["properties"]["documents"]) == sorted(asset.documents.values_list("sha256", flat=True))
+    assert sorted(d["sha256"] for d in doc["properties"]["documents"]) == sorted(
+        asset.documents.values_list("sha256", flat=True)
+    )
     assert asset.metadata_hash == metadata.metadata_hash(asset.metadata_json.encode())
     row = ChainTransaction.objects.get()
     assert row.kind == "asset_create" and row.status == "pending"
@@ -67,7 +69,9 @@ def test_staff_without_permission_cannot_decide(submitted):
         services.asset_approve(asset=submitted, reviewer=staff)
 
 
-@pytest.mark.parametrize("decide, status", [(services.asset_request_changes, "changes_requested"), (services.asset_reject, "rejected")])
+@pytest.mark.parametrize(
+    "decide, status", [(services.asset_request_changes, "changes_requested"), (services.asset_reject, "rejected")]
+)
 def test_negative_decisions_need_a_reason(reviewer, submitted, decide, status):
     with pytest.raises(ValidationError, match="reason"):
         decide(asset=submitted, reviewer=reviewer, comment="  ")
@@ -104,5 +108,3 @@ def test_approval_refuses_second_decision(reviewer, submitted):
     with pytest.raises(ValidationError, match="Only submitted assets"):
         services.asset_reject(asset=submitted, reviewer=reviewer, comment="late")
     assert ChainTransaction.objects.count() == 1
-
-

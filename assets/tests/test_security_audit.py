@@ -30,6 +30,7 @@ def _verified_investor():
 
 # Data room of a live asset ------------------------------------------------------------
 
+
 def test_live_asset_files_go_only_to_verified_investors_and_only_when_shared(client):
     asset = AssetFactory(status=Asset.Status.LIVE, asa_id=4242)
     shared = make_document(asset, title="Prospectus", public_to_investors=True)
@@ -64,6 +65,7 @@ def test_verify_panel_of_an_unpublished_asset_is_hidden_from_outsiders(client):
 
 
 # Issuer pages ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("who", ["other issuer", "investor", "anonymous"])
 def test_outsiders_cannot_delete_a_document(client, who):
@@ -106,9 +108,11 @@ def test_document_upload_delete_and_submit_refuse_get(client):
     asset = AssetFactory()
     doc = make_document(asset)
     client.force_login(asset.issuer)
-    for url in (reverse("assets:document_upload", args=[asset.public_id]),
-                reverse("assets:document_delete", args=[asset.public_id, doc.public_id]),
-                reverse("assets:submit", args=[asset.public_id])):
+    for url in (
+        reverse("assets:document_upload", args=[asset.public_id]),
+        reverse("assets:document_delete", args=[asset.public_id, doc.public_id]),
+        reverse("assets:submit", args=[asset.public_id]),
+    ):
         assert client.get(url).status_code == 405, url
     asset.refresh_from_db()
     assert asset.status == Asset.Status.DRAFT and AssetDocument.objects.filter(pk=doc.pk).exists()
@@ -119,9 +123,11 @@ def test_issuer_changes_refuse_a_post_without_csrf_token():
     doc = make_document(asset)
     client = Client(enforce_csrf_checks=True)
     client.force_login(asset.issuer)
-    for url, data in ((reverse("assets:document_delete", args=[asset.public_id, doc.public_id]), {}),
-                      (reverse("assets:submit", args=[asset.public_id]), {}),
-                      (reverse("assets:edit", args=[asset.public_id]), {"name": "Hijacked"})):
+    for url, data in (
+        (reverse("assets:document_delete", args=[asset.public_id, doc.public_id]), {}),
+        (reverse("assets:submit", args=[asset.public_id]), {}),
+        (reverse("assets:edit", args=[asset.public_id]), {"name": "Hijacked"}),
+    ):
         assert client.post(url, data).status_code == 403, url
     asset.refresh_from_db()
     assert (asset.status, asset.name) == (Asset.Status.DRAFT, asset.name) and asset.name != "Hijacked"
@@ -129,6 +135,7 @@ def test_issuer_changes_refuse_a_post_without_csrf_token():
 
 
 # Public pages ------------------------------------------------------------------------
+
 
 def test_catalogue_escapes_what_the_visitor_typed(client):
     payload = '"><script>alert(1)</script>'

@@ -39,8 +39,10 @@ def verify_rate(seconds: float = 1.5) -> dict[str, float]:
     msg = b"TX" + os.urandom(180)
     sig = key.sign(msg).signature
     rates = {}
-    for name, check in (("VerifyKey.verify", lambda: VerifyKey(pk).verify(msg, sig)),
-                        ("crypto_sign_open", lambda: crypto_sign_open(sig + msg, pk))):
+    for name, check in (
+        ("VerifyKey.verify", lambda: VerifyKey(pk).verify(msg, sig)),
+        ("crypto_sign_open", lambda: crypto_sign_open(sig + msg, pk)),
+    ):
         count, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds / 2:
             for _ in range(200):
@@ -54,8 +56,9 @@ def wire(signed) -> bytes:
     return base64.b64decode(encoding.msgpack_encode(signed))
 
 
-def presign(sender_sk: str, sender: str, receiver: str, sp, count: int, group_size: int,
-            tag: bytes, threads: int) -> list[bytes]:
+def presign(
+    sender_sk: str, sender: str, receiver: str, sp, count: int, group_size: int, tag: bytes, threads: int
+) -> list[bytes]:
     """Each POST is its own round, so one validity window (1000 rounds) cannot cover a
     long run: body g of a thread is sent around round first + g * threads, and gets a
     window centred there."""
@@ -63,11 +66,11 @@ def presign(sender_sk: str, sender: str, receiver: str, sp, count: int, group_si
     bodies = []
     for g in range(count):
         first = sp.first + max(0, g * threads - 400)
-        window = transaction.SuggestedParams(1000, first, first + 1000, sp.gh, sp.gen,
-                                             flat_fee=True)
-        txns = [transaction.PaymentTxn(sender, window, receiver, 1,
-                                       note=tag + g.to_bytes(4, "big") + bytes([i]))
-                for i in range(group_size)]
+        window = transaction.SuggestedParams(1000, first, first + 1000, sp.gh, sp.gen, flat_fee=True)
+        txns = [
+            transaction.PaymentTxn(sender, window, receiver, 1, note=tag + g.to_bytes(4, "big") + bytes([i]))
+            for i in range(group_size)
+        ]
         if group_size > 1:
             transaction.assign_group_id(txns)
         bodies.append(b"".join(wire(sign_transaction_with_signer(t, signer)) for t in txns))
@@ -131,12 +134,10 @@ def main(argv=None) -> None:
             per_single = max(1, args.singles // args.threads)
             per_group = max(1, args.groups // args.threads)
             t0 = time.perf_counter()
-            singles = [presign(sk, a, receiver, sp, per_single, 1, b"s", args.threads)
-                       for sk, a in senders]
+            singles = [presign(sk, a, receiver, sp, per_single, 1, b"s", args.threads) for sk, a in senders]
             single_s, single_err = drive(proc, singles)
             sp = client.suggested_params()
-            groups = [presign(sk, a, receiver, sp, per_group, 16, b"g", args.threads)
-                      for sk, a in senders]
+            groups = [presign(sk, a, receiver, sp, per_group, 16, b"g", args.threads) for sk, a in senders]
             sign_seconds = time.perf_counter() - t0 - single_s
             group_s, group_err = drive(proc, groups)
             single_tx = per_single * args.threads
@@ -146,16 +147,24 @@ def main(argv=None) -> None:
 
     single_rate = single_tx / single_s
     group_rate = group_tx / group_s
-    print(f"devnet benchmark ({args.threads} client threads, {os.cpu_count()} CPUs, "
-          f"fsync={'on' if args.fsync else 'off'})")
+    print(
+        f"devnet benchmark ({args.threads} client threads, {os.cpu_count()} CPUs, "
+        f"fsync={'on' if args.fsync else 'off'})"
+    )
     for name, rate in rates.items():
         print(f"  raw PyNaCl verify ({name:16s}): {rate:9.0f} sig/s (1 thread)")
-    print(f"  single payments : {single_tx:6d} tx in {single_s:6.2f} s = {single_rate:8.0f} "
-          f"tx/s  ratio {single_rate / raw_rate:.2f}  errors {single_err}")
-    print(f"  16-txn groups   : {group_tx:6d} tx in {group_s:6.2f} s = {group_rate:8.0f} "
-          f"tx/s  ratio {group_rate / raw_rate:.2f}  errors {group_err}")
-    print(f"  (ratio = confirmed tx/s / best raw verify rate {raw_rate:.0f}/s; "
-          f"pre-signing took {sign_seconds:.1f} s; whole run {time.perf_counter() - bench_started:.1f} s)")
+    print(
+        f"  single payments : {single_tx:6d} tx in {single_s:6.2f} s = {single_rate:8.0f} "
+        f"tx/s  ratio {single_rate / raw_rate:.2f}  errors {single_err}"
+    )
+    print(
+        f"  16-txn groups   : {group_tx:6d} tx in {group_s:6.2f} s = {group_rate:8.0f} "
+        f"tx/s  ratio {group_rate / raw_rate:.2f}  errors {group_err}"
+    )
+    print(
+        f"  (ratio = confirmed tx/s / best raw verify rate {raw_rate:.0f}/s; "
+        f"pre-signing took {sign_seconds:.1f} s; whole run {time.perf_counter() - bench_started:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,15 +19,21 @@ def seed(groups: list[dict]) -> dict:
     from marketplace.services import deposit_record
 
     staff = User.objects.filter(email="bench-staff@bench.rwa").first() or User.objects.create_superuser(
-        "bench-staff@bench.rwa", None, full_name="Bench Staff")
+        "bench-staff@bench.rwa", None, full_name="Bench Staff"
+    )
     out = {}
     for group in groups:
         sessions = out[group["prefix"]] = {}
         for i in range(group["investors"]):
             email = f"{group['prefix']}-{i}@bench.rwa"
             investor = User.objects.create_user(email, None, full_name=f"Bench {i}")  # signed in below, no password
-            deposit_record(investor=investor, amount_minor=group["deposit_minor"], currency="EUR",
-                           bank_reference=f"BENCH-{email}", actor=staff)
+            deposit_record(
+                investor=investor,
+                amount_minor=group["deposit_minor"],
+                currency="EUR",
+                bank_reference=f"BENCH-{email}",
+                actor=staff,
+            )
             client = Client()
             client.force_login(investor)
             sessions[email] = client.cookies["sessionid"].value

@@ -58,12 +58,27 @@ AMOUNT = "10.00"
 AMOUNT_MINOR = 10_00
 # Variables of the calling environment that would point the server elsewhere (the test
 # suite's PostgreSQL, Redis, devnet): the embedded mode must run on its own defaults.
-FOREIGN_PREFIXES = ("DJANGO_", "DATABASE_", "DB_", "CACHE_", "CELERY_", "ALGOD_", "DEVNET_", "CUSTODY_", "CHAIN_",
-                    "EMAIL_", "BENCH_", "PYTEST_", "PUBLIC_BASE_URL", "PRIVATE_MEDIA_ROOT")
+FOREIGN_PREFIXES = (
+    "DJANGO_",
+    "DATABASE_",
+    "DB_",
+    "CACHE_",
+    "CELERY_",
+    "ALGOD_",
+    "DEVNET_",
+    "CUSTODY_",
+    "CHAIN_",
+    "EMAIL_",
+    "BENCH_",
+    "PYTEST_",
+    "PUBLIC_BASE_URL",
+    "PRIVATE_MEDIA_ROOT",
+)
 
 
-def embedded_env(var_dir: Path, *, settings: str = "config.settings.local", sqlite_options: dict | None = None,
-                 **extra: str) -> dict[str, str]:
+def embedded_env(
+    var_dir: Path, *, settings: str = "config.settings.local", sqlite_options: dict | None = None, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_PREFIXES)}
     # DJANGO_DEBUG is not set either: the mode's own default (off) applies.
     env.update(DJANGO_SETTINGS_MODULE=settings, RWA_VAR_DIR=str(var_dir), LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
@@ -80,8 +95,7 @@ def free_port() -> int:
 
 
 def run_python(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -95,11 +109,16 @@ class EmbeddedServer:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> "EmbeddedServer":
+    def start(self, timeout: float = 30) -> EmbeddedServer:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-                                     cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -154,8 +173,10 @@ def fire_withdrawals(port: int, sessions: list[str], amount: str = AMOUNT) -> li
     def one(i: int, session: str) -> None:
         csrf = secrets.token_hex(16)  # an unmasked 32-character CSRF secret, as the cookie holds it
         body = urlencode({"csrfmiddlewaretoken": csrf, "amount": amount, "currency": "EUR"})
-        headers = {"Cookie": f"sessionid={session}; csrftoken={csrf}",
-                   "Content-Type": "application/x-www-form-urlencoded"}
+        headers = {
+            "Cookie": f"sessionid={session}; csrftoken={csrf}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         try:
             conn.connect()
@@ -180,13 +201,16 @@ def fire_withdrawals(port: int, sessions: list[str], amount: str = AMOUNT) -> li
 def status_classes(results) -> Counter:
     """2xx/3xx/4xx, 503 (the clear "busy" refusal), 5xx (any other server error), error
     (no HTTP answer)."""
-    return Counter("error" if not status else "503" if status == 503 else f"{status // 100}xx"
-                   for status, _, _ in results)
+    return Counter(
+        "error" if not status else "503" if status == 503 else f"{status // 100}xx" for status, _, _ in results
+    )
 
 
 def money_problems(book: dict, *, deposit: int = DEPOSIT_MINOR, amount: int = AMOUNT_MINOR) -> list[str]:
     problems = []
-    for i, (available, held, count) in enumerate(zip(book["available"], book["held"], book["withdrawals"])):
+    for i, (available, held, count) in enumerate(
+        zip(book["available"], book["held"], book["withdrawals"], strict=True)
+    ):
         if available + held != deposit:
             problems.append(f"investor {i}: available {available} + held {held} != deposit {deposit}")
         if held != count * amount:
@@ -199,12 +223,22 @@ def money_problems(book: dict, *, deposit: int = DEPOSIT_MINOR, amount: int = AM
 def run_variant(name: str, options: dict | None, n: int, keep: bool = False, fallback: bool = True) -> list[dict]:
     var_dir = Path(tempfile.mkdtemp(prefix=f"rwa-embedded-{name.replace('+', '-')}-"))
     own = options is None and fallback
-    env = embedded_env(var_dir, settings="config.settings.local" if own else "bench.embedded_concurrency.settings",
-                       sqlite_options=options, **({} if fallback else {"BENCH_WITHOUT_FALLBACK": "1"}))
+    env = embedded_env(
+        var_dir,
+        settings="config.settings.local" if own else "bench.embedded_concurrency.settings",
+        sqlite_options=options,
+        **({} if fallback else {"BENCH_WITHOUT_FALLBACK": "1"}),
+    )
     rows = []
     try:
-        sessions = prepare(var_dir, env, [{"prefix": "many", "investors": n, "deposit_minor": DEPOSIT_MINOR},
-                                          {"prefix": "one", "investors": 1, "deposit_minor": DEPOSIT_MINOR}])
+        sessions = prepare(
+            var_dir,
+            env,
+            [
+                {"prefix": "many", "investors": n, "deposit_minor": DEPOSIT_MINOR},
+                {"prefix": "one", "investors": 1, "deposit_minor": DEPOSIT_MINOR},
+            ],
+        )
         server = EmbeddedServer(env, var_dir / "runserver.log").start()
         try:
             outcomes = {
@@ -226,9 +260,16 @@ def run_variant(name: str, options: dict | None, n: int, keep: bool = False, fal
             low, high = min(fits, answered), min(fits, answered + unknown)
             if not low <= recorded <= high:
                 problems.append(f"{recorded} withdrawals recorded, {low}..{high} expected")
-            rows.append({"variant": name, "scenario": scenario, "classes": status_classes(results),
-                         "recorded": recorded, "problems": problems,
-                         "max_s": max(t for _, t, _ in results)})
+            rows.append(
+                {
+                    "variant": name,
+                    "scenario": scenario,
+                    "classes": status_classes(results),
+                    "recorded": recorded,
+                    "problems": problems,
+                    "max_s": max(t for _, t, _ in results),
+                }
+            )
         rows[-1]["locked_in_log"] = log.count("database is locked")
     finally:
         if not keep:
@@ -243,22 +284,29 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", action="store_true", help="keep each variant's var dir (database, server log)")
-    parser.add_argument("--without-fallback", action="store_true",
-                        help="leave out config/sqlite_busy.py (a lock timeout is then a 500)")
+    parser.add_argument(
+        "--without-fallback", action="store_true", help="leave out config/sqlite_busy.py (a lock timeout is then a 500)"
+    )
     args = parser.parse_args()
-    print(f"{args.requests} parallel withdrawal POSTs per scenario against runserver + SQLite (embedded settings"
-          f"{', without the 503 fallback' if args.without_fallback else ''})\n")
-    print(f"{'variant':<28} {'scenario':<8} {'2xx':>4} {'3xx':>4} {'4xx':>4} {'503':>4} {'5xx':>4} {'err':>4} "
-          f"{'recorded':>8} {'max s':>6}  books")
+    print(
+        f"{args.requests} parallel withdrawal POSTs per scenario against runserver + SQLite (embedded settings"
+        f"{', without the 503 fallback' if args.without_fallback else ''})\n"
+    )
+    print(
+        f"{'variant':<28} {'scenario':<8} {'2xx':>4} {'3xx':>4} {'4xx':>4} {'503':>4} {'5xx':>4} {'err':>4} "
+        f"{'recorded':>8} {'max s':>6}  books"
+    )
     failed = False
     for name in args.variants.split(","):
-        for row in run_variant(name, VARIANTS[name], args.requests, keep=args.keep,
-                               fallback=not args.without_fallback):
+        for row in run_variant(name, VARIANTS[name], args.requests, keep=args.keep, fallback=not args.without_fallback):
             c = row["classes"]
             failed |= bool(row["problems"]) or (name == "shipped" and c["5xx"] + c["error"] > 0)
-            print(f"{name:<28} {row['scenario']:<8} {c['2xx']:>4} {c['3xx']:>4} {c['4xx']:>4} {c['503']:>4} {c['5xx']:>4} "
-                  f"{c['error']:>4} {row['recorded']:>8} {row['max_s']:>6.2f}  "
-                  + ("correct" if not row["problems"] else "; ".join(row["problems"][:3])), flush=True)
+            print(
+                f"{name:<28} {row['scenario']:<8} {c['2xx']:>4} {c['3xx']:>4} {c['4xx']:>4} {c['503']:>4} {c['5xx']:>4} "
+                f"{c['error']:>4} {row['recorded']:>8} {row['max_s']:>6.2f}  "
+                + ("correct" if not row["problems"] else "; ".join(row["problems"][:3])),
+                flush=True,
+            )
     return 1 if failed else 0
 
 

@@ -195,6 +195,7 @@ def watchdog(seconds: float) -> threading.Timer:
 
 # -- setup -------------------------------------------------------------------------------
 
+
 def seed(*, investors: int, offerings: int, assets: int) -> dict:
     """Live assets with open offerings (the first `offerings` with ample supply are the
     ones bought from), funded KYC-approved investors whose holdings and held-cash
@@ -209,10 +210,18 @@ def seed(*, investors: int, offerings: int, assets: int) -> dict:
     now = timezone.now()
     platform_accounts_ensure()
     big = 10**9
-    hot = [OfferingFactory(asset=LiveAssetFactory(total_fractions=big, fractions_for_sale=big, live_at=now,
-                                                  price_per_fraction_minor=10_000),
-                           fractions_for_sale=big, price_per_fraction_minor=10_000, max_purchase=100, fee_bps=150)
-           for _ in range(offerings)]
+    hot = [
+        OfferingFactory(
+            asset=LiveAssetFactory(
+                total_fractions=big, fractions_for_sale=big, live_at=now, price_per_fraction_minor=10_000
+            ),
+            fractions_for_sale=big,
+            price_per_fraction_minor=10_000,
+            max_purchase=100,
+            fee_bps=150,
+        )
+        for _ in range(offerings)
+    ]
     for _ in range(max(0, assets - offerings)):
         OfferingFactory(asset__live_at=now)
     staff = StaffFactory()
@@ -220,8 +229,9 @@ def seed(*, investors: int, offerings: int, assets: int) -> dict:
     for i, user in enumerate(users):
         deposit_record(investor=user, amount_minor=10**10, currency="EUR", bank_reference=f"BENCH-{i}", actor=staff)
     Holding.objects.bulk_create([Holding(investor=u, asset=o.asset) for u in users for o in hot])
-    LedgerAccount.objects.bulk_create([LedgerAccount(kind=LedgerAccount.Kind.INVESTOR_HELD, user=u, currency="EUR")
-                                       for u in users])
+    LedgerAccount.objects.bulk_create(
+        [LedgerAccount(kind=LedgerAccount.Kind.INVESTOR_HELD, user=u, currency="EUR") for u in users]
+    )
     investor_ids = sorted(u.pk for u in users)
     offering_ids = sorted(o.pk for o in hot)
     # pgbench picks ids with random(lo, lo + n - 1): they must be contiguous.
@@ -247,6 +257,7 @@ def one_purchase_sql(investor_id: int, offering_id: int) -> list[str]:
 
 # -- 1. purchases through order_place ------------------------------------------------------
 
+
 def buyer(idx: int, investor_ids: list[int], offering_ids: list[int], seconds: float, ready, go, results) -> None:
     """One client: its own process, Django and connection. Warm-up purchase (connection,
     broker producer, code paths) before the clock."""
@@ -263,8 +274,12 @@ def buyer(idx: int, investor_ids: list[int], offering_ids: list[int], seconds: f
     users = list(User.objects.filter(pk__in=investor_ids))
 
     def buy():
-        order_place(investor=rng.choice(users), offering_id=rng.choice(offering_ids), quantity=rng.randint(1, QMAX),
-                    idempotency_key=uuid.uuid4().hex)
+        order_place(
+            investor=rng.choice(users),
+            offering_id=rng.choice(offering_ids),
+            quantity=rng.randint(1, QMAX),
+            idempotency_key=uuid.uuid4().hex,
+        )
 
     buy()
     ready.put(idx)
@@ -284,15 +299,22 @@ def buyer(idx: int, investor_ids: list[int], offering_ids: list[int], seconds: f
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     connection.close()
-    results.put({"idx": idx, "done": done, "elapsed": elapsed, "errors": dict(errors), "latencies": latencies,
-                 "cpu": cpu})
+    results.put(
+        {"idx": idx, "done": done, "elapsed": elapsed, "errors": dict(errors), "latencies": latencies, "cpu": cpu}
+    )
 
 
 def run_buyers(clients: int, seeded: dict, seconds: float) -> dict:
     ctx = mp.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=buyer, args=(i, seeded["investor_ids"], seeded["offering_ids"], seconds, ready, go,
-                                             results), daemon=True) for i in range(clients)]
+    procs = [
+        ctx.Process(
+            target=buyer,
+            args=(i, seeded["investor_ids"], seeded["offering_ids"], seconds, ready, go, results),
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
     try:
         for p in procs:
             p.start()
@@ -313,24 +335,57 @@ def run_buyers(clients: int, seeded: dict, seconds: float) -> dict:
     errors = Counter()
     for r in out:
         errors.update(r["errors"])
-    return {"done": done, "rate": done / elapsed, "elapsed": elapsed, "errors": dict(errors), "cpu": cpu.busy,
-            "client_ms": sum(r["cpu"] for r in out) / max(1, done) * 1000, "pg_ms": pg.seconds / max(1, done) * 1000,
-            "p50": lat[len(lat) // 2] * 1000 if lat else 0, "p95": lat[int(len(lat) * 0.95)] * 1000 if lat else 0,
-            "warmups": clients}
+    return {
+        "done": done,
+        "rate": done / elapsed,
+        "elapsed": elapsed,
+        "errors": dict(errors),
+        "cpu": cpu.busy,
+        "client_ms": sum(r["cpu"] for r in out) / max(1, done) * 1000,
+        "pg_ms": pg.seconds / max(1, done) * 1000,
+        "p50": lat[len(lat) // 2] * 1000 if lat else 0,
+        "p95": lat[int(len(lat) * 0.95)] * 1000 if lat else 0,
+        "warmups": clients,
+    }
 
 
 # -- 2. pgbench replay -----------------------------------------------------------------------
+
 
 def run_pgbench(clients: int, seconds: float, seeded: dict) -> dict:
     pgbench = shutil.which("pgbench")
     if pgbench is None:
         raise SystemExit("bench: pgbench is not on PATH (apt-get install postgresql-client)")
     ids, offs = seeded["investor_ids"], seeded["offering_ids"]
-    cmd = [pgbench, "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "simple",
-           "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(int(seconds)),
-           "-f", str(HERE / "purchase.sql"),
-           "-D", f"inv_lo={ids[0]}", "-D", f"inv_n={len(ids)}", "-D", f"off_lo={offs[0]}", "-D", f"off_n={len(offs)}",
-           "-D", f"qmax={QMAX}", DB_NAME]
+    cmd = [
+        pgbench,
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-n",
+        "-M",
+        "simple",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, os.cpu_count() or 1)),
+        "-T",
+        str(int(seconds)),
+        "-f",
+        str(HERE / "purchase.sql"),
+        "-D",
+        f"inv_lo={ids[0]}",
+        "-D",
+        f"inv_n={len(ids)}",
+        "-D",
+        f"off_lo={offs[0]}",
+        "-D",
+        f"off_n={len(offs)}",
+        "-D",
+        f"qmax={QMAX}",
+        DB_NAME,
+    ]
     with CpuMeter() as cpu, BackendCpu() as pg:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout + proc.stderr
@@ -340,9 +395,14 @@ def run_pgbench(clients: int, seconds: float, seeded: dict) -> dict:
     latency = re.search(r"latency average = ([\d.]+) ms", out)
     if proc.returncode != 0 or tps is None:
         raise SystemExit(f"bench: pgbench failed (exit {proc.returncode}):\n{out[-3000:]}")
-    return {"rate": float(tps.group(1)), "done": int(processed.group(1)), "failed": int(failed.group(1)) if failed else 0,
-            "latency": float(latency.group(1)) if latency else 0.0, "cpu": cpu.busy,
-            "pg_ms": pg.seconds / max(1, int(processed.group(1))) * 1000}
+    return {
+        "rate": float(tps.group(1)),
+        "done": int(processed.group(1)),
+        "failed": int(failed.group(1)) if failed else 0,
+        "latency": float(latency.group(1)) if latency else 0.0,
+        "cpu": cpu.busy,
+        "pg_ms": pg.seconds / max(1, int(processed.group(1))) * 1000,
+    }
 
 
 def books_check(seeded: dict, expected_orders: int) -> list[str]:
@@ -358,7 +418,9 @@ def books_check(seeded: dict, expected_orders: int) -> list[str]:
         sold = PrimaryOrder.objects.filter(offering=offering).aggregate(s=Sum("quantity"))["s"] or 0
         pending = Holding.objects.filter(asset=offering.asset_id).aggregate(p=Sum("pending_quantity"))["p"] or 0
         if not offering.fractions_sold == sold == pending:
-            problems.append(f"offering {offering.pk}: fractions_sold {offering.fractions_sold}, orders {sold}, pending {pending}")
+            problems.append(
+                f"offering {offering.pk}: fractions_sold {offering.fractions_sold}, orders {sold}, pending {pending}"
+            )
     orders = PrimaryOrder.objects.count()
     if orders != expected_orders:
         problems.append(f"{orders} orders in the database, {expected_orders} reported")
@@ -366,6 +428,7 @@ def books_check(seeded: dict, expected_orders: int) -> list[str]:
 
 
 # -- 3. pages under gunicorn ------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -384,9 +447,30 @@ def start_gunicorn(workers: int, threads: int, log: Path) -> int:
     port = free_port()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.purchase.settings")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "30",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     STARTED.append(proc)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -434,13 +518,20 @@ def load(port: int, path: str, clients: int, seconds: float, server_pids: list[i
             t.join()
         elapsed = time.perf_counter() - started
     n = max(1, sum(counts))
-    return {"rate": sum(counts) / elapsed, "done": sum(counts), "errors": sum(errors), "bytes": max(sizes),
-            "cpu": cpu.busy, "client_ms": (time.process_time() - cpu0) / n * 1000,
-            "server_ms": (sum(cpu_seconds(p) or 0 for p in server_pids) - server0) / n * 1000,
-            "pg_ms": pg.seconds / n * 1000}
+    return {
+        "rate": sum(counts) / elapsed,
+        "done": sum(counts),
+        "errors": sum(errors),
+        "bytes": max(sizes),
+        "cpu": cpu.busy,
+        "client_ms": (time.process_time() - cpu0) / n * 1000,
+        "server_ms": (sum(cpu_seconds(p) or 0 for p in server_pids) - server0) / n * 1000,
+        "pg_ms": pg.seconds / n * 1000,
+    }
 
 
 # -- main ----------------------------------------------------------------------------------------
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -490,8 +581,11 @@ def main() -> int:
         connections.close_all()
 
         port = start_gunicorn(args.web_workers, args.web_threads, tmp / "gunicorn.log")
-        urls = {"bare": "/bench/bare", "catalogue": "/assets/",
-                "offering": f"/market/offerings/{seeded['offering_asset']}/"}
+        urls = {
+            "bare": "/bench/bare",
+            "catalogue": "/assets/",
+            "offering": f"/market/offerings/{seeded['offering_asset']}/",
+        }
         pages = {}
         deadline = time.monotonic() + 15
         while len(workers := children(STARTED[-1].pid)) < args.web_workers and time.monotonic() < deadline:
@@ -515,30 +609,51 @@ def report(args, sql, buyers, bench, problems, enqueued, urls, pages, setup_seco
     with other load on the machine, the rates do. "busy" is the whole machine."""
     w = 30
     statements = sum(1 for q in sql if q.split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
-    print(f"\nPurchases ({os.cpu_count()} CPUs; database {DB_NAME}; {args.clients} clients; {args.investors} "
-          f"investors x {args.offerings} offerings; 1..{QMAX} fractions each; {statements} statements + "
-          f"BEGIN/COMMIT + 1 savepoint per order; {args.seconds:.0f} s each)")
-    print(f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'client':>7s} {'PG':>6s} {'busy':>5s}")
-    print(f"  {'order_place, ' + str(args.clients) + ' processes':{w}s} {buyers['rate']:7.1f}/s {buyers['done']:6d} "
-          f"{buyers['p50']:7.1f} {buyers['p95']:7.1f} {buyers['client_ms']:5.1f}ms {buyers['pg_ms']:4.1f}ms {buyers['cpu']:5.0%}")
-    print(f"  {'pgbench purchase.sql, ' + str(args.clients) + ' clients':{w}s} {bench['rate']:7.1f}/s {bench['done']:6d} "
-          f"{bench['latency']:7.1f} {'':>7s} {'-':>7s} {bench['pg_ms']:4.1f}ms {bench['cpu']:5.0%}")
-    print(f"  ratio order_place / pgbench: {buyers['rate'] / bench['rate']:.2f} (aim >= 0.25)   "
-          f"refused orders: {sum(buyers['errors'].values())} {buyers['errors'] or ''}  pgbench failed: {bench['failed']}")
-    print(f"  books after both phases: {'ok (ledger_verify, sold = orders = pending per offering)' if not problems else 'PROBLEMS: ' + '; '.join(problems)}")
+    print(
+        f"\nPurchases ({os.cpu_count()} CPUs; database {DB_NAME}; {args.clients} clients; {args.investors} "
+        f"investors x {args.offerings} offerings; 1..{QMAX} fractions each; {statements} statements + "
+        f"BEGIN/COMMIT + 1 savepoint per order; {args.seconds:.0f} s each)"
+    )
+    print(
+        f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'client':>7s} {'PG':>6s} {'busy':>5s}"
+    )
+    print(
+        f"  {'order_place, ' + str(args.clients) + ' processes':{w}s} {buyers['rate']:7.1f}/s {buyers['done']:6d} "
+        f"{buyers['p50']:7.1f} {buyers['p95']:7.1f} {buyers['client_ms']:5.1f}ms {buyers['pg_ms']:4.1f}ms {buyers['cpu']:5.0%}"
+    )
+    print(
+        f"  {'pgbench purchase.sql, ' + str(args.clients) + ' clients':{w}s} {bench['rate']:7.1f}/s {bench['done']:6d} "
+        f"{bench['latency']:7.1f} {'':>7s} {'-':>7s} {bench['pg_ms']:4.1f}ms {bench['cpu']:5.0%}"
+    )
+    print(
+        f"  ratio order_place / pgbench: {buyers['rate'] / bench['rate']:.2f} (aim >= 0.25)   "
+        f"refused orders: {sum(buyers['errors'].values())} {buyers['errors'] or ''}  pgbench failed: {bench['failed']}"
+    )
+    print(
+        f"  books after both phases: {'ok (ledger_verify, sold = orders = pending per offering)' if not problems else 'PROBLEMS: ' + '; '.join(problems)}"
+    )
     print(f"  settlement: {enqueued} task messages enqueued on commit to {args.broker}, no worker ran, purged")
-    print(f"\nPages (gunicorn gthread -w {args.web_workers} --threads {args.web_threads}, bench.purchase.settings; "
-          f"{args.page_clients} keep-alive http.client threads; anonymous GET; {args.page_seconds:.0f} s each)")
-    print(f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'bytes':>6s} {'ratio':>6s} {'server':>7s} {'PG':>6s} {'client':>7s} {'busy':>5s}")
+    print(
+        f"\nPages (gunicorn gthread -w {args.web_workers} --threads {args.web_threads}, bench.purchase.settings; "
+        f"{args.page_clients} keep-alive http.client threads; anonymous GET; {args.page_seconds:.0f} s each)"
+    )
+    print(
+        f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'bytes':>6s} {'ratio':>6s} {'server':>7s} {'PG':>6s} {'client':>7s} {'busy':>5s}"
+    )
     for name, path in urls.items():
         p = pages[name]
         ratio = "" if name == "bare" else f"{p['rate'] / pages['bare']['rate']:.2f}"
         label = f"{name} {path if len(path) < 22 else path[:19] + '...'}"
-        print(f"  {label:{w}s} {p['rate']:7.0f}/s {p['done']:6d} {p['bytes']:6d} {ratio:>6s} {p['server_ms']:5.2f}ms "
-              f"{p['pg_ms']:4.2f}ms {p['client_ms']:5.2f}ms {p['cpu']:5.0%}" + (f"  errors {p['errors']}" if p["errors"] else ""))
+        print(
+            f"  {label:{w}s} {p['rate']:7.0f}/s {p['done']:6d} {p['bytes']:6d} {ratio:>6s} {p['server_ms']:5.2f}ms "
+            f"{p['pg_ms']:4.2f}ms {p['client_ms']:5.2f}ms {p['cpu']:5.0%}"
+            + (f"  errors {p['errors']}" if p["errors"] else "")
+        )
     print("  ratio = page rps / bare rps (aim >= 0.4)")
-    print("\n  client / server / PG = CPU ms per operation of the load generator, the gunicorn workers, the bench"
-          "\n  database's backends; busy = whole machine (other jobs included).")
+    print(
+        "\n  client / server / PG = CPU ms per operation of the load generator, the gunicorn workers, the bench"
+        "\n  database's backends; busy = whole machine (other jobs included)."
+    )
     print(f"  setup {setup_seconds:.1f} s; whole run {time.monotonic() - started:.1f} s")
 
 

@@ -20,7 +20,6 @@ import argparse
 import base64
 import itertools
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,8 +67,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--pool", default="threads", choices=["solo", "threads", "prefork"])
     parser.add_argument("--concurrency", type=int, default=4, help="task slots per worker (threads/prefork)")
-    parser.add_argument("--direct-threads", type=int, default=None,
-                        help="client threads of the direct loop (default: workers × concurrency)")
+    parser.add_argument(
+        "--direct-threads",
+        type=int,
+        default=None,
+        help="client threads of the direct loop (default: workers × concurrency)",
+    )
     parser.add_argument("--deadline", type=float, default=100.0)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/9")
     args = parser.parse_args()
@@ -108,8 +111,8 @@ def main() -> int:
 
 
 def run(args, devnet, workers, tmp: Path, started: float) -> int:
-    from algosdk.atomic_transaction_composer import AccountTransactionSigner, sign_transaction_with_signer
     from algosdk import encoding
+    from algosdk.atomic_transaction_composer import AccountTransactionSigner, sign_transaction_with_signer
     from django.db import transaction
 
     from accounts.models import User
@@ -132,39 +135,79 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
 
     def request(payload, tag):
         with transaction.atomic():
-            return services.outbox_request(kind="asset_transfer" if "asset_id" in payload else "asset_create",
-                                           payload=payload, idempotency_key=f"{tag}-{uuid.uuid4().hex}")
+            return services.outbox_request(
+                kind="asset_transfer" if "asset_id" in payload else "asset_create",
+                payload=payload,
+                idempotency_key=f"{tag}-{uuid.uuid4().hex}",
+            )
 
     # Workers: real Celery processes on Redis, as in production.
     env = dict(os.environ)
     for i in range(args.workers):
         log = open(tmp / f"worker-{i}.log", "ab")
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", args.pool,
-             "--concurrency", str(1 if args.pool == "solo" else args.concurrency), "--loglevel", "WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{i}-{uuid.uuid4().hex[:4]}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool",
+                    args.pool,
+                    "--concurrency",
+                    str(1 if args.pool == "solo" else args.concurrency),
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"bench{i}-{uuid.uuid4().hex[:4]}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
 
     # Setup through the outbox too (not measured): mint, then opt every receiver in.
-    create = request({"asset_name": "Bench Building", "unit_name": "BENCH", "total": 10_000_000, "decimals": 0,
-                      "default_frozen": True, "url": "https://rwa.example/bench#arc3",
-                      "metadata_hash": "00" * 32}, "mint")
+    create = request(
+        {
+            "asset_name": "Bench Building",
+            "unit_name": "BENCH",
+            "total": 10_000_000,
+            "decimals": 0,
+            "default_frozen": True,
+            "url": "https://rwa.example/bench#arc3",
+            "metadata_hash": "00" * 32,
+        },
+        "mint",
+    )
     wait_rows(ChainTransaction.objects.filter(pk=create.pk), 1, "minting")
     create.refresh_from_db()
     assert create.status == "confirmed", create.last_error
     asset_id = create.asset_id
-    receivers = [services.investor_account_get_or_create(user=User.objects.create_user(f"bench{i}@example.com"))
-                 for i in range(args.receivers)]
-    warm = [request({"asset_id": asset_id, "sender": treasury, "receiver": r.address, "amount": 1}, "warm")
-            for r in receivers]
+    receivers = [
+        services.investor_account_get_or_create(user=User.objects.create_user(f"bench{i}@example.com"))
+        for i in range(args.receivers)
+    ]
+    warm = [
+        request({"asset_id": asset_id, "sender": treasury, "receiver": r.address, "amount": 1}, "warm")
+        for r in receivers
+    ]
     wait_rows(ChainTransaction.objects.filter(pk__in=[w.pk for w in warm]), len(warm), "opt-ins")
 
     # 1) Outbox + Celery + devnet.
     first_pk = ChainTransaction.objects.order_by("-pk").values_list("pk", flat=True).first()
     t0 = time.monotonic()
     for i in range(args.transfers):
-        request({"asset_id": asset_id, "sender": treasury, "receiver": receivers[i % len(receivers)].address,
-                 "amount": 1}, "bench")
+        request(
+            {"asset_id": asset_id, "sender": treasury, "receiver": receivers[i % len(receivers)].address, "amount": 1},
+            "bench",
+        )
     commit_seconds = time.monotonic() - t0
     measured = ChainTransaction.objects.filter(pk__gt=first_pk)
     wait_rows(measured, args.transfers, "outbox transfers")
@@ -180,8 +223,11 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
     #    held in memory, submit, read confirmation. No database, no queue. As many client
     #    threads as the outbox has task slots, over the same keep-alive algod client.
     with custody.signing_session():
-        keys = {role: custody._open(acct.address, acct.sealed_key, custody.get_backend())
-                for role, acct in roles.items() if role in ("funding", "clawback")}
+        keys = {
+            role: custody._open(acct.address, acct.sealed_key, custody.get_backend())
+            for role, acct in roles.items()
+            if role in ("funding", "clawback")
+        }
     signers = {role: AccountTransactionSigner(sk) for role, sk in keys.items()}
     slots = args.workers * (1 if args.pool == "solo" else args.concurrency)
     n_threads = args.direct_threads or slots
@@ -195,12 +241,20 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
             if i >= args.transfers:
                 return
             group = builder.build_asset_transfer(
-                sp=gateway.suggested_params(), validity_rounds=1000, lease=builder.lease_for(f"direct-{i}", 0),
-                asset_id=asset_id, amount=1, sender=roles["treasury"], receiver=receivers[i % len(receivers)],
-                funding=roles["funding"], clawback=roles["clawback"],
+                sp=gateway.suggested_params(),
+                validity_rounds=1000,
+                lease=builder.lease_for(f"direct-{i}", 0),
+                asset_id=asset_id,
+                amount=1,
+                sender=roles["treasury"],
+                receiver=receivers[i % len(receivers)],
+                funding=roles["funding"],
+                clawback=roles["clawback"],
                 receiver_info={"amount": 10**9, "assets": [{"asset-id": asset_id}]},
             )
-            signed = [sign_transaction_with_signer(t, signers[a.role]) for t, a in zip(group.txns, group.signers)]
+            signed = [
+                sign_transaction_with_signer(t, signers[a.role]) for t, a in zip(group.txns, group.signers, strict=True)
+            ]
             blob = b"".join(base64.b64decode(encoding.msgpack_encode(s)) for s in signed)
             gateway.submit(blob)
             info = gateway.pending_info(group.main.get_txid())
@@ -216,13 +270,21 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
     n_direct = len(done)
     direct_rate = n_direct / (time.monotonic() - t0)
 
-    print(f"\nSettlement benchmark (devnet {devnet.url}, {args.workers} Celery worker(s) × "
-          f"{'1 (solo)' if args.pool == 'solo' else f'{args.concurrency} ({args.pool})'}, PostgreSQL, Redis)")
-    print(f"  outbox + Celery + devnet : {args.transfers} transfers in {outbox_elapsed:.2f} s = {outbox_rate:7.1f} confirmed/s"
-          f"  ({failed} failed; {args.transfers / commit_seconds:.0f} outbox rows committed/s)")
-    print(f"  direct algosdk loop      : {n_direct} transfers = {direct_rate:7.1f} confirmed/s  ({n_threads} thread(s))")
+    print(
+        f"\nSettlement benchmark (devnet {devnet.url}, {args.workers} Celery worker(s) × "
+        f"{'1 (solo)' if args.pool == 'solo' else f'{args.concurrency} ({args.pool})'}, PostgreSQL, Redis)"
+    )
+    print(
+        f"  outbox + Celery + devnet : {args.transfers} transfers in {outbox_elapsed:.2f} s = {outbox_rate:7.1f} confirmed/s"
+        f"  ({failed} failed; {args.transfers / commit_seconds:.0f} outbox rows committed/s)"
+    )
+    print(
+        f"  direct algosdk loop      : {n_direct} transfers = {direct_rate:7.1f} confirmed/s  ({n_threads} thread(s))"
+    )
     print(f"  ratio outbox/direct      : {outbox_rate / direct_rate:.2f}  (aim: >= 0.5)")
-    print(f"  commit-to-confirmed      : p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms")
+    print(
+        f"  commit-to-confirmed      : p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms"
+    )
     print(f"  wall time                : {time.monotonic() - started:.1f} s")
     return 0 if failed == 0 else 1
 

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,54 +14,113 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ChainTransaction',
+            name="ChainTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('asset_create', 'Asset creation'), ('asset_transfer', 'Asset transfer (settlement)')], max_length=32)),
-                ('payload', models.JSONField()),
-                ('idempotency_key', models.CharField(max_length=200, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('submitted', 'Submitted'), ('confirmed', 'Confirmed'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16)),
-                ('generation', models.PositiveIntegerField(default=0)),
-                ('txid', models.CharField(blank=True, db_index=True, max_length=52)),
-                ('group_txids', models.JSONField(blank=True, default=list)),
-                ('signed_bytes', models.BinaryField(blank=True, null=True)),
-                ('first_valid_round', models.BigIntegerField(blank=True, null=True)),
-                ('last_valid_round', models.BigIntegerField(blank=True, null=True)),
-                ('confirmed_round', models.BigIntegerField(blank=True, null=True)),
-                ('asset_id', models.BigIntegerField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('on_confirmed', models.CharField(blank=True, max_length=200)),
-                ('on_failed', models.CharField(blank=True, max_length=200)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("asset_create", "Asset creation"), ("asset_transfer", "Asset transfer (settlement)")],
+                        max_length=32,
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                ("idempotency_key", models.CharField(max_length=200, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("submitted", "Submitted"),
+                            ("confirmed", "Confirmed"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField(default=0)),
+                ("txid", models.CharField(blank=True, db_index=True, max_length=52)),
+                ("group_txids", models.JSONField(blank=True, default=list)),
+                ("signed_bytes", models.BinaryField(blank=True, null=True)),
+                ("first_valid_round", models.BigIntegerField(blank=True, null=True)),
+                ("last_valid_round", models.BigIntegerField(blank=True, null=True)),
+                ("confirmed_round", models.BigIntegerField(blank=True, null=True)),
+                ("asset_id", models.BigIntegerField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("on_confirmed", models.CharField(blank=True, max_length=200)),
+                ("on_failed", models.CharField(blank=True, max_length=200)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='chain_tx_sweep_idx')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [models.Index(fields=["status", "next_attempt_at"], name="chain_tx_sweep_idx")],
             },
         ),
         migrations.CreateModel(
-            name='ChainAccount',
+            name="ChainAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(max_length=58, unique=True)),
-                ('role', models.CharField(choices=[('treasury', 'Issuer treasury'), ('manager', 'Manager'), ('freeze', 'Freeze'), ('clawback', 'Clawback (transfer agent)'), ('funding', 'Funding'), ('investor', 'Investor (custodial)')], db_index=True, max_length=16)),
-                ('key_ciphertext', models.BinaryField()),
-                ('key_nonce', models.BinaryField()),
-                ('wrapped_data_key', models.BinaryField()),
-                ('wrap_nonce', models.BinaryField()),
-                ('key_id', models.CharField(db_index=True, editable=False, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='chain_accounts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("address", models.CharField(max_length=58, unique=True)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("treasury", "Issuer treasury"),
+                            ("manager", "Manager"),
+                            ("freeze", "Freeze"),
+                            ("clawback", "Clawback (transfer agent)"),
+                            ("funding", "Funding"),
+                            ("investor", "Investor (custodial)"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                ("key_ciphertext", models.BinaryField()),
+                ("key_nonce", models.BinaryField()),
+                ("wrapped_data_key", models.BinaryField()),
+                ("wrap_nonce", models.BinaryField()),
+                ("key_id", models.CharField(db_index=True, editable=False, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chain_accounts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['role', 'pk'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('user__isnull', False)), fields=('user',), name='chain_account_one_per_user'), models.UniqueConstraint(condition=models.Q(('role', 'investor'), _negated=True), fields=('role',), name='chain_account_one_per_platform_role'), models.CheckConstraint(condition=models.Q(models.Q(('role', 'investor'), ('user__isnull', False)), models.Q(models.Q(('role', 'investor'), _negated=True), ('user__isnull', True)), _connector='OR'), name='chain_account_user_iff_investor')],
+                "ordering": ["role", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("user__isnull", False)), fields=("user",), name="chain_account_one_per_user"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("role", "investor"), _negated=True),
+                        fields=("role",),
+                        name="chain_account_one_per_platform_role",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("role", "investor"), ("user__isnull", False)),
+                            models.Q(models.Q(("role", "investor"), _negated=True), ("user__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="chain_account_user_iff_investor",
+                    ),
+                ],
             },
         ),
     ]

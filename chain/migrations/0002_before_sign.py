@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chain', '0001_initial'),
+        ("chain", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chaintransaction',
-            name='before_sign',
+            model_name="chaintransaction",
+            name="before_sign",
             field=models.CharField(blank=True, max_length=200),
         ),
     ]

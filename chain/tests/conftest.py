@@ -3,7 +3,6 @@ import hashlib
 import time
 import uuid
 
-
 import pytest
 from django.db import transaction
 
@@ -15,8 +14,12 @@ from chain.worker import outbox_process
 
 def asset_payload(total: int = 1_000) -> dict:
     return {
-        "asset_name": "Harbour Building", "unit_name": "HRB", "total": total, "decimals": 0,
-        "default_frozen": True, "url": "https://rwa.example/assets/1/metadata.json#arc3",
+        "asset_name": "Harbour Building",
+        "unit_name": "HRB",
+        "total": total,
+        "decimals": 0,
+        "default_frozen": True,
+        "url": "https://rwa.example/assets/1/metadata.json#arc3",
         "metadata_hash": hashlib.sha256(b"{}").hexdigest(),
     }
 
@@ -26,7 +29,9 @@ def request(kind: str, payload: dict, key: str | None = None, **kwargs) -> Chain
         return services.outbox_request(kind=kind, payload=payload, idempotency_key=key or uuid.uuid4().hex, **kwargs)
 
 
-def transfer(asset_id: int, sender: str, receiver: str, amount: int, key: str | None = None, **kwargs) -> ChainTransaction:
+def transfer(
+    asset_id: int, sender: str, receiver: str, amount: int, key: str | None = None, **kwargs
+) -> ChainTransaction:
     payload = {"asset_id": asset_id, "sender": sender, "receiver": receiver, "amount": amount}
     return request("asset_transfer", payload, key, **kwargs)
 

@@ -19,7 +19,9 @@ def staff_client(client):
     return client
 
 
-def test_admin_pages_show_status_and_balances_but_never_keys(staff_client, chain_platform, minted_asset, investor_account):
+def test_admin_pages_show_status_and_balances_but_never_keys(
+    staff_client, chain_platform, minted_asset, investor_account
+):
     row = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 2))
     failed = process(transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 99_999))
     pages = [
@@ -43,11 +45,17 @@ def test_admin_pages_show_status_and_balances_but_never_keys(staff_client, chain
     clawback_text = f"{clawback_micro // 1_000_000:,}.{clawback_micro % 1_000_000:06d}"
     assert clawback_text in pages[3].content.decode() and clawback_text in pages[5].content.decode()
     investor_micro = gateway.account_info(investor_account.address)["amount"]
-    assert "on the account&#x27;s page" in pages[3].content.decode() or "on the account's page" in pages[3].content.decode()
+    assert (
+        "on the account&#x27;s page" in pages[3].content.decode()
+        or "on the account's page" in pages[3].content.decode()
+    )
     assert f"{investor_micro // 1_000_000:,}.{investor_micro % 1_000_000:06d}" in pages[4].content.decode()
 
-    response = staff_client.post("/backoffice/chain/chaintransaction/", {
-        "action": "retry_failed", "_selected_action": [failed.pk, row.pk]}, follow=True)
+    response = staff_client.post(
+        "/backoffice/chain/chaintransaction/",
+        {"action": "retry_failed", "_selected_action": [failed.pk, row.pk]},
+        follow=True,
+    )
     assert response.status_code == 200
     failed.refresh_from_db()
     assert failed.status == "pending" and "ops@example.com" in failed.last_error

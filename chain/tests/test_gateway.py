@@ -8,7 +8,9 @@ from chain import gateway
 
 def test_algod_errors_are_classified_and_keep_the_message():
     cases = {
-        AlgodHTTPError("TransactionPool.Remember: transaction X: overspend (account A, data ...)", 400): gateway.AlgodRejected,
+        AlgodHTTPError(
+            "TransactionPool.Remember: transaction X: overspend (account A, data ...)", 400
+        ): gateway.AlgodRejected,
         AlgodHTTPError("asset 7 frozen in A", 400): gateway.AlgodRejected,
         AlgodHTTPError("receiver error: must optin, asset 7 missing from A", 400): gateway.AlgodRejected,
         AlgodHTTPError("At least one signature didn't pass verification", 400): gateway.AlgodRejected,
@@ -121,9 +123,9 @@ def test_keep_alive_client_reconnects_when_the_node_closed_the_idle_connection()
 
 
 def test_unreachable_node_is_retryable_through_the_keep_alive_client(settings):
-    from devnet.testing import free_port
-
     import pytest
+
+    from devnet.testing import free_port
 
     settings.ALGOD_URL = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(gateway.AlgodRetryable, match="algod unreachable"):

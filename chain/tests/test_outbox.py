@@ -28,7 +28,9 @@ def record_failed(chain_tx):
     CALLS.append(("failed", chain_tx.pk, chain_tx.status, chain_tx.last_error))
 
 
-def test_outbox_request_needs_the_callers_transaction_and_enqueues_on_commit(chain_platform, django_capture_on_commit_callbacks):
+def test_outbox_request_needs_the_callers_transaction_and_enqueues_on_commit(
+    chain_platform, django_capture_on_commit_callbacks
+):
     with mock.patch("chain.tasks.outbox_process_task.delay") as delay:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             row = request("asset_create", asset_payload(), key="mint-1")
@@ -71,7 +73,9 @@ def test_asset_create_records_asset_id_and_round_and_runs_the_callback_in_the_sa
     assert on_chain_units(treasury, row.asset_id) == 500
 
 
-def test_settlement_to_a_new_investor_funds_and_opts_in_then_later_transfers_do_not(chain_platform, minted_asset, investor_account):
+def test_settlement_to_a_new_investor_funds_and_opts_in_then_later_transfers_do_not(
+    chain_platform, minted_asset, investor_account
+):
     treasury = chain_platform["treasury"].address
     first = process(transfer(minted_asset, treasury, investor_account.address, 10))
     assert first.status == "confirmed", first.last_error
@@ -123,7 +127,9 @@ def test_already_in_ledger_counts_as_success(chain_platform, minted_asset, inves
     assert on_chain_units(investor_account.address, minted_asset) == 4
 
 
-def test_a_transaction_past_its_last_valid_round_is_re_signed_once(chain_platform, minted_asset, investor_account, devnet, settings):
+def test_a_transaction_past_its_last_valid_round_is_re_signed_once(
+    chain_platform, minted_asset, investor_account, devnet, settings
+):
     settings.CHAIN_TX_VALIDITY_ROUNDS = 5
     treasury = chain_platform["treasury"].address
     row = transfer(minted_asset, treasury, investor_account.address, 6)
@@ -133,8 +139,9 @@ def test_a_transaction_past_its_last_valid_round_is_re_signed_once(chain_platfor
     old_txid, old_lv = row.txid, row.last_valid_round
     import urllib.request
 
-    req = urllib.request.Request(f"{devnet.url}/devnet/advance?rounds=10", method="POST",
-                                 headers={"X-Algo-API-Token": devnet.token})
+    req = urllib.request.Request(
+        f"{devnet.url}/devnet/advance?rounds=10", method="POST", headers={"X-Algo-API-Token": devnet.token}
+    )
     urllib.request.urlopen(req).read()
     assert gateway.last_round() > old_lv
     row = process(row)
@@ -146,7 +153,9 @@ def test_a_transaction_past_its_last_valid_round_is_re_signed_once(chain_platfor
 def test_a_permanent_rejection_fails_the_row_with_algods_reason(chain_platform, minted_asset, investor_account):
     CALLS.clear()
     treasury = chain_platform["treasury"].address
-    row = process(transfer(minted_asset, treasury, investor_account.address, 5_000, on_failed=f"{__name__}.record_failed"))
+    row = process(
+        transfer(minted_asset, treasury, investor_account.address, 5_000, on_failed=f"{__name__}.record_failed")
+    )
     assert row.status == "failed" and row.attempts == 1
     assert "algod rejected" in row.last_error and "underflow" in row.last_error
     assert CALLS and CALLS[0][:3] == ("failed", row.pk, "failed")
@@ -219,8 +228,9 @@ def test_lease_is_32_bytes_and_changes_with_the_generation():
     assert builder.lease_for("k", 0) != builder.lease_for("k", 1)
 
 
-def test_a_settlement_costs_four_queries_and_three_algod_calls(chain_platform, minted_asset, investor_account,
-                                                               django_assert_num_queries):
+def test_a_settlement_costs_four_queries_and_three_algod_calls(
+    chain_platform, minted_asset, investor_account, django_assert_num_queries
+):
     """Count the attempt and load the row, load the accounts, store the signed bytes,
     confirm: one statement each. Algod: the receiver's account, submit, pending info
     (suggested params are cached)."""

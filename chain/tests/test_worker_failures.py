@@ -77,8 +77,12 @@ def test_devnet_outage_then_every_pending_settlement_completes_once(chain_platfo
     finally:
         devnet.start()
 
-    wait_until(lambda: all(status_of(r) == "confirmed" for r in rows), 60, interval=0.5,
-               message="all settlements confirmed after the outage")
+    wait_until(
+        lambda: all(status_of(r) == "confirmed" for r in rows),
+        60,
+        interval=0.5,
+        message="all settlements confirmed after the outage",
+    )
     for i, acct in enumerate(accounts):
         assert on_chain_units(acct.address, asset) == 10 + i
     assert on_chain_units(treasury, asset) == 1_000 - sum(10 + i for i in range(len(accounts)))

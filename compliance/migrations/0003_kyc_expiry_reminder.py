@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('compliance', '0002_audit_append_only'),
+        ("compliance", "0002_audit_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='kycapplication',
-            name='expiry_reminder_days',
-            field=models.PositiveSmallIntegerField(blank=True, editable=False, help_text='The last renewal reminder sent: days before expiry (30, 7) or 0 for the expiry notice.', null=True),
+            model_name="kycapplication",
+            name="expiry_reminder_days",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                editable=False,
+                help_text="The last renewal reminder sent: days before expiry (30, 7) or 0 for the expiry notice.",
+                null=True,
+            ),
         ),
     ]

@@ -61,7 +61,15 @@ class KycApplicationFactory(factory.django.DjangoModelFactory):
             submitted_at=factory.LazyFunction(timezone.now),
             screening_status=KycApplication.Screening.HIT,
             screening_score=95.0,
-            screening_matches=[{"ent_num": 90001, "name": "DRAKOV, Viktor Ivanovich", "program": "DEMO-FICTION", "score": 95.0, "is_alias": False}],
+            screening_matches=[
+                {
+                    "ent_num": 90001,
+                    "name": "DRAKOV, Viktor Ivanovich",
+                    "program": "DEMO-FICTION",
+                    "score": 95.0,
+                    "is_alias": False,
+                }
+            ],
         )
 
 

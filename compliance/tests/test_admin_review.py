@@ -2,16 +2,20 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
+from accounts.tests.factories import UserFactory
 from compliance.models import AuditEntry, InvestorProfile, KycApplication
 
 from .factories import PDF_BYTES, KycApplicationFactory, OfficerFactory, add_document
-from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def _decide(client, app, decision, reason=""):
-    return client.post(reverse("admin:compliance_kycapplication_decide", args=[app.pk]), {"decision": decision, "reason": reason}, follow=True)
+    return client.post(
+        reverse("admin:compliance_kycapplication_decide", args=[app.pk]),
+        {"decision": decision, "reason": reason},
+        follow=True,
+    )
 
 
 def test_queue_lists_waiting_and_flagged_applications(client):
@@ -65,7 +69,10 @@ def test_four_eyes_in_admin(client):
     assert app.status == KycApplication.Status.SUBMITTED
 
     client.force_login(second)
-    assert "Give second approval" in client.get(reverse("admin:compliance_kycapplication_change", args=[app.pk])).content.decode()
+    assert (
+        "Give second approval"
+        in client.get(reverse("admin:compliance_kycapplication_change", args=[app.pk])).content.decode()
+    )
     _decide(client, app, "approve", "Agreed")
     app.refresh_from_db()
     assert app.status == KycApplication.Status.APPROVED and app.first_approval_by == first and app.decided_by == second
@@ -88,14 +95,19 @@ def test_applications_and_audit_entries_cannot_be_edited_or_deleted_in_admin(cli
     response = client.post(reverse("admin:compliance_kycapplication_change", args=[app.pk]), {"legal_name": "X"})
     assert response.status_code == 403
     entry = AuditEntry.objects.latest("seq")
-    assert client.post(reverse("admin:compliance_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(reverse("admin:compliance_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
+    )
 
 
 def test_freeze_through_admin_is_audited(client):
     officer, investor = OfficerFactory(), UserFactory()
     client.force_login(officer)
 
-    response = client.post(reverse("admin:compliance_investorprofile_add"), {"user": investor.pk, "frozen": "on", "frozen_reason": "AML alert"})
+    response = client.post(
+        reverse("admin:compliance_investorprofile_add"),
+        {"user": investor.pk, "frozen": "on", "frozen_reason": "AML alert"},
+    )
 
     assert response.status_code == 302
     assert InvestorProfile.objects.get(user=investor).frozen

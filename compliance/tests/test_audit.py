@@ -14,7 +14,12 @@ pytestmark = pytest.mark.django_db
 
 def _fresh_chain(n=3):
     actor = UserFactory()
-    return [audit_record(actor=actor, action="test.step", target=actor, before={"i": i}, after={"i": i + 1}, reason=f"step {i}") for i in range(n)]
+    return [
+        audit_record(
+            actor=actor, action="test.step", target=actor, before={"i": i}, after={"i": i + 1}, reason=f"step {i}"
+        )
+        for i in range(n)
+    ]
 
 
 def test_entries_are_chained_to_the_previous_one():
@@ -28,10 +33,22 @@ def test_entries_are_chained_to_the_previous_one():
 def test_entry_records_actor_target_and_changes():
     user = UserFactory(email="alice@example.com")
 
-    entry = audit_record(actor=user, action="kyc.approved", target=user, before={"status": "submitted"}, after={"status": "approved"}, reason="ok")
+    entry = audit_record(
+        actor=user,
+        action="kyc.approved",
+        target=user,
+        before={"status": "submitted"},
+        after={"status": "approved"},
+        reason="ok",
+    )
 
     entry.refresh_from_db()
-    assert (entry.actor_id, entry.actor_label, entry.target_type, entry.target_id) == (user.pk, "alice@example.com", "accounts.User", str(user.pk))
+    assert (entry.actor_id, entry.actor_label, entry.target_type, entry.target_id) == (
+        user.pk,
+        "alice@example.com",
+        "accounts.User",
+        str(user.pk),
+    )
     assert entry.before == {"status": "submitted"} and entry.after == {"status": "approved"} and entry.reason == "ok"
 
 

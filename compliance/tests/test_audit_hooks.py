@@ -26,8 +26,13 @@ def test_role_changes_are_recorded():
     user_add_role(user=user, role=ISSUER)
     user_remove_role(user=user, role=ISSUER)
 
-    entries = AuditEntry.objects.filter(target_type="accounts.User", target_id=str(user.pk), action__startswith="role.").order_by("seq")
-    assert [(e.action, e.after["items"]) for e in entries][-2:] == [("role.added", ["issuer"]), ("role.removed", ["issuer"])]
+    entries = AuditEntry.objects.filter(
+        target_type="accounts.User", target_id=str(user.pk), action__startswith="role."
+    ).order_by("seq")
+    assert [(e.action, e.after["items"]) for e in entries][-2:] == [
+        ("role.added", ["issuer"]),
+        ("role.removed", ["issuer"]),
+    ]
 
 
 def test_permission_changes_and_clear_are_recorded():
@@ -59,9 +64,17 @@ def test_admin_actions_are_recorded(client):
     client.force_login(admin_user)
 
     client.post(reverse("admin:accounts_user_changelist"), {"action": "grant_issuer", "_selected_action": [target.pk]})
-    client.post(reverse("admin:accounts_user_change", args=[target.pk]), {
-        "email": target.email, "full_name": "Renamed", "is_active": "on", "groups": [], "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    })
+    client.post(
+        reverse("admin:accounts_user_change", args=[target.pk]),
+        {
+            "email": target.email,
+            "full_name": "Renamed",
+            "is_active": "on",
+            "groups": [],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
 
     entry = AuditEntry.objects.filter(action="admin.changed", actor_id=admin_user.pk).latest("seq")
     assert entry.after["object_id"] == str(target.pk)

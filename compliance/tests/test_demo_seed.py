@@ -1,10 +1,10 @@
 import pytest
 from django.core.management import call_command
 
+from accounts.models import User
 from compliance.kyc_state import KycState
 from compliance.models import KycApplication
 from compliance.selectors import kyc_standing_for
-from accounts.models import User
 
 pytestmark = pytest.mark.django_db
 

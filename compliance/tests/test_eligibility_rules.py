@@ -2,14 +2,14 @@
 facts that differ from a clean baseline and the exact set of failure codes expected."""
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from compliance.eligibility import RECEIVE, SEND, TransferFacts, evaluate
 from compliance.kyc_state import KycState
 
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 BOUGHT = NOW - timedelta(days=10)
 
 BUY = TransferFacts(direction=RECEIVE, quantity=10, at=NOW, kyc_state=KycState.APPROVED, residence_country="GB")
@@ -36,11 +36,21 @@ CASES = [
     ("buy from allowed country", BUY, {"allowed_countries": ("GB", "FR")}, set()),
     ("buy from allowed country, lower-case codes", BUY, {"allowed_countries": ("gb",)}, set()),
     ("buy from other country", BUY, {"allowed_countries": ("FR", "DE")}, {"country_not_allowed"}),
-    ("buy with unknown residence", BUY, {"allowed_countries": ("FR",), "residence_country": ""}, {"country_not_allowed"}),
+    (
+        "buy with unknown residence",
+        BUY,
+        {"allowed_countries": ("FR",), "residence_country": ""},
+        {"country_not_allowed"},
+    ),
     ("sell from other country is an exit", SELL, {"allowed_countries": ("FR",)}, set()),
     # accreditation
     ("retail buys accredited-only offering", BUY, {"accreditation_required": True}, {"accreditation_required"}),
-    ("accredited buys accredited-only offering", BUY, {"accreditation_required": True, "qualified_investor": True}, set()),
+    (
+        "accredited buys accredited-only offering",
+        BUY,
+        {"accreditation_required": True, "qualified_investor": True},
+        set(),
+    ),
     ("retail sells accredited-only asset", SELL, {"accreditation_required": True}, set()),
     # holding limits
     ("buy reaching min holding", BUY, {"min_holding": 10}, set()),
@@ -59,7 +69,12 @@ CASES = [
     ("sell inside lock-up", SELL, {"lockup_days": 30}, {"lockup"}),
     ("sell on the day lock-up ends", SELL, {"lockup_days": 10}, set()),
     ("sell after lock-up", SELL, {"lockup_days": 5}, set()),
-    ("buy during own lock-up is fine", replace(BUY, current_quantity=5, first_acquired_at=BOUGHT), {"lockup_days": 30}, set()),
+    (
+        "buy during own lock-up is fine",
+        replace(BUY, current_quantity=5, first_acquired_at=BOUGHT),
+        {"lockup_days": 30},
+        set(),
+    ),
     ("exit-only still respects lock-up", SELL, {"kyc_state": KycState.EXPIRED, "lockup_days": 30}, {"lockup"}),
     # quantity
     ("zero quantity", BUY, {"quantity": 0}, {"quantity_invalid"}),
@@ -76,10 +91,27 @@ CASES = [
             "max_holders": 1,
             "holder_count": 1,
         },
-        {"kyc_expired", "account_frozen", "country_not_allowed", "accreditation_required", "above_max_holding", "max_holders_reached"},
+        {
+            "kyc_expired",
+            "account_frozen",
+            "country_not_allowed",
+            "accreditation_required",
+            "above_max_holding",
+            "max_holders_reached",
+        },
     ),
-    ("no KYC and sanctions hit", BUY, {"kyc_state": KycState.NONE, "sanctions_clear": False}, {"kyc_not_approved", "sanctions_hit"}),
-    ("sell in lock-up leaving below minimum", SELL, {"lockup_days": 30, "min_holding": 45, "quantity": 10}, {"lockup", "below_min_holding"}),
+    (
+        "no KYC and sanctions hit",
+        BUY,
+        {"kyc_state": KycState.NONE, "sanctions_clear": False},
+        {"kyc_not_approved", "sanctions_hit"},
+    ),
+    (
+        "sell in lock-up leaving below minimum",
+        SELL,
+        {"lockup_days": 30, "min_holding": 45, "quantity": 10},
+        {"lockup", "below_min_holding"},
+    ),
 ]
 
 
@@ -94,7 +126,12 @@ def test_rule_table(baseline, changes, expected):
 
 def test_messages_explain_themselves():
     facts = replace(
-        BUY, kyc_state=KycState.EXPIRED, kyc_expires_at=date(2026, 6, 1), max_holding=25, current_quantity=20, allowed_countries=("FR",)
+        BUY,
+        kyc_state=KycState.EXPIRED,
+        kyc_expires_at=date(2026, 6, 1),
+        max_holding=25,
+        current_quantity=20,
+        allowed_countries=("FR",),
     )
 
     messages = {f.code: f.message for f in evaluate(facts).failures}

@@ -25,7 +25,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _actions(app):
-    return list(AuditEntry.objects.filter(target_type="compliance.KycApplication", target_id=str(app.pk)).order_by("seq").values_list("action", flat=True))
+    return list(
+        AuditEntry.objects.filter(target_type="compliance.KycApplication", target_id=str(app.pk))
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
 
 
 def test_start_save_with_documents_and_submit(sample_sanctions):
@@ -35,8 +39,15 @@ def test_start_save_with_documents_and_submit(sample_sanctions):
     kyc_application_save(
         application=app,
         user=user,
-        data={"legal_name": "  Jane   Walker ", "date_of_birth": datetime.date(1990, 1, 1), "nationality": "FR",
-              "country_of_residence": "FR", "address": "2 Rue X, Paris", "investor_category": "retail", "self_certified": True},
+        data={
+            "legal_name": "  Jane   Walker ",
+            "date_of_birth": datetime.date(1990, 1, 1),
+            "nationality": "FR",
+            "country_of_residence": "FR",
+            "address": "2 Rue X, Paris",
+            "investor_category": "retail",
+            "self_certified": True,
+        },
         identity_document=upload("passport.pdf", PDF_BYTES),
         proof_of_address=upload("bill.png", PNG_BYTES),
     )
@@ -53,8 +64,12 @@ def test_a_file_whose_content_is_not_a_document_is_refused_and_nothing_is_saved(
     app = KycApplicationFactory(legal_name="Before")
 
     with pytest.raises(ValidationError) as exc:
-        kyc_application_save(application=app, user=app.user, data={"legal_name": "After"},
-                             identity_document=upload("passport.pdf", b"MZ\x90\x00 not a pdf at all"))
+        kyc_application_save(
+            application=app,
+            user=app.user,
+            data={"legal_name": "After"},
+            identity_document=upload("passport.pdf", b"MZ\x90\x00 not a pdf at all"),
+        )
 
     assert "identity_document" in exc.value.message_dict
     app.refresh_from_db()
@@ -70,7 +85,9 @@ def test_uploading_again_replaces_the_document_of_that_kind():
 
 
 def test_submission_lists_everything_missing():
-    app = KycApplicationFactory(legal_name="", self_certified=False, date_of_birth=timezone.localdate() - datetime.timedelta(days=365 * 10))
+    app = KycApplicationFactory(
+        legal_name="", self_certified=False, date_of_birth=timezone.localdate() - datetime.timedelta(days=365 * 10)
+    )
 
     with pytest.raises(ValidationError) as exc:
         kyc_application_submit(application=app, user=app.user)
@@ -146,10 +163,13 @@ def test_only_submitted_applications_can_be_decided():
         kyc_application_approve(application=KycApplicationFactory(), reviewer=OfficerFactory())
 
 
-@pytest.mark.parametrize(("service", "status", "action"), [
-    (kyc_application_reject, KycApplication.Status.REJECTED, "kyc.rejected"),
-    (kyc_application_request_info, KycApplication.Status.NEEDS_INFO, "kyc.info_requested"),
-])
+@pytest.mark.parametrize(
+    ("service", "status", "action"),
+    [
+        (kyc_application_reject, KycApplication.Status.REJECTED, "kyc.rejected"),
+        (kyc_application_request_info, KycApplication.Status.NEEDS_INFO, "kyc.info_requested"),
+    ],
+)
 def test_reject_and_request_info_need_a_reason(service, status, action):
     officer = OfficerFactory()
     app = KycApplicationFactory(submitted=True)
@@ -197,7 +217,9 @@ def test_freeze_and_unfreeze_are_recorded():
     profile = investor_unfreeze(user=investor, actor=officer, reason="Resolved")
     assert not profile.frozen
 
-    entries = list(AuditEntry.objects.filter(target_id=str(investor.pk), action__startswith="investor.").order_by("seq"))
+    entries = list(
+        AuditEntry.objects.filter(target_id=str(investor.pk), action__startswith="investor.").order_by("seq")
+    )
     assert [(e.action, e.after["frozen"]) for e in entries] == [("investor.frozen", True), ("investor.unfrozen", False)]
     with pytest.raises(PermissionDenied):
         investor_freeze(user=investor, actor=UserFactory(), reason="x")
@@ -218,7 +240,8 @@ def test_renewal_reminders_go_out_once_per_mark_and_not_to_someone_renewing(djan
 
     def run(days_before_expiry):
         KycApplication.objects.filter(pk__in=[app.pk, renewing.pk]).update(
-            expires_at=today + datetime.timedelta(days=days_before_expiry))
+            expires_at=today + datetime.timedelta(days=days_before_expiry)
+        )
         mail.outbox.clear()
         with django_capture_on_commit_callbacks(execute=True):
             sent = kyc_expiry_reminders_send(today=today)
@@ -238,9 +261,15 @@ def test_renewal_reminders_go_out_once_per_mark_and_not_to_someone_renewing(djan
 
 # One submit of the form is one transaction (kyc_application_edit).
 
-_DETAILS = {"legal_name": "Jane Walker", "date_of_birth": datetime.date(1990, 1, 1), "nationality": "FR",
-            "country_of_residence": "FR", "address": "2 Rue X, Paris", "investor_category": "retail",
-            "self_certified": True}
+_DETAILS = {
+    "legal_name": "Jane Walker",
+    "date_of_birth": datetime.date(1990, 1, 1),
+    "nationality": "FR",
+    "country_of_residence": "FR",
+    "address": "2 Rue X, Paris",
+    "investor_category": "retail",
+    "self_certified": True,
+}
 
 
 def test_a_refused_first_save_leaves_no_empty_draft_behind():
@@ -249,8 +278,12 @@ def test_a_refused_first_save_leaves_no_empty_draft_behind():
     user = UserFactory()
 
     with pytest.raises(ValidationError):
-        kyc_application_edit(user=user, application=None, data=_DETAILS,
-                             identity_document=upload("passport.pdf", b"MZ\x90\x00 not a pdf at all"))
+        kyc_application_edit(
+            user=user,
+            application=None,
+            data=_DETAILS,
+            identity_document=upload("passport.pdf", b"MZ\x90\x00 not a pdf at all"),
+        )
 
     assert not KycApplication.objects.filter(user=user).exists()
     assert not AuditEntry.objects.filter(action="kyc.started", actor_id=user.pk).exists()
@@ -262,8 +295,9 @@ def test_an_incomplete_submit_keeps_the_saved_draft_and_says_what_is_missing():
     user = UserFactory()
 
     with pytest.raises(ValidationError) as exc:
-        kyc_application_edit(user=user, application=None, data=_DETAILS, submit=True,
-                             identity_document=upload("passport.pdf", PDF_BYTES))
+        kyc_application_edit(
+            user=user, application=None, data=_DETAILS, submit=True, identity_document=upload("passport.pdf", PDF_BYTES)
+        )
 
     assert "Upload your proof of address." in exc.value.messages
     app = KycApplication.objects.get(user=user)
@@ -277,9 +311,14 @@ def test_edit_and_submit_in_one_go(sample_sanctions):
 
     user = UserFactory()
 
-    app = kyc_application_edit(user=user, application=None, data=_DETAILS, submit=True,
-                               identity_document=upload("passport.pdf", PDF_BYTES),
-                               proof_of_address=upload("bill.png", PNG_BYTES))
+    app = kyc_application_edit(
+        user=user,
+        application=None,
+        data=_DETAILS,
+        submit=True,
+        identity_document=upload("passport.pdf", PDF_BYTES),
+        proof_of_address=upload("bill.png", PNG_BYTES),
+    )
 
     assert app.status == KycApplication.Status.SUBMITTED
     assert _actions(app) == ["kyc.started", "kyc.submitted", "kyc.screened"]

@@ -9,29 +9,47 @@ from .conftest import DATA
 from .factories import KycApplicationFactory
 
 
-@pytest.mark.parametrize(("raw", "normalized"), [
-    ("DRAKOV, Viktor Ivanovich", "viktor ivanovich drakov"),
-    ("  Víktor   DRÁKOV ", "viktor drakov"),
-    ("Dr. Selina Morvaine", "selina morvaine"),
-    ("AL-ZAFIRI, Karim Hadid", "karim hadid al zafiri"),
-    ("GREYWATER HOLDINGS LIMITED", "greywater holdings limited"),
-])
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("DRAKOV, Viktor Ivanovich", "viktor ivanovich drakov"),
+        ("  Víktor   DRÁKOV ", "viktor drakov"),
+        ("Dr. Selina Morvaine", "selina morvaine"),
+        ("AL-ZAFIRI, Karim Hadid", "karim hadid al zafiri"),
+        ("GREYWATER HOLDINGS LIMITED", "greywater holdings limited"),
+    ],
+)
 def test_names_are_normalised(raw, normalized):
     assert name_normalize(raw) == normalized
 
 
-@pytest.mark.parametrize(("applicant", "listed", "hit"), [
-    ("Viktor Drakov", "DRAKOV, Viktor Ivanovich", True),  # missing middle name
-    ("Drakov Viktor Ivanovich", "DRAKOV, Viktor Ivanovich", True),  # order
-    ("Viktor Ivanovitch Drakov", "DRAKOV, Viktor Ivanovich", True),  # transliteration
-    ("Selína Morvaine", "MORVAINE, Selina", True),  # accents
-    ("Selina Morvain", "MORVAINE, Selina", True),  # typo
-    ("Viktor Smith", "DRAKOV, Viktor Ivanovich", False),  # one shared word is not a match
-    ("Jane Walker", "MORVAINE, Selina", False),
-])
+@pytest.mark.parametrize(
+    ("applicant", "listed", "hit"),
+    [
+        ("Viktor Drakov", "DRAKOV, Viktor Ivanovich", True),  # missing middle name
+        ("Drakov Viktor Ivanovich", "DRAKOV, Viktor Ivanovich", True),  # order
+        ("Viktor Ivanovitch Drakov", "DRAKOV, Viktor Ivanovich", True),  # transliteration
+        ("Selína Morvaine", "MORVAINE, Selina", True),  # accents
+        ("Selina Morvain", "MORVAINE, Selina", True),  # typo
+        ("Viktor Smith", "DRAKOV, Viktor Ivanovich", False),  # one shared word is not a match
+        ("Jane Walker", "MORVAINE, Selina", False),
+    ],
+)
 def test_fuzzy_matching(applicant, listed, hit):
     entry = ParsedEntry(1, listed, "individual", "X", "")
-    entries = [type("E", (), {"ent_num": 1, "name": listed, "normalized_name": name_normalize(listed), "program": "X", "is_alias": False})()]
+    entries = [
+        type(
+            "E",
+            (),
+            {
+                "ent_num": 1,
+                "name": listed,
+                "normalized_name": name_normalize(listed),
+                "program": "X",
+                "is_alias": False,
+            },
+        )()
+    ]
 
     outcome = screen_name(applicant, entries)
 
@@ -44,7 +62,12 @@ def test_sdn_csv_parser_reads_the_ofac_format():
     entries = sdn_csv_parse((DATA / "sdn_sample.csv").read_text())
 
     first = entries[0]
-    assert (first.ent_num, first.name, first.sdn_type, first.program) == (90001, "DRAKOV, Viktor Ivanovich", "individual", "DEMO-FICTION")
+    assert (first.ent_num, first.name, first.sdn_type, first.program) == (
+        90001,
+        "DRAKOV, Viktor Ivanovich",
+        "individual",
+        "DEMO-FICTION",
+    )
     company = next(e for e in entries if e.ent_num == 90006)
     assert company.sdn_type == ""  # "-0-" means empty
 

@@ -15,12 +15,17 @@ from .test_views import _details
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("staff", [lambda: OfficerFactory(), lambda: UserFactory(is_staff=True, is_superuser=True)],
-                         ids=["compliance officer", "superuser"])
+@pytest.mark.parametrize(
+    "staff",
+    [lambda: OfficerFactory(), lambda: UserFactory(is_staff=True, is_superuser=True)],
+    ids=["compliance officer", "superuser"],
+)
 def test_staff_do_not_read_an_applicants_kyc_through_the_investor_pages(client, staff):
     app = KycApplicationFactory(submitted=True)
-    urls = [reverse("compliance:kyc_detail", args=[app.public_id]),
-            reverse("compliance:kyc_document", args=[add_document(app).public_id])]
+    urls = [
+        reverse("compliance:kyc_detail", args=[app.public_id]),
+        reverse("compliance:kyc_document", args=[add_document(app).public_id]),
+    ]
     client.force_login(staff())
     assert [client.get(url).status_code for url in urls] == [404, 404]
 

@@ -2,9 +2,9 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
 
-from compliance.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import User
 from accounts.roles import user_roles
+from compliance.management.commands.seed_demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _details(**overrides):
-    data = {"legal_name": "Jane Walker", "date_of_birth": "1990-01-01", "nationality": "FR", "country_of_residence": "FR",
-            "address": "2 Rue X, Paris", "investor_category": "retail", "self_certified": "on"}
+    data = {
+        "legal_name": "Jane Walker",
+        "date_of_birth": "1990-01-01",
+        "nationality": "FR",
+        "country_of_residence": "FR",
+        "address": "2 Rue X, Paris",
+        "investor_category": "retail",
+        "self_certified": "on",
+    }
     return data | overrides
 
 
@@ -19,8 +26,14 @@ def test_submit_kyc_with_documents_through_the_form(client):
     user = UserFactory()
     client.force_login(user)
 
-    response = client.post(reverse("compliance:kyc_edit"), _details(
-        identity_document=upload("passport.pdf", PDF_BYTES), proof_of_address=upload("bill.png", PNG_BYTES), submit="1"))
+    response = client.post(
+        reverse("compliance:kyc_edit"),
+        _details(
+            identity_document=upload("passport.pdf", PDF_BYTES),
+            proof_of_address=upload("bill.png", PNG_BYTES),
+            submit="1",
+        ),
+    )
 
     assert response.status_code == 302 and response["Location"] == reverse("marketplace:dashboard")
     app = KycApplication.objects.get(user=user)
@@ -49,13 +62,16 @@ def test_save_draft_then_submit_reports_what_is_missing(client):
 def test_upload_judged_by_content_not_name(client):
     client.force_login(UserFactory())
 
-    response = client.post(reverse("compliance:kyc_edit"), _details(identity_document=upload("passport.pdf", b"<html>hi</html>"), save="1"))
+    response = client.post(
+        reverse("compliance:kyc_edit"), _details(identity_document=upload("passport.pdf", b"<html>hi</html>"), save="1")
+    )
 
     assert response.status_code == 200
     assert "not an accepted type" in response.content.decode()
 
 
 # Permissions ---------------------------------------------------------------------------
+
 
 def test_investor_cannot_read_another_investors_kyc_or_documents(client):
     other = KycApplicationFactory(submitted=True)
@@ -83,7 +99,9 @@ def test_anonymous_cannot_read_documents(client):
     assert response.status_code == 302
 
 
-@pytest.mark.parametrize("name", ["admin:compliance_kycapplication_changelist", "admin:compliance_auditentry_changelist"])
+@pytest.mark.parametrize(
+    "name", ["admin:compliance_kycapplication_changelist", "admin:compliance_auditentry_changelist"]
+)
 def test_non_staff_cannot_reach_the_review(client, name):
     client.force_login(UserFactory())
     response = client.get(reverse(name))

@@ -72,7 +72,6 @@ TEMPLATES = [
 ]
 
 
-
 def database_from_env(default: str | None = None) -> dict:
     """DATABASE_URL (or `default`) as a Django database. PostgreSQL gets a connect timeout
     so a dead server fails a request or /readyz in seconds instead of hanging.
@@ -257,16 +256,18 @@ CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=60.
 CHAIN_SWEEP_INTERVAL_SECONDS = env.float("CHAIN_SWEEP_INTERVAL_SECONDS", default=30.0)
 # Fault injection for the crash tests only: sleep between submit and recording confirmation.
 CHAIN_PAUSE_AFTER_SUBMIT_SECONDS = env.float("CHAIN_PAUSE_AFTER_SUBMIT_SECONDS", default=0.0)
-CELERY_BEAT_SCHEDULE.update({
-    "chain-outbox-sweep": {
-        "task": "chain.tasks.outbox_sweep",
-        "schedule": timedelta(seconds=CHAIN_SWEEP_INTERVAL_SECONDS),
-    },
-    "chain-reconcile": {
-        "task": "marketplace.tasks.reconcile_holdings",
-        "schedule": timedelta(hours=1),
-    },
-})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "chain-outbox-sweep": {
+            "task": "chain.tasks.outbox_sweep",
+            "schedule": timedelta(seconds=CHAIN_SWEEP_INTERVAL_SECONDS),
+        },
+        "chain-reconcile": {
+            "task": "marketplace.tasks.reconcile_holdings",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
 
 LOGGING = {
     "version": 1,

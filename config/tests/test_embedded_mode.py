@@ -9,8 +9,16 @@ from django.db import OperationalError
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from bench.embedded_concurrency.run import (AMOUNT_MINOR, DEPOSIT_MINOR, EmbeddedServer, books, embedded_env,
-                                            fire_withdrawals, prepare, status_classes)
+from bench.embedded_concurrency.run import (
+    AMOUNT_MINOR,
+    DEPOSIT_MINOR,
+    EmbeddedServer,
+    books,
+    embedded_env,
+    fire_withdrawals,
+    prepare,
+    status_classes,
+)
 from config.sqlite_busy import SQLiteBusyMiddleware
 
 PARALLEL = 20
@@ -20,10 +28,14 @@ PARALLEL = 20
 def embedded(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("embedded-var")
     env = embedded_env(var_dir)
-    sessions = prepare(var_dir, env, [
-        {"prefix": "many", "investors": PARALLEL, "deposit_minor": DEPOSIT_MINOR},
-        {"prefix": "one", "investors": 1, "deposit_minor": DEPOSIT_MINOR},
-    ])
+    sessions = prepare(
+        var_dir,
+        env,
+        [
+            {"prefix": "many", "investors": PARALLEL, "deposit_minor": DEPOSIT_MINOR},
+            {"prefix": "one", "investors": 1, "deposit_minor": DEPOSIT_MINOR},
+        ],
+    )
     server = EmbeddedServer(env, var_dir / "runserver.log").start()
     yield server, env, sessions
     server.stop()
@@ -31,8 +43,11 @@ def embedded(tmp_path_factory):
 
 def _no_server_errors(server, results):
     classes = status_classes(results)
-    assert classes["5xx"] == 0 and classes["error"] == 0, (classes, [r for r in results if r[0] >= 500 or not r[0]],
-                                                          server.log()[-4000:])
+    assert classes["5xx"] == 0 and classes["error"] == 0, (
+        classes,
+        [r for r in results if r[0] >= 500 or not r[0]],
+        server.log()[-4000:],
+    )
     assert "database is locked" not in server.log()
     return classes
 

@@ -48,14 +48,32 @@ HOSTILE = {
 # Free text: numbers are fine searches, NUL is not (PostgreSQL refuses it in text).
 TEXT_HOSTILE = {"NUL": "\x00", "NUL inside": "a\x00b"}
 
-KYC_DETAILS = {"legal_name": "Jane Walker", "date_of_birth": "1990-01-01", "nationality": "FR",
-               "country_of_residence": "FR", "address": "2 Rue X, Paris", "investor_category": "retail",
-               "self_certified": "on", "save": "1"}
+KYC_DETAILS = {
+    "legal_name": "Jane Walker",
+    "date_of_birth": "1990-01-01",
+    "nationality": "FR",
+    "country_of_residence": "FR",
+    "address": "2 Rue X, Paris",
+    "investor_category": "retail",
+    "self_certified": "on",
+    "save": "1",
+}
 ASSET_FORM = {
-    "name": "Harbour Building", "category": "real_estate", "description": "Offices.", "location": "Rotterdam, NL",
-    "country": "NL", "valuation": "2500000.00", "valuation_date": "2026-06-30", "currency": "EUR",
-    "total_fractions": "10000", "unit_name": "HARB", "asset_name": "Harbour Building", "price_per_fraction": "250.00",
-    "fractions_for_sale": "8000", "min_purchase": "1", "max_purchase": "",
+    "name": "Harbour Building",
+    "category": "real_estate",
+    "description": "Offices.",
+    "location": "Rotterdam, NL",
+    "country": "NL",
+    "valuation": "2500000.00",
+    "valuation_date": "2026-06-30",
+    "currency": "EUR",
+    "total_fractions": "10000",
+    "unit_name": "HARB",
+    "asset_name": "Harbour Building",
+    "price_per_fraction": "250.00",
+    "fractions_for_sale": "8000",
+    "min_purchase": "1",
+    "max_purchase": "",
 }
 
 
@@ -88,12 +106,21 @@ ROWS = [
     Row("investor", "GET", "/market/orders/{value}/", None),
     Row("investor", "GET", "/compliance/kyc/{value}/", None),
     Row("investor", "GET", "/market/portfolio/holdings/{value}/chain", None),
-    Row("officer", "POST", "/backoffice/compliance/kycapplication/{value}/decide/", None,
-        data={"decision": "approve"}),
-    Row("staff", "POST", "/backoffice/marketplace/withdrawal/{value}/decide/", None,
-        data={"text": "BANK-1", "_pay": "1"}),
-    Row("staff", "POST", "/backoffice/marketplace/primaryorder/{value}/resolve/", None,
-        data={"text": "note", "_refund": "1"}),
+    Row("officer", "POST", "/backoffice/compliance/kycapplication/{value}/decide/", None, data={"decision": "approve"}),
+    Row(
+        "staff",
+        "POST",
+        "/backoffice/marketplace/withdrawal/{value}/decide/",
+        None,
+        data={"text": "BANK-1", "_pay": "1"},
+    ),
+    Row(
+        "staff",
+        "POST",
+        "/backoffice/marketplace/primaryorder/{value}/resolve/",
+        None,
+        data={"text": "note", "_refund": "1"},
+    ),
     Row("staff", "GET", "/backoffice/assets/asset/{value}/review/", None),
     Row("staff", "POST", "/backoffice/assets/asset/{value}/retry-mint/", None),
     Row("staff", "GET", "/backoffice/assets/asset/{value}/change/", None),
@@ -106,25 +133,57 @@ ROWS = [
     Row("investor", "POST", "/market/offerings/{offering_asset}/buy", "quantity", data={"idempotency_key": "k-1"}),
     Row("investor", "POST", "/market/withdrawals/new", "amount", data={"currency": "EUR"}),
     Row("newcomer", "POST", "/compliance/kyc/", "date_of_birth", data=KYC_DETAILS, legit=OPTIONAL),  # a draft
-    *[Row("issuer", "POST", url, name, data=ASSET_FORM, legit=OPTIONAL if optional else ())
-      for url in ("/assets/issuer/new", "/assets/issuer/{draft}/edit")
-      for name, optional in [
-          ("valuation", False), ("price_per_fraction", False), ("total_fractions", False),
-          ("fractions_for_sale", False), ("min_purchase", False), ("max_purchase", True), ("valuation_date", False),
-          ("offering_opens_at", True), ("offering_closes_at", True),
-      ]],
-    Row("staff", "POST", "/backoffice/marketplace/deposit/add/", "amount",
-        data={"investor": "{investor_pk}", "currency": "EUR", "bank_reference": "HOSTILE-1"}),
-    Row("staff", "POST", "/backoffice/marketplace/deposit/add/", "investor",
-        data={"amount": "10.00", "currency": "EUR", "bank_reference": "HOSTILE-2"}),
+    *[
+        Row("issuer", "POST", url, name, data=ASSET_FORM, legit=OPTIONAL if optional else ())
+        for url in ("/assets/issuer/new", "/assets/issuer/{draft}/edit")
+        for name, optional in [
+            ("valuation", False),
+            ("price_per_fraction", False),
+            ("total_fractions", False),
+            ("fractions_for_sale", False),
+            ("min_purchase", False),
+            ("max_purchase", True),
+            ("valuation_date", False),
+            ("offering_opens_at", True),
+            ("offering_closes_at", True),
+        ]
+    ],
+    Row(
+        "staff",
+        "POST",
+        "/backoffice/marketplace/deposit/add/",
+        "amount",
+        data={"investor": "{investor_pk}", "currency": "EUR", "bank_reference": "HOSTILE-1"},
+    ),
+    Row(
+        "staff",
+        "POST",
+        "/backoffice/marketplace/deposit/add/",
+        "investor",
+        data={"amount": "10.00", "currency": "EUR", "bank_reference": "HOSTILE-2"},
+    ),
 ]
 ADMIN_FORM_ROWS = [
-    *[Row("staff", "POST", "/backoffice/marketplace/offering/{offering_pk}/change/", name,
-          legit={"max_purchase": OPTIONAL, "fee_bps": ("-0",)}.get(name, ()))
-      for name in ("price_per_fraction_minor", "fractions_for_sale", "min_purchase", "max_purchase", "fee_bps")],
-    *[Row("staff", "POST", "/backoffice/assets/asset/{draft_pk}/change/", name,
-          legit=("", "-0") if name in ("max_holding", "max_holders") else ("-0",))
-      for name in ("min_holding", "max_holding", "max_holders", "lockup_days")],
+    *[
+        Row(
+            "staff",
+            "POST",
+            "/backoffice/marketplace/offering/{offering_pk}/change/",
+            name,
+            legit={"max_purchase": OPTIONAL, "fee_bps": ("-0",)}.get(name, ()),
+        )
+        for name in ("price_per_fraction_minor", "fractions_for_sale", "min_purchase", "max_purchase", "fee_bps")
+    ],
+    *[
+        Row(
+            "staff",
+            "POST",
+            "/backoffice/assets/asset/{draft_pk}/change/",
+            name,
+            legit=("", "-0") if name in ("max_holding", "max_holders") else ("-0",),
+        )
+        for name in ("min_holding", "max_holding", "max_holders", "lockup_days")
+    ],
 ]
 
 
@@ -145,10 +204,21 @@ def world(platform_accounts):
     offering = OfferingFactory()
     KycApplicationFactory(submitted=True)
     return {
-        "users": {"staff": staff, "investor": investor, "issuer": issuer, "officer": OfficerFactory(),
-                  "newcomer": UserFactory(), "anonymous": None},
-        "ids": {"draft": draft.public_id, "draft_pk": draft.pk, "offering_asset": offering.asset.public_id,
-                "offering_pk": offering.pk, "investor_pk": investor.pk},
+        "users": {
+            "staff": staff,
+            "investor": investor,
+            "issuer": issuer,
+            "officer": OfficerFactory(),
+            "newcomer": UserFactory(),
+            "anonymous": None,
+        },
+        "ids": {
+            "draft": draft.public_id,
+            "draft_pk": draft.pk,
+            "offering_asset": offering.asset.public_id,
+            "offering_pk": offering.pk,
+            "investor_pk": investor.pk,
+        },
     }
 
 
@@ -160,8 +230,22 @@ def platform_accounts(db):
 
 
 ERROR_TEXT = re.compile(r'class="(?:flash flash-error|errorlist)"[^>]*>([^<]+)<')
-MODELS = [Asset, AssetDocument, Offering, PrimaryOrder, Holding, Deposit, Withdrawal, JournalEntry, Posting,
-          KycApplication, InvestorProfile, AuditEntry, ChainAccount, ChainTransaction]
+MODELS = [
+    Asset,
+    AssetDocument,
+    Offering,
+    PrimaryOrder,
+    Holding,
+    Deposit,
+    Withdrawal,
+    JournalEntry,
+    Posting,
+    KycApplication,
+    InvestorProfile,
+    AuditEntry,
+    ChainAccount,
+    ChainTransaction,
+]
 
 
 def _database():
@@ -196,7 +280,7 @@ def _admin_form_data(client, url) -> dict:
         widget, value = bound.field.widget, bound.value()
         if hasattr(widget, "decompress"):
             parts = value if isinstance(value, list) else widget.decompress(value)
-            for index, (sub, part) in enumerate(zip(widget.widgets, parts)):
+            for index, (sub, part) in enumerate(zip(widget.widgets, parts, strict=True)):
                 data[f"{bound.html_name}_{index}"] = sub.format_value(part) or ""
         elif getattr(widget, "input_type", None) == "checkbox":
             if value:
@@ -245,9 +329,16 @@ def test_hostile_value_is_refused_with_a_message_and_changes_nothing(client, wor
     assert _database() == before
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r.method == "POST" and r.field in (
-    "amount", "valuation", "total_fractions", "quantity", "investor")] + [r for r in ADMIN_FORM_ROWS if r.field == "min_purchase"],
-    ids=str)
+@pytest.mark.parametrize(
+    "row",
+    [
+        r
+        for r in ROWS
+        if r.method == "POST" and r.field in ("amount", "valuation", "total_fractions", "quantity", "investor")
+    ]
+    + [r for r in ADMIN_FORM_ROWS if r.field == "min_purchase"],
+    ids=str,
+)
 @pytest.mark.parametrize("digits", ["١٢٣", "１２３", "۱۲۳"])
 def test_digits_of_other_scripts_are_refused_by_name(client, world, row, digits):
     response = _request(client, world, row, digits)
@@ -255,8 +346,16 @@ def test_digits_of_other_scripts_are_refused_by_name(client, world, row, digits)
     assert "Use the digits 0-9." in response.content.decode()
 
 
-@pytest.mark.parametrize("path", ["/assets/?price_min=1e30", "/assets/?price_max=1e309", "/assets/?q=%00",
-                                  "/assets/m/not-a-uuid.json", "/assets/m/%00.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/?price_min=1e30",
+        "/assets/?price_max=1e309",
+        "/assets/?q=%00",
+        "/assets/m/not-a-uuid.json",
+        "/assets/m/%00.json",
+    ],
+)
 def test_public_urls_answer_without_a_server_error(client, path):
     response = client.get(path)
     assert response.status_code in (200, 404)

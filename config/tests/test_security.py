@@ -38,9 +38,7 @@ def _run_with_production_settings(args, **overrides):
     # production process never has it (check --deploy rightly warns about it).
     inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {**inherited, **_check_deploy_env(), **overrides}
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_check_deploy_passes_under_production_settings():
@@ -175,8 +173,10 @@ def test_logout_requires_post_with_csrf_token():
 
 
 def test_production_serves_static_files_with_whitenoise():
-    code = ("from django.conf import settings; import django; django.setup(); "
-            "print(settings.MIDDLEWARE.index('whitenoise.middleware.WhiteNoiseMiddleware'))")
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.MIDDLEWARE.index('whitenoise.middleware.WhiteNoiseMiddleware'))"
+    )
     result = _run_with_production_settings(["-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"  # right after SecurityMiddleware
@@ -198,8 +198,15 @@ def test_pages_carry_no_inline_code_that_the_csp_would_block(client):
     RecoveryCodes.activate(user)
     client.force_login(user)
     client.post(reverse("account_reauthenticate"), {"password": DEFAULT_PASSWORD})
-    pages = ["/", "/me/profile/", "/accounts/2fa/", "/accounts/2fa/recovery-codes/",
-             "/accounts/email/", "/accounts/password/change/", "/no-such-page/"]
+    pages = [
+        "/",
+        "/me/profile/",
+        "/accounts/2fa/",
+        "/accounts/2fa/recovery-codes/",
+        "/accounts/email/",
+        "/accounts/password/change/",
+        "/no-such-page/",
+    ]
     anonymous = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
 
     for path in pages + [None] + anonymous:

@@ -6,27 +6,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assets', '0001_initial'),
+        ("assets", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Holding',
+            name="Holding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.BigIntegerField(default=0)),
-                ('first_acquired_at', models.DateTimeField(blank=True, help_text='Start of any lock-up.', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holdings', to='assets.asset')),
-                ('investor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holdings', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantity", models.BigIntegerField(default=0)),
+                ("first_acquired_at", models.DateTimeField(blank=True, help_text="Start of any lock-up.", null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="holdings", to="assets.asset"
+                    ),
+                ),
+                (
+                    "investor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="holdings",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('investor', 'asset'), name='holding_one_per_investor_asset'), models.CheckConstraint(condition=models.Q(('quantity__gte', 0)), name='holding_quantity_not_negative')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("investor", "asset"), name="holding_one_per_investor_asset"),
+                    models.CheckConstraint(
+                        condition=models.Q(("quantity__gte", 0)), name="holding_quantity_not_negative"
+                    ),
+                ],
             },
         ),
     ]

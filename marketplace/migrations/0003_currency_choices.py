@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0002_primary_market'),
+        ("marketplace", "0002_primary_market"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='offering',
-            name='currency',
-            field=models.CharField(choices=[('USD', 'USD · US dollar'), ('EUR', 'EUR · Euro'), ('GBP', 'GBP · Pound sterling'), ('CHF', 'CHF · Swiss franc'), ('SGD', 'SGD · Singapore dollar'), ('HKD', 'HKD · Hong Kong dollar'), ('CAD', 'CAD · Canadian dollar'), ('AUD', 'AUD · Australian dollar')], max_length=3),
+            model_name="offering",
+            name="currency",
+            field=models.CharField(
+                choices=[
+                    ("USD", "USD · US dollar"),
+                    ("EUR", "EUR · Euro"),
+                    ("GBP", "GBP · Pound sterling"),
+                    ("CHF", "CHF · Swiss franc"),
+                    ("SGD", "SGD · Singapore dollar"),
+                    ("HKD", "HKD · Hong Kong dollar"),
+                    ("CAD", "CAD · Canadian dollar"),
+                    ("AUD", "AUD · Australian dollar"),
+                ],
+                max_length=3,
+            ),
         ),
     ]

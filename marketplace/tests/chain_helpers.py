@@ -33,11 +33,18 @@ def mint_live_asset(*, chain_total=None, process_here=False, timeout=60, **field
     with transaction.atomic():
         row = outbox_request(
             kind="asset_create",
-            payload={"asset_name": asset.asset_name, "unit_name": asset.unit_name,
-                     "total": chain_total or asset.total_fractions, "decimals": 0, "default_frozen": True,
-                     "url": "https://rwa.example/m.json#arc3", "metadata_hash": digest},
+            payload={
+                "asset_name": asset.asset_name,
+                "unit_name": asset.unit_name,
+                "total": chain_total or asset.total_fractions,
+                "decimals": 0,
+                "default_frozen": True,
+                "url": "https://rwa.example/m.json#arc3",
+                "metadata_hash": digest,
+            },
             idempotency_key=f"asset-mint:{asset.public_id}",
-            on_confirmed="assets.services.asset_mint_confirmed", on_failed="assets.services.asset_mint_failed",
+            on_confirmed="assets.services.asset_mint_confirmed",
+            on_failed="assets.services.asset_mint_failed",
         )
     if process_here:
         outbox_process(chain_tx_id=row.pk)
@@ -53,8 +60,11 @@ def mint_live_asset(*, chain_total=None, process_here=False, timeout=60, **field
 def transfer_processed(*, asset_id: int, sender: str, receiver: str, amount: int) -> ChainTransaction:
     """Move units on chain through the outbox, processed in this process (no callback)."""
     with transaction.atomic():
-        row = outbox_request(kind="asset_transfer", idempotency_key=uuid.uuid4().hex,
-                             payload={"asset_id": asset_id, "sender": sender, "receiver": receiver, "amount": amount})
+        row = outbox_request(
+            kind="asset_transfer",
+            idempotency_key=uuid.uuid4().hex,
+            payload={"asset_id": asset_id, "sender": sender, "receiver": receiver, "amount": amount},
+        )
     outbox_process(chain_tx_id=row.pk)
     row.refresh_from_db()
     return row

@@ -34,7 +34,12 @@ def fund(staff):
     counter = iter(range(1, 10**9))
 
     def fund(user, amount_minor, currency="EUR"):
-        return deposit_record(investor=user, amount_minor=amount_minor, currency=currency,
-                              bank_reference=f"TEST-{user.pk}-{next(counter)}", actor=staff)
+        return deposit_record(
+            investor=user,
+            amount_minor=amount_minor,
+            currency=currency,
+            bank_reference=f"TEST-{user.pk}-{next(counter)}",
+            actor=staff,
+        )
 
     return fund

@@ -57,14 +57,26 @@ def test_staff_change_offering_terms_through_the_service(client, staff, offering
     client.force_login(staff)
     url = reverse("admin:marketplace_offering_change", args=[offering.pk])
     assert client.get(url).status_code == 200
-    data = {"price_per_fraction_minor": 12_000, "fractions_for_sale": 900, "min_purchase": 2, "max_purchase": 40,
-            "fee_bps": 75, "opens_at_0": "2026-01-01", "opens_at_1": "09:00:00", "closes_at_0": "2027-12-31",
-            "closes_at_1": "17:00:00", "status": "open"}
+    data = {
+        "price_per_fraction_minor": 12_000,
+        "fractions_for_sale": 900,
+        "min_purchase": 2,
+        "max_purchase": 40,
+        "fee_bps": 75,
+        "opens_at_0": "2026-01-01",
+        "opens_at_1": "09:00:00",
+        "closes_at_0": "2027-12-31",
+        "closes_at_1": "17:00:00",
+        "status": "open",
+    }
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     offering.refresh_from_db()
     assert (offering.fee_bps, offering.fractions_for_sale, offering.min_purchase) == (75, 900, 2)
     # The offering keeps the one window; the asset page shows it (not the issuer's proposal).
-    assert "31 Dec 2027 17:00 UTC" in client.get(reverse("assets:detail", args=[offering.asset.public_id])).content.decode()
+    assert (
+        "31 Dec 2027 17:00 UTC"
+        in client.get(reverse("assets:detail", args=[offering.asset.public_id])).content.decode()
+    )
     assert AuditEntry.objects.filter(action="offering.updated", actor_id=staff.pk).exists()
     assert Offering.objects.count() == 1

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 
 from marketplace.ledger_proofs import ledger_verify
@@ -114,8 +114,9 @@ def test_a_double_click_from_two_tabs_places_one_order(platform_accounts):
     offering = OfferingFactory()
     buyer = verified_investor()
     deposit_record(investor=buyer, amount_minor=100_000, currency="EUR", bank_reference="R", actor=staff)
-    results = run_in_threads([lambda: order_place(investor=buyer, offering_id=offering.pk, quantity=2,
-                                                  idempotency_key="same-key")] * 4)
+    results = run_in_threads(
+        [lambda: order_place(investor=buyer, offering_id=offering.pk, quantity=2, idempotency_key="same-key")] * 4
+    )
     assert all(isinstance(r, PrimaryOrder) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert PrimaryOrder.objects.count() == 1
@@ -150,16 +151,26 @@ def random_operations(*, offering, investors, staff, seed, steps_per_thread=12):
                 op = rnd.choice(["deposit", "buy", "buy", "buy", "withdraw"])
                 try:
                     if op == "deposit":
-                        deposit_record(investor=investor, amount_minor=rnd.randint(1, 50_000), currency="EUR",
-                                       bank_reference=f"S{seed}-{index}-{step}", actor=staff)
+                        deposit_record(
+                            investor=investor,
+                            amount_minor=rnd.randint(1, 50_000),
+                            currency="EUR",
+                            bank_reference=f"S{seed}-{index}-{step}",
+                            actor=staff,
+                        )
                     elif op == "buy":
-                        order_place(investor=investor, offering_id=offering.pk, quantity=rnd.randint(1, 6),
-                                    idempotency_key=f"{seed}-{step}")
+                        order_place(
+                            investor=investor,
+                            offering_id=offering.pk,
+                            quantity=rnd.randint(1, 6),
+                            idempotency_key=f"{seed}-{step}",
+                        )
                     else:
                         withdrawal_request(investor=investor, amount_minor=rnd.randint(1, 30_000), currency="EUR")
                     note(f"{op}:ok")
                 except ValidationError as exc:
                     note(f"{op}:{exc.error_list[0].code}")
+
         return run
 
     def staff_thread():
@@ -182,6 +193,7 @@ def random_operations(*, offering, investors, staff, seed, steps_per_thread=12):
                     except ValidationError:
                         note("decide:raced")
                 time.sleep(0.01)
+
         return run
 
     run_in_threads([investor_thread(i, inv) for i, inv in enumerate(investors)] + [staff_thread()])
@@ -191,12 +203,18 @@ def random_operations(*, offering, investors, staff, seed, steps_per_thread=12):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_randomized_deposits_purchases_and_withdrawals_keep_the_invariants(platform_accounts, seed):
     staff = StaffFactory()
-    offering = OfferingFactory(fractions_for_sale=60, max_purchase=None, asset__total_fractions=100,
-                               asset__fractions_for_sale=60)
+    offering = OfferingFactory(
+        fractions_for_sale=60, max_purchase=None, asset__total_fractions=100, asset__fractions_for_sale=60
+    )
     investors = [verified_investor() for _ in range(6)]
     for i, investor in enumerate(investors):
-        deposit_record(investor=investor, amount_minor=random.Random(seed + i).randint(0, 3) * 20_000 + 1,
-                       currency="EUR", bank_reference=f"INIT-{seed}-{i}", actor=staff)
+        deposit_record(
+            investor=investor,
+            amount_minor=random.Random(seed + i).randint(0, 3) * 20_000 + 1,
+            currency="EUR",
+            bank_reference=f"INIT-{seed}-{i}",
+            actor=staff,
+        )
     outcomes = random_operations(offering=offering, investors=investors, staff=staff, seed=seed)
     assert outcomes["buy:ok"] > 0, outcomes
     cash_invariants()

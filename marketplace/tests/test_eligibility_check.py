@@ -24,7 +24,12 @@ def _verified(**kwargs):
 
 
 def _hold(user, asset, quantity, days_ago=100):
-    return Holding.objects.create(investor=user, asset=asset, quantity=quantity, first_acquired_at=timezone.now() - datetime.timedelta(days=days_ago))
+    return Holding.objects.create(
+        investor=user,
+        asset=asset,
+        quantity=quantity,
+        first_acquired_at=timezone.now() - datetime.timedelta(days=days_ago),
+    )
 
 
 def test_verified_investor_may_buy_and_unverified_may_not():
@@ -46,13 +51,20 @@ def test_exit_only_after_expiry():
 
 
 def test_asset_settings_and_holdings_are_read():
-    asset = AssetFactory(allowed_countries=["FR"], accreditation_required=True, max_holders=1, lockup_days=30, max_holding=20)
+    asset = AssetFactory(
+        allowed_countries=["FR"], accreditation_required=True, max_holders=1, lockup_days=30, max_holding=20
+    )
     user = _verified(country_of_residence="GB")
     _hold(UserFactory(), asset, 5)  # someone else already holds
 
     result = eligibility_check(investor=user, asset=asset, quantity=25, direction="receive")
 
-    assert set(result.codes) == {"country_not_allowed", "accreditation_required", "max_holders_reached", "above_max_holding"}
+    assert set(result.codes) == {
+        "country_not_allowed",
+        "accreditation_required",
+        "max_holders_reached",
+        "above_max_holding",
+    }
 
 
 def test_lockup_counts_from_first_acquisition():
@@ -77,14 +89,19 @@ WINDOW_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("opens", "closes", "expected"), [c[1:] for c in WINDOW_CASES], ids=[c[0] for c in WINDOW_CASES])
+@pytest.mark.parametrize(
+    ("opens", "closes", "expected"), [c[1:] for c in WINDOW_CASES], ids=[c[0] for c in WINDOW_CASES]
+)
 def test_the_offering_window_is_the_offerings_own_check(opens, closes, expected):
     """Moved from the engine's rule table: the window is kept and checked on the offering
     (order_place refuses with it, the dashboard disables Buy with it)."""
     now = timezone.now()
     day = datetime.timedelta(days=1)
-    offering = Offering(fractions_for_sale=10, opens_at=None if opens is None else now + opens * day,
-                        closes_at=None if closes is None else now + closes * day)
+    offering = Offering(
+        fractions_for_sale=10,
+        opens_at=None if opens is None else now + opens * day,
+        closes_at=None if closes is None else now + closes * day,
+    )
     assert offering.window_status(now) == expected
 
 
@@ -114,14 +131,25 @@ def test_many_questions_get_the_same_answers_as_one_by_one_in_constant_queries(d
     closed_to_gb = AssetFactory(allowed_countries=["FR"])
     open_asset = AssetFactory()
     questions = [
-        TransferQuestion(held, 10, "send"), TransferQuestion(held, 5, "receive"),
-        TransferQuestion(crowded, 1, "receive"), TransferQuestion(closed_to_gb, 1, "receive"),
-        TransferQuestion(open_asset, 1, "receive"), TransferQuestion(open_asset, 1, "send"),
+        TransferQuestion(held, 10, "send"),
+        TransferQuestion(held, 5, "receive"),
+        TransferQuestion(crowded, 1, "receive"),
+        TransferQuestion(closed_to_gb, 1, "receive"),
+        TransferQuestion(open_asset, 1, "receive"),
+        TransferQuestion(open_asset, 1, "send"),
     ]
-    one_by_one = [eligibility_check(investor=user, asset=q.asset, quantity=q.quantity, direction=q.direction).codes
-                  for q in questions]
-    assert one_by_one == [["lockup"], ["above_max_holding"], ["max_holders_reached"], ["country_not_allowed"], [],
-                          ["insufficient_holding"]]
+    one_by_one = [
+        eligibility_check(investor=user, asset=q.asset, quantity=q.quantity, direction=q.direction).codes
+        for q in questions
+    ]
+    assert one_by_one == [
+        ["lockup"],
+        ["above_max_holding"],
+        ["max_holders_reached"],
+        ["country_not_allowed"],
+        [],
+        ["insufficient_holding"],
+    ]
     with django_assert_max_num_queries(4):
         many = eligibility_check_many(investor=user, questions=questions)
     assert [r.codes for r in many] == one_by_one

@@ -5,8 +5,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.tests.factories import UserFactory
 from compliance.models import AuditEntry
+from marketplace.ledger import LedgerError, Leg, fee_for, ledger_post
 from marketplace.ledger_proofs import ledger_verify
-from marketplace.ledger import Leg, LedgerError, fee_for, ledger_post
 from marketplace.locks import ledger_accounts_lock
 from marketplace.models import JournalEntry, LedgerAccount, Withdrawal
 from marketplace.services import deposit_record, withdrawal_approve, withdrawal_reject, withdrawal_request

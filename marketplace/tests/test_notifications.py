@@ -20,6 +20,7 @@ from marketplace.services import (
     withdrawal_reject,
     withdrawal_request,
 )
+
 from .test_orders import confirm, fail
 
 pytestmark = pytest.mark.django_db
@@ -45,11 +46,21 @@ def _only_mail_to(user):
 def test_kyc_decisions_reach_the_applicant(django_capture_on_commit_callbacks):
     officer = OfficerFactory()
     for decide, subject, words in [
-        (lambda a: kyc_application_approve(application=a, reviewer=officer), "Your identity is verified", "valid until"),
-        (lambda a: kyc_application_reject(application=a, reviewer=officer, reason="Document unreadable"),
-         "not approved", "Document unreadable"),
-        (lambda a: kyc_application_request_info(application=a, reviewer=officer, reason="Proof of address too old"),
-         "need more information", "Proof of address too old"),
+        (
+            lambda a: kyc_application_approve(application=a, reviewer=officer),
+            "Your identity is verified",
+            "valid until",
+        ),
+        (
+            lambda a: kyc_application_reject(application=a, reviewer=officer, reason="Document unreadable"),
+            "not approved",
+            "Document unreadable",
+        ),
+        (
+            lambda a: kyc_application_request_info(application=a, reviewer=officer, reason="Proof of address too old"),
+            "need more information",
+            "Proof of address too old",
+        ),
     ]:
         app = KycApplicationFactory(submitted=True)
         with django_capture_on_commit_callbacks(execute=True):
@@ -61,7 +72,10 @@ def test_kyc_decisions_reach_the_applicant(django_capture_on_commit_callbacks):
 def test_issuance_decisions_reach_the_issuer(django_capture_on_commit_callbacks, settings, tmp_path):
     reviewer = UserFactory(is_staff=True, is_superuser=True)
     for decide, words in [
-        (lambda a: asset_request_changes(asset=a, reviewer=reviewer, comment="Add the 2025 appraisal"), "Add the 2025 appraisal"),
+        (
+            lambda a: asset_request_changes(asset=a, reviewer=reviewer, comment="Add the 2025 appraisal"),
+            "Add the 2025 appraisal",
+        ),
         (lambda a: asset_reject(asset=a, reviewer=reviewer, comment="Title not proven"), "Title not proven"),
         (lambda a: asset_approve(asset=a, reviewer=reviewer), "being created on Algorand"),
     ]:
@@ -72,8 +86,9 @@ def test_issuance_decisions_reach_the_issuer(django_capture_on_commit_callbacks,
         assert asset.name in message.subject and words in message.body and str(asset.public_id) in message.body
 
 
-def test_cash_and_orders_reach_the_investor(django_capture_on_commit_callbacks, offering, investor, staff,
-                                            platform_accounts):
+def test_cash_and_orders_reach_the_investor(
+    django_capture_on_commit_callbacks, offering, investor, staff, platform_accounts
+):
     with django_capture_on_commit_callbacks(execute=True):
         deposit_record(investor=investor, amount_minor=100_000, currency="EUR", bank_reference="SEPA-1", actor=staff)
     assert "1,000.00 EUR received" in _only_mail_to(investor).subject
@@ -122,6 +137,8 @@ def test_a_mail_failure_never_undoes_the_change(django_capture_on_commit_callbac
     settings.EMAIL_BACKEND = f"{__name__}.BrokenMailBackend"
     investor = UserFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        deposit = deposit_record(investor=investor, amount_minor=5_000, currency="EUR", bank_reference="R-1", actor=staff)
+        deposit = deposit_record(
+            investor=investor, amount_minor=5_000, currency="EUR", bank_reference="R-1", actor=staff
+        )
     deposit.refresh_from_db()
     assert deposit.pk and "could not be sent" in caplog.text and "smtp down" in caplog.text

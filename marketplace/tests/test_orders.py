@@ -64,8 +64,12 @@ def test_order_holds_cash_reserves_fractions_and_writes_the_settlement_row(offer
     # ... and the outbox row is the treasury → investor clawback transfer
     tx = order.chain_tx
     assert tx.status == "pending" and tx.kind == "asset_transfer"
-    assert tx.payload == {"asset_id": offering.asset.asa_id, "sender": platform_accounts["treasury"].address,
-                          "receiver": investor.chain_accounts.get().address, "amount": 5}
+    assert tx.payload == {
+        "asset_id": offering.asset.asa_id,
+        "sender": platform_accounts["treasury"].address,
+        "receiver": investor.chain_accounts.get().address,
+        "amount": 5,
+    }
     assert tx.on_confirmed == "marketplace.services.order_settlement_confirmed"
     assert ledger_verify().ok
 
@@ -98,10 +102,19 @@ def test_repeated_submission_is_idempotent(offering, investor, fund):
         place(investor, offering, 4, key="same")
 
 
-@pytest.mark.parametrize("quantity, code", [
-    (0, "not_positive"), (-3, "not_positive"), (2.5, "not_integer"), ("5", "not_integer"), (True, "not_integer"),
-    (101, "above_max_purchase"), (1001, "insufficient_supply"), (11, "insufficient_cash"),
-])
+@pytest.mark.parametrize(
+    "quantity, code",
+    [
+        (0, "not_positive"),
+        (-3, "not_positive"),
+        (2.5, "not_integer"),
+        ("5", "not_integer"),
+        (True, "not_integer"),
+        (101, "above_max_purchase"),
+        (1001, "insufficient_supply"),
+        (11, "insufficient_cash"),
+    ],
+)
 def test_bad_input_gets_a_clear_message_and_nothing_is_posted(offering, investor, fund, quantity, code):
     fund(investor, 100_000)  # 1,000.00: 9 fractions with the fee, not 11
     entries = JournalEntry.objects.count()
@@ -139,12 +152,15 @@ def test_pending_units_count_toward_max_holding_and_holder_count(investor, fund,
     assert "max_holders_reached" in [e.code for e in exc_info.value.error_list]
 
 
-@pytest.mark.parametrize("change, code", [
-    ({"status": Offering.Status.CLOSED}, "offering_closed"),
-    ({"opens_at": timezone.now() + datetime.timedelta(days=2)}, "offering_not_open"),
-    ({"closes_at": timezone.now() - datetime.timedelta(minutes=1)}, "offering_closed"),
-    ({"fractions_sold": 1000}, "sold_out"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"status": Offering.Status.CLOSED}, "offering_closed"),
+        ({"opens_at": timezone.now() + datetime.timedelta(days=2)}, "offering_not_open"),
+        ({"closes_at": timezone.now() - datetime.timedelta(minutes=1)}, "offering_closed"),
+        ({"fractions_sold": 1000}, "sold_out"),
+    ],
+)
 def test_closed_upcoming_and_sold_out_offerings_refuse_orders(offering, investor, fund, change, code):
     fund(investor, 100_000)
     Offering.objects.filter(pk=offering.pk).update(**change)
@@ -229,8 +245,15 @@ def test_mint_confirmation_opens_the_offering_from_the_assets_terms(platform_acc
     from assets.tests.factories import AssetFactory
 
     asset = AssetFactory(status=Asset.Status.MINTING, fractions_for_sale=600, min_purchase=2, max_purchase=50)
-    tx = ChainTransaction.objects.create(kind="asset_create", payload={}, idempotency_key=f"asset-mint:{asset.public_id}",
-                                         status="confirmed", asset_id=4242, txid="X" * 52, confirmed_round=9)
+    tx = ChainTransaction.objects.create(
+        kind="asset_create",
+        payload={},
+        idempotency_key=f"asset-mint:{asset.public_id}",
+        status="confirmed",
+        asset_id=4242,
+        txid="X" * 52,
+        confirmed_round=9,
+    )
     asset_mint_confirmed(tx)
     offering = Offering.objects.get(asset=asset)
     assert (offering.fractions_for_sale, offering.min_purchase, offering.max_purchase) == (600, 2, 50)
@@ -253,8 +276,10 @@ def test_staff_cannot_retry_or_refund_their_own_failed_order(offering, investor,
     fail(order)
 
     # Then they can neither send it again nor refund it themselves
-    for act in (lambda: order_settlement_retry(order=order, actor=investor),
-                lambda: order_compensate(order=order, actor=investor, reason="mine")):
+    for act in (
+        lambda: order_settlement_retry(order=order, actor=investor),
+        lambda: order_compensate(order=order, actor=investor, reason="mine"),
+    ):
         with pytest.raises(PermissionDenied, match="own"):
             act()
     order.refresh_from_db()

@@ -32,6 +32,7 @@ def _login_redirect(response) -> bool:
 
 # Orders ------------------------------------------------------------------------------
 
+
 def test_staff_without_the_order_permission_cannot_read_an_investors_order(client, order):
     # A compliance officer is staff but has no marketplace.view_primaryorder
     client.force_login(UserFactory(roles=[COMPLIANCE_OFFICER], is_staff=True))
@@ -50,6 +51,7 @@ def test_anonymous_is_sent_to_sign_in_for_an_order(client, order):
 
 
 # Portfolio, CSV, on-chain check -------------------------------------------------------
+
 
 def test_portfolio_and_csv_show_only_the_users_own_cash_and_orders(client, offering, investor, fund):
     other = verified_investor()
@@ -70,19 +72,30 @@ def test_portfolio_and_csv_show_only_the_users_own_cash_and_orders(client, offer
 def test_anonymous_is_sent_to_sign_in_for_portfolio_csv_and_chain_check(client, order):
     confirm(order)
     holding = order.investor.holdings.get()
-    for url in (reverse("marketplace:portfolio"), reverse("marketplace:portfolio_csv"),
-                reverse("marketplace:holding_chain_check", args=[holding.pk])):
+    for url in (
+        reverse("marketplace:portfolio"),
+        reverse("marketplace:portfolio_csv"),
+        reverse("marketplace:holding_chain_check", args=[holding.pk]),
+    ):
         assert _login_redirect(client.get(url)), url
 
 
 # POST only, CSRF ---------------------------------------------------------------------
 
+
 def test_order_place_and_withdrawal_refuse_get(client, offering, investor, fund):
     fund(investor, 100_000)
     client.force_login(investor)
-    assert client.get(reverse("marketplace:order_place", args=[offering.asset.public_id]),
-                      {"quantity": "1", "idempotency_key": "g"}).status_code == 405
-    assert client.get(reverse("marketplace:withdrawal_create"), {"amount": "1.00", "currency": "EUR"}).status_code == 405
+    assert (
+        client.get(
+            reverse("marketplace:order_place", args=[offering.asset.public_id]),
+            {"quantity": "1", "idempotency_key": "g"},
+        ).status_code
+        == 405
+    )
+    assert (
+        client.get(reverse("marketplace:withdrawal_create"), {"amount": "1.00", "currency": "EUR"}).status_code == 405
+    )
     assert not PrimaryOrder.objects.exists() and not Withdrawal.objects.exists()
 
 
@@ -90,8 +103,9 @@ def test_order_place_and_withdrawal_refuse_a_post_without_csrf_token(offering, i
     fund(investor, 100_000)
     client = Client(enforce_csrf_checks=True)
     client.force_login(investor)
-    response = client.post(reverse("marketplace:order_place", args=[offering.asset.public_id]),
-                           {"quantity": "1", "idempotency_key": "c"})
+    response = client.post(
+        reverse("marketplace:order_place", args=[offering.asset.public_id]), {"quantity": "1", "idempotency_key": "c"}
+    )
     assert response.status_code == 403
     response = client.post(reverse("marketplace:withdrawal_create"), {"amount": "1.00", "currency": "EUR"})
     assert response.status_code == 403
@@ -99,14 +113,16 @@ def test_order_place_and_withdrawal_refuse_a_post_without_csrf_token(offering, i
 
 
 def test_anonymous_post_places_nothing(client, offering):
-    response = client.post(reverse("marketplace:order_place", args=[offering.asset.public_id]),
-                           {"quantity": "1", "idempotency_key": "a"})
+    response = client.post(
+        reverse("marketplace:order_place", args=[offering.asset.public_id]), {"quantity": "1", "idempotency_key": "a"}
+    )
     assert _login_redirect(response)
     assert _login_redirect(client.post(reverse("marketplace:withdrawal_create"), {"amount": "1.00", "currency": "EUR"}))
     assert not PrimaryOrder.objects.exists() and not Withdrawal.objects.exists()
 
 
 # Back office -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def withdrawal(investor, fund):
@@ -116,8 +132,10 @@ def withdrawal(investor, fund):
 
 def test_non_staff_cannot_decide_a_withdrawal_or_resolve_an_order(client, withdrawal, order):
     client.force_login(UserFactory())
-    for url in (reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]),
-                reverse("admin:marketplace_primaryorder_resolve", args=[order.pk])):
+    for url in (
+        reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]),
+        reverse("admin:marketplace_primaryorder_resolve", args=[order.pk]),
+    ):
         response = client.post(url, {"text": "REF-1", "_pay": "1", "_refund": "1"})
         assert response.status_code == 302 and "/backoffice/login/" in response["Location"], url
     withdrawal.refresh_from_db()
@@ -136,16 +154,21 @@ def test_staff_without_the_permissions_cannot_even_open_the_decision_pages(clien
     """The pages show the investor, the amount and the failure reason: 403 without the
     permission to decide, as the change pages do."""
     client.force_login(UserFactory(roles=[COMPLIANCE_OFFICER, INVESTOR], is_staff=True))
-    for url in (reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]),
-                reverse("admin:marketplace_primaryorder_resolve", args=[order.pk])):
+    for url in (
+        reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk]),
+        reverse("admin:marketplace_primaryorder_resolve", args=[order.pk]),
+    ):
         response = client.get(url)
         assert response.status_code == 403, url
         assert withdrawal.investor.email not in response.content.decode()
 
 
 def test_quote_does_not_reflect_what_was_typed(client, offering):
-    response = client.get(reverse("marketplace:quote", args=[offering.asset.public_id]),
-                          {"quantity": "<script>alert(1)</script>"}, HTTP_HX_REQUEST="true")
+    response = client.get(
+        reverse("marketplace:quote", args=[offering.asset.public_id]),
+        {"quantity": "<script>alert(1)</script>"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     assert "<script>alert(1)</script>" not in response.content.decode()
     assert "whole number" in response.content.decode()

@@ -8,8 +8,8 @@ from chain.models import ChainTransaction
 from chain.services import outbox_retry
 from chain.worker import outbox_process
 from compliance.models import AuditEntry
-from marketplace.models import LedgerAccount, Offering, PrimaryOrder, Withdrawal
 from compliance.services import investor_freeze, investor_unfreeze
+from marketplace.models import LedgerAccount, Offering, PrimaryOrder, Withdrawal
 from marketplace.reconciliation import reconcile
 from marketplace.services import deposit_record, order_compensate, order_place, order_settlement_retry
 
@@ -28,8 +28,9 @@ def test_random_trading_settles_on_chain_and_reconciles(chain_platform, celery_w
     staff = StaffFactory()
     investors = [verified_investor() for _ in range(5)]
     for i, investor in enumerate(investors):
-        deposit_record(investor=investor, amount_minor=(i + 1) * 40_000, currency="EUR", bank_reference=f"INIT-{i}",
-                       actor=staff)
+        deposit_record(
+            investor=investor, amount_minor=(i + 1) * 40_000, currency="EUR", bank_reference=f"INIT-{i}", actor=staff
+        )
 
     # When investors deposit, buy and withdraw concurrently while the worker settles
     outcomes = random_operations(offering=offering, investors=investors, staff=staff, seed=7, steps_per_thread=8)
@@ -43,7 +44,8 @@ def test_random_trading_settles_on_chain_and_reconciles(chain_platform, celery_w
 
     wait_until(all_settled, 120, 0.5, "settlements")
     assert not PrimaryOrder.objects.filter(status="failed").exists(), list(
-        PrimaryOrder.objects.filter(status="failed").values_list("failure_reason", flat=True))
+        PrimaryOrder.objects.filter(status="failed").values_list("failure_reason", flat=True)
+    )
     # ... the cash went to the issuer and the fee account exactly ...
     settled = PrimaryOrder.objects.filter(status="settled").aggregate(g=Sum("gross_minor"), f=Sum("fee_minor"))
     assert LedgerAccount.objects.get(kind=A.ISSUER_PROCEEDS).balance == settled["g"]
@@ -60,8 +62,9 @@ def test_random_trading_settles_on_chain_and_reconciles(chain_platform, celery_w
 
 def test_a_rejected_settlement_is_visible_and_staff_refund_it(chain_platform):
     # Given an asset whose chain supply (5) is smaller than the books believe (a broken mint)
-    asset = mint_live_asset(chain_total=5, process_here=True, total_fractions=100, fractions_for_sale=60,
-                            max_purchase=None)
+    asset = mint_live_asset(
+        chain_total=5, process_here=True, total_fractions=100, fractions_for_sale=60, max_purchase=None
+    )
     offering = Offering.objects.get(asset=asset)
     staff = StaffFactory()
     investor = verified_investor()

@@ -63,20 +63,32 @@ def test_submitting_places_the_order_and_redirects_to_its_page(client, offering,
     data = {"quantity": "5", "idempotency_key": "abc123"}
     response = htmx(client, "post", offering_url(offering, "order_place"), data)
     order = PrimaryOrder.objects.get()
-    assert response.status_code == 200 and response["HX-Redirect"] == reverse("marketplace:order", args=[order.public_id])
+    assert response.status_code == 200 and response["HX-Redirect"] == reverse(
+        "marketplace:order", args=[order.public_id]
+    )
     # A double click posts the same key: same order, no second one
     response = client.post(offering_url(offering, "order_place"), data)
     assert response.status_code == 302 and PrimaryOrder.objects.count() == 1
 
 
-@pytest.mark.parametrize("quantity, message", [
-    ("0", "at least 1"), ("-2", "at least 1"), ("2.5", "whole number"), ("abc", "whole number"),
-    ("101", "maximum purchase is 100"), ("1001", "Only 1,000 fractions are left"), ("50", "Not enough cash"),
-])
+@pytest.mark.parametrize(
+    "quantity, message",
+    [
+        ("0", "at least 1"),
+        ("-2", "at least 1"),
+        ("2.5", "whole number"),
+        ("abc", "whole number"),
+        ("101", "maximum purchase is 100"),
+        ("1001", "Only 1,000 fractions are left"),
+        ("50", "Not enough cash"),
+    ],
+)
 def test_bad_input_is_answered_in_the_form_and_nothing_is_placed(client, offering, investor, fund, quantity, message):
     fund(investor, 100_000)
     client.force_login(investor)
-    response = htmx(client, "post", offering_url(offering, "order_place"), {"quantity": quantity, "idempotency_key": "k"})
+    response = htmx(
+        client, "post", offering_url(offering, "order_place"), {"quantity": quantity, "idempotency_key": "k"}
+    )
     assert response.status_code == 422
     assert message in response.content.decode()
     assert not PrimaryOrder.objects.exists()
@@ -167,9 +179,13 @@ def test_csv_export_lists_every_movement_in_exact_amounts(client, offering, inve
 def test_withdrawal_request_from_the_portfolio(client, investor, fund):
     fund(investor, 10_000)
     client.force_login(investor)
-    response = client.post(reverse("marketplace:withdrawal_create"), {"amount": "40.00", "currency": "EUR"}, follow=True)
+    response = client.post(
+        reverse("marketplace:withdrawal_create"), {"amount": "40.00", "currency": "EUR"}, follow=True
+    )
     assert "Withdrawal requested" in response.content.decode()
-    response = client.post(reverse("marketplace:withdrawal_create"), {"amount": "400.00", "currency": "EUR"}, follow=True)
+    response = client.post(
+        reverse("marketplace:withdrawal_create"), {"amount": "400.00", "currency": "EUR"}, follow=True
+    )
     assert "less than" in response.content.decode()
 
 
@@ -219,7 +235,11 @@ def test_portfolio_query_count_is_constant_as_holdings_and_orders_grow(client, i
         for _ in range(n):
             offering = OfferingFactory()
             for q in (1, 2):
-                confirm(order_place(investor=investor, offering_id=offering.pk, quantity=q, idempotency_key=f"{offering.pk}-{q}"))
+                confirm(
+                    order_place(
+                        investor=investor, offering_id=offering.pk, quantity=q, idempotency_key=f"{offering.pk}-{q}"
+                    )
+                )
 
     buy(1)
     few = _queries(client, reverse("marketplace:portfolio"))

@@ -100,33 +100,46 @@ class Net:
         return None
 
     def pay(self, sender: Account, receiver: str, amount: int, **kwargs):
-        return sign(transaction.PaymentTxn(sender.address, self.params(), receiver, amount,
-                                           **kwargs), sender.sk)
+        return sign(transaction.PaymentTxn(sender.address, self.params(), receiver, amount, **kwargs), sender.sk)
 
     def create_asset(self, creator: Account, **kwargs) -> int:
-        fields = dict(total=1_000, decimals=0, default_frozen=False, unit_name="UNIT",
-                      asset_name="Token", manager=creator.address, reserve=creator.address,
-                      freeze=creator.address, clawback=creator.address)
+        fields = dict(
+            total=1_000,
+            decimals=0,
+            default_frozen=False,
+            unit_name="UNIT",
+            asset_name="Token",
+            manager=creator.address,
+            reserve=creator.address,
+            freeze=creator.address,
+            clawback=creator.address,
+        )
         fields.update(kwargs)
-        txn = transaction.AssetConfigTxn(creator.address, self.params(),
-                                         strict_empty_address_check=False, **fields)
+        txn = transaction.AssetConfigTxn(creator.address, self.params(), strict_empty_address_check=False, **fields)
         txid = self.send(sign(txn, creator.sk))
         return self.client.pending_transaction_info(txid)["asset-index"]
 
     def axfer(self, sender: Account, receiver: str, amount: int, asset_id: int, **kwargs):
-        return sign(transaction.AssetTransferTxn(sender.address, self.params(), receiver,
-                                                 amount, asset_id, **kwargs), sender.sk)
+        return sign(
+            transaction.AssetTransferTxn(sender.address, self.params(), receiver, amount, asset_id, **kwargs), sender.sk
+        )
 
     def opt_in(self, holder: Account, asset_id: int) -> str:
         return self.send(self.axfer(holder, holder.address, 0, asset_id))
 
-    def http(self, method: str, path: str, *, token: str | None = None,
-             headers: dict | None = None, data: bytes | None = None) -> tuple[int, object]:
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict | None = None,
+        data: bytes | None = None,
+    ) -> tuple[int, object]:
         """Plain HTTP, for routes and failures algosdk does not expose."""
         hdrs = {"X-Algo-API-Token": self.proc.token if token is None else token}
         hdrs.update(headers or {})
-        req = urllib.request.Request(self.proc.url + path, method=method, headers=hdrs,
-                                     data=data)
+        req = urllib.request.Request(self.proc.url + path, method=method, headers=hdrs, data=data)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())

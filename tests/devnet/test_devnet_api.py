@@ -8,8 +8,15 @@ from algosdk import account, transaction
 from algosdk.error import AlgodHTTPError
 from algosdk.v2client.algod import AlgodClient
 
-FORBIDDEN_GENESIS_IDS = {"mainnet-v1.0", "testnet-v1.0", "betanet-v1.0", "devnet-v1.0",
-                         "devnet-v1", "sandnet-v1", "dockernet-v1"}
+FORBIDDEN_GENESIS_IDS = {
+    "mainnet-v1.0",
+    "testnet-v1.0",
+    "betanet-v1.0",
+    "devnet-v1.0",
+    "devnet-v1",
+    "sandnet-v1",
+    "dockernet-v1",
+}
 
 
 def test_genesis_file_and_params_agree(net):
@@ -41,8 +48,7 @@ def test_wrong_or_missing_token_is_401(net, devnet_proc):
 
 
 def test_bearer_token_is_accepted(net, devnet_proc):
-    status, body = net.http("GET", "/v2/status", token="",
-                            headers={"Authorization": f"Bearer {devnet_proc.token}"})
+    status, body = net.http("GET", "/v2/status", token="", headers={"Authorization": f"Bearer {devnet_proc.token}"})
     assert status == 200 and body["last-round"] >= 1
 
 
@@ -57,9 +63,16 @@ def test_unimplemented_routes_are_501(net):
 
 def test_status_shape(net):
     status = net.client.status()
-    for key in ("last-round", "last-version", "next-version", "next-version-round",
-                "next-version-supported", "time-since-last-round", "catchup-time",
-                "stopped-at-unsupported-round"):
+    for key in (
+        "last-round",
+        "last-version",
+        "next-version",
+        "next-version-round",
+        "next-version-supported",
+        "time-since-last-round",
+        "catchup-time",
+        "stopped-at-unsupported-round",
+    ):
         assert key in status
 
 
@@ -104,8 +117,7 @@ def test_payment_confirms_before_post_returns(net, alice):
     assert info["txn"]["txn"]["snd"] == alice.address
     assert info["txn"]["txn"]["rcv"] == address
     assert "sig" in info["txn"]
-    assert transaction.wait_for_confirmation(net.client, txid, 4)["confirmed-round"] == (
-        before + 1)
+    assert transaction.wait_for_confirmation(net.client, txid, 4)["confirmed-round"] == (before + 1)
 
 
 def test_wait_for_block_after_returns_at_once_when_round_passed(net):
@@ -118,8 +130,7 @@ def test_wait_for_block_after_returns_at_once_when_round_passed(net):
 
 def test_wait_for_block_after_wakes_on_new_round(net, alice):
     last = net.client.status()["last-round"]
-    timer = threading.Timer(0.3, lambda: net.client.send_transaction(
-        net.pay(alice, alice.address, 0)))
+    timer = threading.Timer(0.3, lambda: net.client.send_transaction(net.pay(alice, alice.address, 0)))
     timer.start()
     started = time.monotonic()
     status = net.client.status_after_block(last)

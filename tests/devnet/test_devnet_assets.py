@@ -7,26 +7,43 @@ import os
 import pytest
 from algosdk import account, transaction
 from algosdk.error import AlgodHTTPError
+
 from conftest import sign
 
 
 def test_create_with_every_parameter(net, alice, bob):
     metadata = os.urandom(32)
-    asset_id = net.create_asset(alice, total=5_000_000, decimals=6, default_frozen=True,
-                                unit_name="RWA", asset_name="Real World Asset",
-                                url="https://example.test/rwa", metadata_hash=metadata,
-                                manager=alice.address, reserve=bob.address,
-                                freeze=alice.address, clawback=bob.address)
+    asset_id = net.create_asset(
+        alice,
+        total=5_000_000,
+        decimals=6,
+        default_frozen=True,
+        unit_name="RWA",
+        asset_name="Real World Asset",
+        url="https://example.test/rwa",
+        metadata_hash=metadata,
+        manager=alice.address,
+        reserve=bob.address,
+        freeze=alice.address,
+        clawback=bob.address,
+    )
 
     params = net.client.asset_info(asset_id)["params"]
     assert params == {
-        "creator": alice.address, "total": 5_000_000, "decimals": 6,
-        "default-frozen": True, "unit-name": "RWA", "unit-name-b64": "UldB",
-        "name": "Real World Asset", "name-b64": "UmVhbCBXb3JsZCBBc3NldA==",
+        "creator": alice.address,
+        "total": 5_000_000,
+        "decimals": 6,
+        "default-frozen": True,
+        "unit-name": "RWA",
+        "unit-name-b64": "UldB",
+        "name": "Real World Asset",
+        "name-b64": "UmVhbCBXb3JsZCBBc3NldA==",
         "url": "https://example.test/rwa",
         "url-b64": base64.b64encode(b"https://example.test/rwa").decode(),
         "metadata-hash": base64.b64encode(metadata).decode(),
-        "manager": alice.address, "reserve": bob.address, "freeze": alice.address,
+        "manager": alice.address,
+        "reserve": bob.address,
+        "freeze": alice.address,
         "clawback": bob.address,
     }
     info = net.client.account_info(alice.address)
@@ -43,21 +60,24 @@ def test_asset_ids_are_not_small_consecutive_integers(net, alice):
 
 
 def test_empty_roles_and_names_are_omitted(net, alice):
-    asset_id = net.create_asset(alice, unit_name="", asset_name="", manager="", reserve="",
-                                freeze="", clawback="")
+    asset_id = net.create_asset(alice, unit_name="", asset_name="", manager="", reserve="", freeze="", clawback="")
     params = net.client.asset_info(asset_id)["params"]
     assert set(params) == {"creator", "total", "decimals", "default-frozen"}
 
 
-@pytest.mark.parametrize("fields, match", [
-    ({"asset_name": "n" * 33}, "asset name too big"),
-    ({"unit_name": "u" * 9}, "unit name too big"),
-    ({"url": "https://" + "u" * 89}, "url too big"),
-    ({"decimals": 20}, "decimals is too high"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"asset_name": "n" * 33}, "asset name too big"),
+        ({"unit_name": "u" * 9}, "unit name too big"),
+        ({"url": "https://" + "u" * 89}, "url too big"),
+        ({"decimals": 20}, "decimals is too high"),
+    ],
+)
 def test_create_limits(net, alice, fields, match):
-    txn = transaction.AssetConfigTxn(alice.address, net.params(), total=10,
-                                     manager=alice.address, strict_empty_address_check=False)
+    txn = transaction.AssetConfigTxn(
+        alice.address, net.params(), total=10, manager=alice.address, strict_empty_address_check=False
+    )
     for key, value in fields.items():  # set afterwards: algosdk refuses some of these
         setattr(txn, key, value)
     net.reject(sign(txn, alice.sk), match=match)
@@ -65,8 +85,7 @@ def test_create_limits(net, alice, fields, match):
 
 def test_create_needs_min_balance_for_holding(net):
     creator = net.new_account(150_000)
-    txn = transaction.AssetConfigTxn(creator.address, net.params(), total=1,
-                                     strict_empty_address_check=False)
+    txn = transaction.AssetConfigTxn(creator.address, net.params(), total=1, strict_empty_address_check=False)
     net.reject(sign(txn, creator.sk), match="below min 200000")
 
 
@@ -74,15 +93,15 @@ def test_opt_in_transfer_and_errors(net, alice, bob):
     asset_id = net.create_asset(alice, total=100)
     _, stranger = account.generate_account()
 
-    net.reject(net.axfer(alice, bob.address, 5, asset_id),
-               match=f"receiver error: must optin, asset {asset_id} missing from {bob.address}")
-    net.reject(net.axfer(bob, alice.address, 5, asset_id),
-               match=f"asset {asset_id} missing from {bob.address}")
+    net.reject(
+        net.axfer(alice, bob.address, 5, asset_id),
+        match=f"receiver error: must optin, asset {asset_id} missing from {bob.address}",
+    )
+    net.reject(net.axfer(bob, alice.address, 5, asset_id), match=f"asset {asset_id} missing from {bob.address}")
 
     net.opt_in(bob, asset_id)
     net.opt_in(bob, asset_id)  # repeat is a no-op
-    assert net.holding(bob.address, asset_id) == {"amount": 0, "asset-id": asset_id,
-                                                  "is-frozen": False}
+    assert net.holding(bob.address, asset_id) == {"amount": 0, "asset-id": asset_id, "is-frozen": False}
     assert net.client.account_info(bob.address)["min-balance"] == 200_000
 
     net.send(net.axfer(alice, bob.address, 40, asset_id))
@@ -112,20 +131,16 @@ def test_default_frozen_and_freeze(net, alice, bob):
 
     net.reject(net.axfer(alice, bob.address, 1, asset_id), match="asset frozen in recipient")
 
-    not_freezer = transaction.AssetFreezeTxn(bob.address, net.params(), asset_id,
-                                             bob.address, False)
+    not_freezer = transaction.AssetFreezeTxn(bob.address, net.params(), asset_id, bob.address, False)
     net.reject(sign(not_freezer, bob.sk), match="freeze not allowed")
 
-    unfreeze = transaction.AssetFreezeTxn(alice.address, net.params(), asset_id,
-                                          bob.address, False)
+    unfreeze = transaction.AssetFreezeTxn(alice.address, net.params(), asset_id, bob.address, False)
     net.send(sign(unfreeze, alice.sk))
     net.send(net.axfer(alice, bob.address, 10, asset_id))
 
-    freeze = transaction.AssetFreezeTxn(alice.address, net.params(), asset_id,
-                                        bob.address, True)
+    freeze = transaction.AssetFreezeTxn(alice.address, net.params(), asset_id, bob.address, True)
     net.send(sign(freeze, alice.sk))
-    net.reject(net.axfer(bob, alice.address, 1, asset_id),
-               match=f"asset {asset_id} frozen in {bob.address}")
+    net.reject(net.axfer(bob, alice.address, 1, asset_id), match=f"asset {asset_id} frozen in {bob.address}")
 
 
 def test_clawback_bypasses_freeze(net, alice, bob):
@@ -135,21 +150,25 @@ def test_clawback_bypasses_freeze(net, alice, bob):
     net.opt_in(carol, asset_id)
 
     def claw(sender, source, receiver, amount, **kwargs):
-        return sign(transaction.AssetTransferTxn(sender.address, net.params(), receiver,
-                                                 amount, asset_id, revocation_target=source,
-                                                 **kwargs), sender.sk)
+        return sign(
+            transaction.AssetTransferTxn(
+                sender.address, net.params(), receiver, amount, asset_id, revocation_target=source, **kwargs
+            ),
+            sender.sk,
+        )
 
     net.send(claw(alice, alice.address, bob.address, 30))
     net.send(claw(alice, bob.address, carol.address, 10))
-    assert net.holding(bob.address, asset_id) == {"amount": 20, "asset-id": asset_id,
-                                                  "is-frozen": True}
+    assert net.holding(bob.address, asset_id) == {"amount": 20, "asset-id": asset_id, "is-frozen": True}
     assert net.holding(carol.address, asset_id)["amount"] == 10
 
     net.reject(claw(bob, bob.address, carol.address, 1), match="clawback not allowed")
     _, stranger = account.generate_account()
     net.reject(claw(alice, bob.address, stranger, 1), match="must optin")
-    net.reject(claw(alice, bob.address, carol.address, 1, close_assets_to=alice.address),
-               match="cannot close asset by clawback")
+    net.reject(
+        claw(alice, bob.address, carol.address, 1, close_assets_to=alice.address),
+        match="cannot close asset by clawback",
+    )
 
 
 def test_asset_close_to(net, alice, bob):
@@ -158,10 +177,11 @@ def test_asset_close_to(net, alice, bob):
     net.opt_in(bob, asset_id)
     net.send(net.axfer(alice, bob.address, 25, asset_id))
 
-    net.reject(net.axfer(bob, carol.address, 0, asset_id, close_assets_to=carol.address),
-               match="must optin")
-    net.reject(net.axfer(alice, bob.address, 0, asset_id, close_assets_to=bob.address),
-               match="cannot close asset ID in allocating account")
+    net.reject(net.axfer(bob, carol.address, 0, asset_id, close_assets_to=carol.address), match="must optin")
+    net.reject(
+        net.axfer(alice, bob.address, 0, asset_id, close_assets_to=bob.address),
+        match="cannot close asset ID in allocating account",
+    )
 
     net.opt_in(carol, asset_id)
     txid = net.send(net.axfer(bob, carol.address, 5, asset_id, close_assets_to=carol.address))
@@ -180,11 +200,9 @@ def test_frozen_holding_closes_only_to_creator(net, alice, bob):
     for holder in (bob, carol):
         net.opt_in(holder, asset_id)
     net.send(net.axfer(alice, bob.address, 7, asset_id))
-    net.send(sign(transaction.AssetFreezeTxn(alice.address, net.params(), asset_id,
-                                             bob.address, True), alice.sk))
+    net.send(sign(transaction.AssetFreezeTxn(alice.address, net.params(), asset_id, bob.address, True), alice.sk))
 
-    net.reject(net.axfer(bob, carol.address, 0, asset_id, close_assets_to=carol.address),
-               match="frozen")
+    net.reject(net.axfer(bob, carol.address, 0, asset_id, close_assets_to=carol.address), match="frozen")
     net.send(net.axfer(bob, alice.address, 0, asset_id, close_assets_to=alice.address))
     assert net.holding(bob.address, asset_id) is None
     assert net.holding(alice.address, asset_id)["amount"] == 1_000
@@ -194,12 +212,12 @@ def test_reconfigure_by_manager_only_and_cleared_roles_stay_cleared(net, alice, 
     asset_id = net.create_asset(alice)
 
     def reconfigure(sender, **roles):
-        txn = transaction.AssetConfigTxn(sender.address, net.params(), index=asset_id,
-                                         strict_empty_address_check=False, **roles)
+        txn = transaction.AssetConfigTxn(
+            sender.address, net.params(), index=asset_id, strict_empty_address_check=False, **roles
+        )
         return sign(txn, sender.sk)
 
-    net.reject(reconfigure(bob, manager=bob.address, freeze=bob.address),
-               match="should be issued by the manager")
+    net.reject(reconfigure(bob, manager=bob.address, freeze=bob.address), match="should be issued by the manager")
 
     # Omitting freeze and clawback clears them.
     net.send(reconfigure(alice, manager=alice.address, reserve=bob.address))
@@ -208,18 +226,17 @@ def test_reconfigure_by_manager_only_and_cleared_roles_stay_cleared(net, alice, 
     assert "freeze" not in params and "clawback" not in params
 
     # A cleared role cannot be set again.
-    net.send(reconfigure(alice, manager=alice.address, reserve=bob.address,
-                         freeze=alice.address, clawback=alice.address))
+    net.send(
+        reconfigure(alice, manager=alice.address, reserve=bob.address, freeze=alice.address, clawback=alice.address)
+    )
     params = net.client.asset_info(asset_id)["params"]
     assert "freeze" not in params and "clawback" not in params
 
     # Handing the manager role over, then nobody else can reconfigure.
     net.send(reconfigure(alice, manager=bob.address, reserve=bob.address))
-    net.reject(reconfigure(alice, manager=alice.address, reserve=bob.address),
-               match="should be issued by the manager")
+    net.reject(reconfigure(alice, manager=alice.address, reserve=bob.address), match="should be issued by the manager")
     net.send(reconfigure(bob, reserve=bob.address))  # bob clears the manager role
-    net.reject(reconfigure(bob, manager=bob.address, reserve=bob.address),
-               match="should be issued by the manager")
+    net.reject(reconfigure(bob, manager=bob.address, reserve=bob.address), match="should be issued by the manager")
 
 
 def test_destroy(net, alice, bob):
@@ -233,8 +250,7 @@ def test_destroy(net, alice, bob):
     net.reject(sign(not_manager, bob.sk), match="should be issued by the manager")
 
     net.send(net.axfer(bob, alice.address, 1, asset_id))
-    net.send(sign(transaction.AssetDestroyTxn(alice.address, net.params(), asset_id),
-                  alice.sk))
+    net.send(sign(transaction.AssetDestroyTxn(alice.address, net.params(), asset_id), alice.sk))
     with pytest.raises(AlgodHTTPError) as excinfo:
         net.client.asset_info(asset_id)
     assert excinfo.value.code == 404

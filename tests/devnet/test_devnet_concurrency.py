@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from algosdk import account, transaction
 from algosdk.error import AlgodHTTPError
+
 from conftest import sign
 
 
@@ -39,8 +40,7 @@ def test_double_spend_race_accepts_exactly_one(net):
     receivers = [account.generate_account()[1] for _ in range(8)]
     sp = net.params()
     # Each payment alone is affordable, any two together are not.
-    signed = [sign(transaction.PaymentTxn(spender.address, sp, r, 800_000), spender.sk)
-              for r in receivers]
+    signed = [sign(transaction.PaymentTxn(spender.address, sp, r, 800_000), spender.sk) for r in receivers]
     barrier = threading.Barrier(len(signed))
     outcomes = []
 

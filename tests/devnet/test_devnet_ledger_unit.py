@@ -4,8 +4,8 @@ import base64
 
 import pytest
 from algosdk import account, encoding, transaction
-from conftest import sign
 
+from conftest import sign
 from devnet import codec
 from devnet.ledger import GenesisState, Ledger, TxnRejected, prepare_group
 
@@ -13,9 +13,9 @@ GENESIS_HASH = bytes(range(32))
 
 
 def _params(first=1):
-    return transaction.SuggestedParams(1000, first, first + 1000,
-                                       base64.b64encode(GENESIS_HASH).decode(),
-                                       "unit-devnet", flat_fee=True)
+    return transaction.SuggestedParams(
+        1000, first, first + 1000, base64.b64encode(GENESIS_HASH).decode(), "unit-devnet", flat_fee=True
+    )
 
 
 def _wire(*signed) -> bytes:
@@ -37,16 +37,16 @@ def ledger(keys):
 def test_txid_and_group_id_match_algosdk(keys):
     (sk, a), (_, b), _ = keys
     pay = transaction.PaymentTxn(a, _params(), b, 5, note=b"n", close_remainder_to=b)
-    acfg = transaction.AssetConfigTxn(a, _params(), total=9, unit_name="U", manager=a,
-                                      metadata_hash=bytes(32 * [7]),
-                                      strict_empty_address_check=False)
+    acfg = transaction.AssetConfigTxn(
+        a, _params(), total=9, unit_name="U", manager=a, metadata_hash=bytes(32 * [7]), strict_empty_address_check=False
+    )
     axfer = transaction.AssetTransferTxn(a, _params(), b, 3, 1234)
     expected_group = transaction.calculate_group_id([pay, acfg, axfer])
     transaction.assign_group_id([pay, acfg, axfer])
 
     decoded = codec.decode_signed_txns(_wire(*(sign(t, sk) for t in (pay, acfg, axfer))))
 
-    for txn, stxn in zip((pay, acfg, axfer), decoded):
+    for txn, stxn in zip((pay, acfg, axfer), decoded, strict=True):
         assert codec.txid_str(codec.raw_txid(stxn["txn"])) == txn.get_txid()
     assert codec.group_id([s["txn"] for s in decoded]) == expected_group
 
@@ -80,8 +80,7 @@ def test_rejected_group_leaves_state_untouched(ledger, keys):
 
 def test_failed_journal_write_applies_nothing(ledger, keys):
     (sk_a, a), (_, b), _ = keys
-    group = prepare_group(codec.decode_signed_txns(
-        _wire(sign(transaction.PaymentTxn(a, _params(), b, 1_000), sk_a))))
+    group = prepare_group(codec.decode_signed_txns(_wire(sign(transaction.PaymentTxn(a, _params(), b, 1_000), sk_a))))
 
     def broken_disk(rnd):
         raise OSError("disk full")

@@ -6,6 +6,7 @@ import os
 import msgpack
 from algosdk import account, encoding, transaction
 from algosdk.transaction import LogicSigAccount, LogicSigTransaction
+
 from conftest import sign, sign_raw
 
 
@@ -80,27 +81,30 @@ def test_close_to_moves_remainder_and_empties_account(net, bob):
 
 
 def test_close_to_sender_is_malformed(net, alice):
-    raw = sign_raw({**_pay_dict(net, alice, alice.address, 0),
-                    "close": encoding.decode_address(alice.address)}, alice.sk)
+    raw = sign_raw(
+        {**_pay_dict(net, alice, alice.address, 0), "close": encoding.decode_address(alice.address)}, alice.sk
+    )
     net.reject_raw(raw, match="cannot close account to its sender")
 
 
 def test_close_fails_while_holding_assets(net, alice, bob):
     asset_id = net.create_asset(alice)
     net.opt_in(bob, asset_id)
-    net.reject(net.pay(bob, alice.address, 0, close_remainder_to=alice.address),
-               match="cannot close")
+    net.reject(net.pay(bob, alice.address, 0, close_remainder_to=alice.address), match="cannot close")
 
 
 def test_window_too_large_and_inverted(net, alice):
     sp = net.params()
     sp.last = sp.first + 1001
-    net.reject(sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0), alice.sk),
-               match="transaction window size excessive")
+    net.reject(
+        sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0), alice.sk),
+        match="transaction window size excessive",
+    )
     sp = net.params()
     sp.last = sp.first - 1
-    net.reject(sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0), alice.sk),
-               match="transaction invalid range")
+    net.reject(
+        sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0), alice.sk), match="transaction invalid range"
+    )
 
 
 def test_txn_dead_when_expired_and_when_early(net, alice):
@@ -126,8 +130,7 @@ def test_genesis_checks(net, alice):
     txn.genesis_id = "testnet-v1.0"
     net.reject(sign(txn, alice.sk), match="genesis")
 
-    raw = sign_raw({k: v for k, v in _pay_dict(net, alice, alice.address, 0).items()
-                    if k != "gh"}, alice.sk)
+    raw = sign_raw({k: v for k, v in _pay_dict(net, alice, alice.address, 0).items() if k != "gh"}, alice.sk)
     net.reject_raw(raw, match="genesis")
 
     # an empty genesis id is allowed as long as the hash matches
@@ -146,16 +149,17 @@ def test_lease_overlaps_until_last_valid(net, alice):
     lease = os.urandom(32)
     sp = net.params()
     sp.last = sp.first + 5
-    first = sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0, lease=lease,
-                                        note=b"1"), alice.sk)
-    second = sign(transaction.PaymentTxn(alice.address, net.params(), alice.address, 0,
-                                         lease=lease, note=b"2"), alice.sk)
+    first = sign(transaction.PaymentTxn(alice.address, sp, alice.address, 0, lease=lease, note=b"1"), alice.sk)
+    second = sign(
+        transaction.PaymentTxn(alice.address, net.params(), alice.address, 0, lease=lease, note=b"2"), alice.sk
+    )
     net.send(first)
     net.reject(second, match="overlapping lease")
 
     net.advance(6)
-    net.send(sign(transaction.PaymentTxn(alice.address, net.params(), alice.address, 0,
-                                         lease=lease, note=b"3"), alice.sk))
+    net.send(
+        sign(transaction.PaymentTxn(alice.address, net.params(), alice.address, 0, lease=lease, note=b"3"), alice.sk)
+    )
 
 
 def test_note_too_big(net, alice):
@@ -181,12 +185,10 @@ def test_rekey_changes_who_must_sign(net, alice, bob):
     by_auth = sign_raw(txn.dictify(), bob.sk, sgnr=encoding.decode_address(bob.address))
     net.send_raw(by_auth)
 
-    same = sign_raw(txn.dictify() | {"note": b"x"}, alice.sk,
-                    sgnr=encoding.decode_address(alice.address))
+    same = sign_raw(txn.dictify() | {"note": b"x"}, alice.sk, sgnr=encoding.decode_address(alice.address))
     net.reject_raw(same, match="AuthAddr must be different from Sender")
 
-    back = transaction.PaymentTxn(alice.address, net.params(), alice.address, 0,
-                                  rekey_to=alice.address)
+    back = transaction.PaymentTxn(alice.address, net.params(), alice.address, 0, rekey_to=alice.address)
     net.send_raw(sign_raw(back.dictify(), bob.sk, sgnr=encoding.decode_address(bob.address)))
     assert "auth-addr" not in net.client.account_info(alice.address)
     net.send(net.pay(alice, bob.address, 1000))
@@ -209,6 +211,7 @@ def test_logic_signature_not_supported(net, alice):
 
 # --- groups ---------------------------------------------------------------------------
 
+
 def _group(net, *txns_and_keys):
     txns = [t for t, _ in txns_and_keys]
     transaction.assign_group_id(txns)
@@ -230,8 +233,7 @@ def test_group_confirms_as_one_round(net, alice, bob):
     b = transaction.PaymentTxn(bob.address, sp, alice.address, 2_000)
     signed = _group(net, (a, alice.sk), (b, bob.sk))
     net.send(*signed)
-    rounds = {net.client.pending_transaction_info(s.get_txid())["confirmed-round"]
-              for s in signed}
+    rounds = {net.client.pending_transaction_info(s.get_txid())["confirmed-round"] for s in signed}
     assert len(rounds) == 1
 
 
@@ -273,8 +275,7 @@ def test_group_ids_must_agree(net, alice, bob):
 
 def test_group_size_limit(net, alice):
     sp = net.params()
-    txns = [transaction.PaymentTxn(alice.address, sp, alice.address, 0, note=bytes([i]))
-            for i in range(17)]
+    txns = [transaction.PaymentTxn(alice.address, sp, alice.address, 0, note=bytes([i])) for i in range(17)]
     net.reject(*[sign(t, alice.sk) for t in txns], match="max group size is 16")
 
     sixteen = txns[:16]
@@ -296,8 +297,7 @@ def test_unknown_field_rejected(net, alice):
 
 
 def test_wrong_field_type_rejected(net, alice):
-    raw = msgpack.packb({"sig": b"x" * 64, "txn": {"amt": "lots", "type": "pay"}},
-                        use_bin_type=True)
+    raw = msgpack.packb({"sig": b"x" * 64, "txn": {"amt": "lots", "type": "pay"}}, use_bin_type=True)
     net.reject_raw(raw, match="wrong type")
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 from algosdk import account, encoding, transaction
-from conftest import Net, sign
 
+from conftest import Net, sign
 from devnet import store
 from devnet.testing import DevnetProcess
 
@@ -41,8 +41,7 @@ def test_restart_keeps_every_confirmed_transaction(own_devnet, crash):
     net = Net(own_devnet)
     holder, creator, asset_id, txid = _populate(net)
     net.advance(4)
-    before = {addr: net.client.account_info(addr) for addr in (holder.address,
-                                                                creator.address)}
+    before = {addr: net.client.account_info(addr) for addr in (holder.address, creator.address)}
     status_before = net.client.status()["last-round"]
     genesis_before = dict(own_devnet.genesis)
 
@@ -74,8 +73,7 @@ def test_torn_tail_is_dropped_and_earlier_groups_kept(own_devnet):
     a = transaction.PaymentTxn(holder.address, sp, stranger, 200_000)
     b = transaction.PaymentTxn(creator.address, sp, stranger, 200_000)
     transaction.assign_group_id([a, b])
-    body = b"".join(base64.b64decode(encoding.msgpack_encode(s))
-                    for s in (sign(a, holder.sk), sign(b, creator.sk)))
+    body = b"".join(base64.b64decode(encoding.msgpack_encode(s)) for s in (sign(a, holder.sk), sign(b, creator.sk)))
     record = store.encode_record("g", last_round + 1, body)
     journal = own_devnet.data_dir / store.JOURNAL_FILE
     size = journal.stat().st_size
@@ -109,8 +107,7 @@ def test_journal_replay_stops_at_corrupt_record(tmp_path):
     records = list(store.Journal(tmp_path).replay())
 
     assert records == [("a", 5, b"")]
-    assert (tmp_path / store.JOURNAL_FILE).stat().st_size == len(store.encode_record("a", 5,
-                                                                                    b""))
+    assert (tmp_path / store.JOURNAL_FILE).stat().st_size == len(store.encode_record("a", 5, b""))
 
 
 def test_fsync_mode_starts_and_persists(tmp_path):

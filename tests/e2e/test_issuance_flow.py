@@ -42,9 +42,14 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
     page.get_by_role("link", name="Your assets").click()
     page.get_by_role("button", name="Register a new asset").click()
     fields = {
-        "Name": "Canal House Amsterdam", "Description": "A listed 17th-century canal house, fully let.",
-        "Location": "Amsterdam, NL", "Valuation": "3200000.00", "Number of fractions": "32000",
-        "Unit name (ticker)": "CANAL", "Token name": "Canal House Amsterdam", "Price per fraction": "100.00",
+        "Name": "Canal House Amsterdam",
+        "Description": "A listed 17th-century canal house, fully let.",
+        "Location": "Amsterdam, NL",
+        "Valuation": "3200000.00",
+        "Number of fractions": "32000",
+        "Unit name (ticker)": "CANAL",
+        "Token name": "Canal House Amsterdam",
+        "Price per fraction": "100.00",
         "Fractions offered": "20000",
     }
     page.get_by_label("Category").select_option("real_estate")
@@ -56,8 +61,14 @@ def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(
     page.get_by_text("No documents yet.").wait_for()
 
     # ... uploads documents (HTMX) and submits
-    _upload(page, "appraisal", "Appraisal 2026", "appraisal.pdf", "application/pdf",
-            pdf_document("Appraisal", ["Valuation 3,200,000 EUR"]))
+    _upload(
+        page,
+        "appraisal",
+        "Appraisal 2026",
+        "appraisal.pdf",
+        "application/pdf",
+        pdf_document("Appraisal", ["Valuation 3,200,000 EUR"]),
+    )
     _upload(page, "photo", "Front view", "front.png", "image/png", png_picture(80, 50, (90, 120, 200), (220, 230, 250)))
     page.get_by_role("button", name="Submit for review").click()
     page.get_by_text("Submitted for review").first.wait_for()

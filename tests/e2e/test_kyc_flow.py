@@ -21,7 +21,10 @@ DATA = Path(__file__).resolve().parents[2] / "compliance" / "data"
 def _private_storage_and_sanctions(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path / "private"}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "private"},
+        },
     }
     from compliance.screening import sdn_csv_parse
     from compliance.services import sanctions_list_replace

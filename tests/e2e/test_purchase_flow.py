@@ -20,11 +20,17 @@ def test_verified_investor_buys_five_fractions_and_sees_them_on_chain(
     page, page_problems, chain_platform, celery_worker_process
 ):
     # Given a live asset at 250.00 EUR a fraction, minted on devnet, and a verified investor with 2,000.00 EUR
-    asset = mint_live_asset(name="Harbour Lofts", total_fractions=1_000, fractions_for_sale=800,
-                            price_per_fraction_minor=25_000, max_purchase=50)
+    asset = mint_live_asset(
+        name="Harbour Lofts",
+        total_fractions=1_000,
+        fractions_for_sale=800,
+        price_per_fraction_minor=25_000,
+        max_purchase=50,
+    )
     investor = verified_investor(email="ivy@example.com", full_name="Ivy Investor")
-    deposit_record(investor=investor, amount_minor=200_000, currency="EUR", bank_reference="SEPA-0001",
-                   actor=StaffFactory())
+    deposit_record(
+        investor=investor, amount_minor=200_000, currency="EUR", bank_reference="SEPA-0001", actor=StaffFactory()
+    )
 
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(investor.email)

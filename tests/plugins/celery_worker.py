@@ -25,9 +25,18 @@ def _worker_env() -> dict[str, str]:
     )
     # The chain layer's configuration as the test process sees it (devnet fixture,
     # overridden timings), so the worker talks to the same algod with the same keys.
-    for name in ("ALGOD_URL", "ALGOD_TOKEN", "DEVNET_DATA_DIR", "CUSTODY_MASTER_KEYS", "CUSTODY_ACTIVE_KEY_ID",
-                 "CHAIN_RETRY_BASE_SECONDS", "CHAIN_RETRY_MAX_SECONDS", "CHAIN_OUTBOX_STALE_SECONDS",
-                 "CHAIN_TX_VALIDITY_ROUNDS", "CHAIN_PAUSE_AFTER_SUBMIT_SECONDS"):
+    for name in (
+        "ALGOD_URL",
+        "ALGOD_TOKEN",
+        "DEVNET_DATA_DIR",
+        "CUSTODY_MASTER_KEYS",
+        "CUSTODY_ACTIVE_KEY_ID",
+        "CHAIN_RETRY_BASE_SECONDS",
+        "CHAIN_RETRY_MAX_SECONDS",
+        "CHAIN_OUTBOX_STALE_SECONDS",
+        "CHAIN_TX_VALIDITY_ROUNDS",
+        "CHAIN_PAUSE_AFTER_SUBMIT_SECONDS",
+    ):
         value = getattr(settings, name, None)
         if value not in (None, ""):
             env[name] = str(value)
@@ -43,10 +52,27 @@ class WorkerProcess:
     def start(self, timeout: float = 30) -> "WorkerProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,8 +6,10 @@ from chain.services import chain_account_keys_rotate
 
 
 class Command(BaseCommand):
-    help = ("Re-wrap every account's data key under the active master key "
-            "(CUSTODY_ACTIVE_KEY_ID). Keep the old key configured until this reports 0 left.")
+    help = (
+        "Re-wrap every account's data key under the active master key "
+        "(CUSTODY_ACTIVE_KEY_ID). Keep the old key configured until this reports 0 left."
+    )
 
     def handle(self, *args, **options):
         active = get_backend().active_key_id()

@@ -45,15 +45,13 @@ class Command(BaseCommand):
             user.save()
             for role in roles:
                 user_add_role(user=user, role=role)
-            EmailAddress.objects.update_or_create(
-                user=user, email=email, defaults={"verified": True, "primary": True}
-            )
+            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
             rows.append((", ".join(r.label for r in roles), email))
             users[email] = user
         return rows, users
 
     def _print(self, rows, kyc_lines):
-        self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s)" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
         for roles, email in rows:
             self.stdout.write(f"  {email:<24} {roles}")
         self.stdout.write("KYC demo (sample sanctions list loaded):")

@@ -10,7 +10,9 @@ class Command(BaseCommand):
         report = ledger_verify()
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(f"PROBLEM {problem}"))
-        summary = f"{report.entries} journal entries, {report.accounts} accounts checked, {len(report.problems)} problem(s)"
+        summary = (
+            f"{report.entries} journal entries, {report.accounts} accounts checked, {len(report.problems)} problem(s)"
+        )
         if report.problems:
             self.stdout.write(self.style.ERROR(summary))
             raise SystemExit(1)

@@ -15,8 +15,10 @@ class Command(BaseCommand):
             self.stdout.write(f"skipped  {line}")
         for mismatch in report.mismatches:
             self.stdout.write(self.style.ERROR(f"MISMATCH {mismatch}"))
-        summary = (f"{report.assets_checked} asset(s), {report.accounts_checked} account(s) checked, "
-                   f"{len(report.mismatches)} mismatch(es)")
+        summary = (
+            f"{report.assets_checked} asset(s), {report.accounts_checked} account(s) checked, "
+            f"{len(report.mismatches)} mismatch(es)"
+        )
         if report.mismatches:
             self.stdout.write(self.style.ERROR(summary))
             raise SystemExit(1)

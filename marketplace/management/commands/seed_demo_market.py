@@ -25,8 +25,13 @@ class Command(BaseCommand):
             raise CommandError("Run `manage.py seed_demo` first.")
         for reference, amount, currency in DEMO_DEPOSITS:
             if not Deposit.objects.filter(bank_reference=reference).exists():
-                deposit_record(investor=investor, amount_minor=amount, currency=currency, bank_reference=reference,
-                               actor=staff)
-        self.stdout.write(self.style.SUCCESS(
-            "Demo cash: investor@demo.rwa has " + ", ".join(f"{a // 100:,} {c}" for _, a, c in DEMO_DEPOSITS)
-            + " deposited (see /market/portfolio/)."))
+                deposit_record(
+                    investor=investor, amount_minor=amount, currency=currency, bank_reference=reference, actor=staff
+                )
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo cash: investor@demo.rwa has "
+                + ", ".join(f"{a // 100:,} {c}" for _, a, c in DEMO_DEPOSITS)
+                + " deposited (see /market/portfolio/)."
+            )
+        )

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test venv system-deps services check-deploy bench clean
+.PHONY: run test lint venv system-deps services check-deploy bench clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,9 +31,17 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "Starting Redis"; redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log; }
 	@for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done; redis-cli -h 127.0.0.1 -p 6379 ping
 
-# Whole suite: unit, integration (real Celery worker on Redis, real devnet) and browser tests.
-# pytest's exit code 5 (no tests collected) fails the run like any other non-zero code.
-test: venv system-deps services
+# Import contracts (the layers), lint and format, types. Settings in pyproject.toml.
+lint: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy accounts assets compliance marketplace chain config devnet
+
+# Whole suite: lint first, then unit, integration (real Celery worker on Redis, real
+# devnet) and browser tests. pytest's exit code 5 (no tests collected) fails the run like
+# any other non-zero code.
+test: venv system-deps services lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check-deploy: venv

@@ -3,13 +3,16 @@ superuser, roles, permissions) and passwords change only through the services in
 compliance/access.py, which decide who may do what, audit it and tell the user. This
 module renders their forms and never writes those fields itself."""
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from compliance.access import (
@@ -48,7 +51,7 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     actions = ["grant_issuer", "revoke_issuer"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
 
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
@@ -57,7 +60,7 @@ class UserAdmin(BaseUserAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path("<int:pk>/access/", self.admin_site.admin_view(self.access_view), name="accounts_user_access"),
         ] + super().get_urls()
@@ -74,7 +77,7 @@ class UserAdmin(BaseUserAdmin):
             '<a class="button" href="{}">Change access…</a>', reverse("admin:accounts_user_access", args=[obj.pk])
         )
 
-    def access_view(self, request: HttpRequest, pk: int):
+    def access_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         user = get_object_or_404(User, pk=pk)
         current = Access.of(user)
         editable, refusal = self._editable_access_fields(request, user, current)
@@ -131,7 +134,7 @@ class UserAdmin(BaseUserAdmin):
             editable |= {"is_superuser", "groups", "permissions"}
         return editable, refusals["is_active"] or refusals["is_staff"] or ""
 
-    def user_change_password(self, request: HttpRequest, id, form_url=""):
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         user = self.get_object(request, id)
         if user is None:
             raise Http404("No such account.")
@@ -166,15 +169,15 @@ class UserAdmin(BaseUserAdmin):
         return TemplateResponse(request, "admin/service_form.html", context)
 
     @admin.action(description="Grant the issuer role", permissions=["grant_issuer"])
-    def grant_issuer(self, request: HttpRequest, queryset):
+    def grant_issuer(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._issuer_action(request, queryset, issuer_role_grant, "granted to")
 
     @admin.action(description="Revoke the issuer role", permissions=["grant_issuer"])
-    def revoke_issuer(self, request: HttpRequest, queryset):
+    def revoke_issuer(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._issuer_action(request, queryset, issuer_role_revoke, "revoked from")
 
     @staticmethod
-    def _issuer_action(request: HttpRequest, queryset, service, verb: str) -> None:
+    def _issuer_action(request: HttpRequest, queryset: QuerySet[User], service: Callable[..., bool], verb: str) -> None:
         changed = 0
         for user in queryset:
             try:

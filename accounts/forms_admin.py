@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Permission
@@ -50,7 +52,8 @@ class AccessForm(forms.Form):
 
     def __init__(self, *args, editable: set[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["permissions"].choices = _permission_choices()
+        # self.fields holds copies of the fields declared above
+        cast(forms.MultipleChoiceField, self.fields["permissions"]).choices = _permission_choices()
         for name in ("is_active", "is_staff", "is_superuser", "groups", "permissions"):
             if name not in editable:
                 self.fields[name].disabled = True

@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from config.numbers import WHOLE_NUMBER_FIELDS
@@ -53,11 +54,11 @@ class AssetDocumentInline(admin.TabularInline):
     fields = ("kind", "title", "download", "content_type", "size", "sha256", "public_to_investors", "uploaded_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
         return False
 
     @admin.display(description="File")
-    def download(self, obj):
+    def download(self, obj: AssetDocument) -> str:
         return format_html('<a href="{}">{}</a>', reverse("assets:document", args=[obj.public_id]), obj.original_name)
 
 
@@ -93,25 +94,25 @@ class AssetAdmin(admin.ModelAdmin):
     change_form_template = "admin/assets/asset/change_form.html"
     formfield_overrides = WHOLE_NUMBER_FIELDS
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issuers register assets in the app, not staff in admin
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path("<int:pk>/review/", self.admin_site.admin_view(self.review_view), name="assets_asset_review"),
             path("<int:pk>/retry-mint/", self.admin_site.admin_view(self.retry_view), name="assets_asset_retry"),
         ] + super().get_urls()
 
-    def review_view(self, request, pk):
+    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not request.user.has_perm("assets.review_asset"):
             raise PermissionDenied  # before the lookup: no existence oracle for other staff
         asset = get_object_or_404(Asset.objects.select_related("issuer"), pk=pk)
         form = ReviewDecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            decision = request.POST.get("decision")
+            decision = request.POST.get("decision", "")
             action = {
                 "approve": services.asset_approve,
                 "request_changes": services.asset_request_changes,
@@ -138,7 +139,7 @@ class AssetAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/assets/asset/review.html", context)
 
-    def retry_view(self, request, pk):
+    def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST" or not request.user.has_perm("assets.review_asset"):
             raise PermissionDenied
         asset = get_object_or_404(Asset, pk=pk)

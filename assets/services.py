@@ -81,6 +81,7 @@ def document_delete(*, document: AssetDocument, actor) -> None:
     asset = _locked(document.asset)
     _require_editable(asset)
     storage, name = document.file.storage, document.file.name
+    assert name, "a stored document always has a file"
     document.delete()
     transaction.on_commit(lambda: storage.delete(name))
 
@@ -131,7 +132,7 @@ def _decide(asset: Asset, reviewer, *, status: str, comment: str, action: str, r
     return asset
 
 
-DECISION_MAIL = {
+DECISION_MAIL: dict[str, tuple[str, str]] = {  # keyed by Asset.Status (a str)
     S.CHANGES_REQUESTED: (
         "Changes requested for {name}",
         "Our reviewers asked for changes to {name} before it can be approved:\n\n{comment}\n\nEdit the asset and submit it again.",

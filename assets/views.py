@@ -1,12 +1,14 @@
 import hashlib
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
+from config.http import HtmxHttpRequest
 from config.money import parse_major_to_minor
 from config.numbers import parse_whole_number
 from config.ratelimit import client_key, hit
@@ -21,13 +24,13 @@ from config.uploads import private_file_response
 
 from . import catalogue_cache, metadata, selectors, services
 from .forms import AssetForm, DocumentUploadForm
-from .models import Asset
+from .models import Asset, AssetDocument
 
 PAGE_SIZE = 12
 VERIFY_RATE = (10, 60)  # verifications per client per minute
 
 
-def _issuer_required(request):
+def _issuer_required(request: HttpRequest) -> None:
     if not user_has_role(request.user, ISSUER):
         raise PermissionDenied("Only issuers can register assets. Ask our team to grant you the issuer role.")
 
@@ -67,14 +70,14 @@ def _catalogue_results(raw: dict[str, str]) -> str:
     """The results fragment (count, cards, pager) for these filters. The same for every
     visitor, so it needs no request and can be cached (assets/catalogue_cache.py)."""
     errors: list[str] = []
-    filters = {
-        "category": raw["category"] if raw["category"] in Asset.Category.values else "",
-        "location": _text_filter(raw["location"], errors, "location"),
-        "q": _text_filter(raw["q"], errors, "search"),
-        "price_min_minor": _price_filter(raw["price_min"], errors, "minimum price"),
-        "price_max_minor": _price_filter(raw["price_max"], errors, "maximum price"),
-    }
-    page = Paginator(selectors.catalogue_assets(**filters), PAGE_SIZE).get_page(_page_number(raw["page"], errors))
+    assets = selectors.catalogue_assets(
+        category=raw["category"] if raw["category"] in Asset.Category.values else "",
+        location=_text_filter(raw["location"], errors, "location"),
+        q=_text_filter(raw["q"], errors, "search"),
+        price_min_minor=_price_filter(raw["price_min"], errors, "minimum price"),
+        price_max_minor=_price_filter(raw["price_max"], errors, "maximum price"),
+    )
+    page = Paginator(assets, PAGE_SIZE).get_page(_page_number(raw["page"], errors))
     # Pager links carry only the known filters, never arbitrary parameters of the request.
     querystring = urlencode([(name, raw[name]) for name in CATALOGUE_PARAMS if raw[name]])
     return render_to_string(
@@ -83,7 +86,7 @@ def _catalogue_results(raw: dict[str, str]) -> str:
 
 
 @require_GET
-def catalogue(request):
+def catalogue(request: HtmxHttpRequest) -> HttpResponse:
     params = request.GET
     raw = {name: params.get(name, "").strip()[:100] for name in (*CATALOGUE_PARAMS, "page")}
     results = mark_safe(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))  # noqa: S308
@@ -95,7 +98,7 @@ def catalogue(request):
 
 
 @require_GET
-def asset_detail(request, public_id):
+def asset_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
     visible = selectors.documents_visible_to(asset=asset, user=request.user)
     return render(
@@ -113,7 +116,7 @@ def asset_detail(request, public_id):
 
 
 @require_GET
-def asset_verify(request, public_id):
+def asset_verify(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Read the ASA from algod and recompute the metadata hash from the documents."""
     asset = selectors.asset_get_for_viewer(public_id=public_id, user=request.user)
     if asset.asa_id is None:
@@ -134,7 +137,7 @@ def asset_verify(request, public_id):
             status=429,
         )
 
-    result = {"asset": asset, "checks": [], "error": ""}
+    result: dict[str, Any] = {"asset": asset, "checks": [], "error": ""}  # the template context
     try:
         params = asset_params(asset.asa_id)
     except AlgodError as exc:
@@ -174,7 +177,7 @@ def asset_verify(request, public_id):
     return render(request, "assets/detail.html#verify", result)
 
 
-def _file_sha256(document) -> str:
+def _file_sha256(document: AssetDocument) -> str:
     digest = hashlib.sha256()
     with document.file.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -183,7 +186,7 @@ def _file_sha256(document) -> str:
 
 
 @require_GET
-def arc3_metadata(request, public_hex):
+def arc3_metadata(request: HttpRequest, public_hex: str) -> HttpResponse:
     try:
         # isascii: uuid.UUID() would read other scripts' digits as hex digits.
         public_id = uuid.UUID(public_hex) if public_hex.isascii() else None
@@ -199,19 +202,19 @@ def arc3_metadata(request, public_hex):
 
 
 @require_GET
-def document_download(request, public_id):
+def document_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     document = selectors.document_get_for_user(public_id=public_id, user=request.user)
     return private_file_response(document.file, filename=document.original_name, content_type=document.content_type)
 
 
 @login_required
-def issuer_dashboard(request):
+def issuer_dashboard(request: HttpRequest) -> HttpResponse:
     _issuer_required(request)
     return render(request, "assets/issuer_dashboard.html", {"assets": selectors.issuer_assets(user=request.user)})
 
 
 @login_required
-def asset_create(request):
+def asset_create(request: HttpRequest) -> HttpResponse:
     _issuer_required(request)
     form = AssetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -226,7 +229,7 @@ def asset_create(request):
 
 
 @login_required
-def asset_edit(request, public_id):
+def asset_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
     if not asset.is_editable:
         messages.info(request, "This asset is under review or live and can no longer be edited.")
@@ -244,7 +247,7 @@ def asset_edit(request, public_id):
 
 
 @login_required
-def asset_manage(request, public_id):
+def asset_manage(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
     return render(
         request,
@@ -255,7 +258,7 @@ def asset_manage(request, public_id):
 
 @login_required
 @require_POST
-def document_upload(request, public_id):
+def document_upload(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
     form = DocumentUploadForm(request.POST, request.FILES)
     if form.is_valid():
@@ -282,7 +285,7 @@ def document_upload(request, public_id):
 
 @login_required
 @require_POST
-def document_delete(request, public_id, document_id):
+def document_delete(request: HttpRequest, public_id: uuid.UUID, document_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
     document = asset.documents.filter(public_id=document_id).first()
     if document is None:
@@ -297,7 +300,7 @@ def document_delete(request, public_id, document_id):
 
 @login_required
 @require_POST
-def asset_submit(request, public_id):
+def asset_submit(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
     try:
         services.asset_submit(asset=asset, actor=request.user)

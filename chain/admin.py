@@ -3,9 +3,13 @@ Key material is never a field here (not even the ciphertext): ModelAdmin `fields
 exactly what is shown."""
 
 import time
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import gateway
@@ -14,13 +18,13 @@ from .services import outbox_retry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: models.Model | None = None):
         return self.fields
 
 
@@ -66,21 +70,21 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
     ]
     actions = ["retry_failed"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChainTransaction]:
         return super().get_queryset(request).defer("signed_bytes")
 
     @admin.display(description="txid (round)", ordering="confirmed_round")
-    def txid_round(self, obj):
+    def txid_round(self, obj: ChainTransaction) -> str:
         if not obj.txid:
             return "—"
         return format_html("<code>{}</code> ({})", obj.txid, obj.confirmed_round or "unconfirmed")
 
     @admin.display(description="last error")
-    def short_error(self, obj):
+    def short_error(self, obj: ChainTransaction) -> str:
         return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
 
     @admin.action(description="Retry the selected failed transactions", permissions=["change"])
-    def retry_failed(self, request, queryset):
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[ChainTransaction]) -> None:
         retried = 0
         for row in queryset.filter(status=ChainTransaction.Status.FAILED):
             try:
@@ -104,12 +108,12 @@ class ChainAccountAdmin(ReadOnlyAdmin):
     list_per_page = 50
     fields = ["address", "role", "user", "key_id", "created_at", "live_balance", "live_assets"]
     BREAKER_SECONDS = 15.0
-    _algod_failed_at = None
+    _algod_failed_at: ClassVar[float | None] = None
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChainAccount]:
         return super().get_queryset(request).defer("key_ciphertext", "key_nonce", "wrapped_data_key", "wrap_nonce")
 
-    def _info(self, obj):
+    def _info(self, obj) -> dict:  # obj: a ChainAccount, which carries the answer as _algod_info
         """algod's view of the account, read once per page (kept on the instance)."""
         if not hasattr(obj, "_algod_info"):
             failed_at = self._algod_failed_at
@@ -124,13 +128,13 @@ class ChainAccountAdmin(ReadOnlyAdmin):
         return obj._algod_info
 
     @admin.display(description="balance (ALGO)")
-    def list_balance(self, obj):
+    def list_balance(self, obj: ChainAccount) -> str:
         if obj.role == ChainAccount.Role.INVESTOR:
             return "on the account's page"
         return self.live_balance(obj)
 
     @admin.display(description="balance (ALGO)")
-    def live_balance(self, obj):
+    def live_balance(self, obj: ChainAccount) -> str:
         info = self._info(obj)
         if "error" in info:
             return f"unavailable: {info['error'][:80]}"
@@ -138,7 +142,7 @@ class ChainAccountAdmin(ReadOnlyAdmin):
         return f"{micro // 1_000_000:,}.{micro % 1_000_000:06d}"
 
     @admin.display(description="asset holdings (on chain)")
-    def live_assets(self, obj):
+    def live_assets(self, obj: ChainAccount) -> str:
         info = self._info(obj)
         if "error" in info:
             return "unavailable"

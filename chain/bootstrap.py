@@ -24,7 +24,7 @@ from .services import platform_accounts_ensure
 ALGO = 1_000_000
 # What each role should hold. Funding pays every minimum balance and fee, so the role
 # accounts that only sign need their own minimum balance and nothing more.
-TARGET_BALANCES = {
+TARGET_BALANCES: dict[str, int] = {
     ChainAccount.Role.FUNDING: 1_000 * ALGO,
     ChainAccount.Role.TREASURY: 1 * ALGO,
     ChainAccount.Role.MANAGER: ALGO // 5,

@@ -84,7 +84,8 @@ def build_asset_transfer(
     n = 2 + (1 if opt_in else 0)
     min_fee = max(MIN_FEE, sp.min_fee or 0)
 
-    txns, signers = [], []
+    txns: list[algo_txn.Transaction] = []
+    signers: list = []
     txns.append(
         algo_txn.PaymentTxn(
             funding.address, _params(sp, fee=min_fee * n, validity_rounds=validity_rounds), receiver.address, top_up

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from algosdk import account as algo_account
 from algosdk import encoding as algo_encoding
@@ -231,8 +231,9 @@ def sign_group(
             raise CustodyError("custody: a transaction's sender does not match the signing account")
         keys.append(_open(address, sealed, backend))
     try:
+        # A key signer always yields a SignedTransaction (not a logic or multisig one).
         return [
-            sign_transaction_with_signer(txn, AccountTransactionSigner(sk))
+            cast(algo_txn.SignedTransaction, sign_transaction_with_signer(txn, AccountTransactionSigner(sk)))
             for (txn, _, _), sk in zip(txns, keys, strict=True)
         ]
     finally:

@@ -347,7 +347,8 @@ def wait_for_confirmation(txid: str, *, rounds: int) -> dict | None:
     """Confirmed pending info, or None when not confirmed within `rounds` rounds.
     A pool error (the node dropped it) is raised as a rejection."""
     client = get_client()
-    start = current = None
+    start: int | None = None
+    current = 0  # set with start, from the node's last round
     while True:
         info = pending_info(txid)
         if info:

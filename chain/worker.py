@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from algosdk import encoding as algo_encoding
 from django.conf import settings
@@ -58,7 +59,7 @@ def outbox_sweep() -> int:
     from .tasks import outbox_process_task
 
     now = timezone.now()
-    stale_before = now - timezone.timedelta(seconds=settings.CHAIN_OUTBOX_STALE_SECONDS)
+    stale_before = now - timedelta(seconds=settings.CHAIN_OUTBOX_STALE_SECONDS)
     swept = 0
     for pk, due in chain_transactions_stale(before=stale_before).values_list("pk", "next_attempt_at")[:1000]:
         if ChainTransaction.objects.filter(pk=pk, next_attempt_at=due, status__in=UNFINISHED).update(
@@ -141,7 +142,7 @@ def _reason(exc: BaseException) -> str:
 def _note_retry(row: ChainTransaction, reason: str, delay: float) -> None:
     logger.warning("chain tx %s attempt %s will retry in %.1fs: %s", row.pk, row.attempts, delay, reason)
     ChainTransaction.objects.filter(pk=row.pk, status__in=UNFINISHED).update(
-        last_error=reason[:4000], next_attempt_at=timezone.now() + timezone.timedelta(seconds=delay)
+        last_error=reason[:4000], next_attempt_at=timezone.now() + timedelta(seconds=delay)
     )
 
 

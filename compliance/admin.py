@@ -1,11 +1,15 @@
+import uuid
 from datetime import timedelta
+from typing import Any, Protocol
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten, flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -29,7 +33,7 @@ class QueueFilter(admin.SimpleListFilter):
     title = "queue"
     parameter_name = "queue"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [
             ("waiting", "Waiting for a decision"),
             ("flagged", "Sanctions match, waiting"),
@@ -38,7 +42,7 @@ class QueueFilter(admin.SimpleListFilter):
             ("expiring", "Approval expires within 30 days"),
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[KycApplication]) -> QuerySet[KycApplication]:
         today = timezone.localdate()
         submitted = queryset.filter(status=KycApplication.Status.SUBMITTED)
         match self.value():
@@ -64,19 +68,19 @@ class KycDocumentInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["kind", "document_link", "content_type", "size", "sha256", "uploaded_at"]
-    readonly_fields = fields
+    readonly_fields = flatten(fields)
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: KycApplication | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: KycApplication | None = None) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: KycApplication | None = None) -> bool:
         return request.user.has_perm("compliance.view_kycapplication")
 
     @admin.display(description="File")
-    def document_link(self, doc):
+    def document_link(self, doc: KycDocument) -> str:
         url = reverse("admin:compliance_kycapplication_document", args=[doc.public_id])
         return format_html('<a href="{}" download>Download {}</a>', url, doc.original_name)
 
@@ -88,7 +92,11 @@ class KycDecisionForm(forms.Form):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
-DECISIONS = {
+class KycDecision(Protocol):
+    def __call__(self, *, application: KycApplication, reviewer: Any, reason: str) -> KycApplication: ...
+
+
+DECISIONS: dict[str, tuple[KycDecision, str]] = {
     "approve": (kyc_application_approve, "approved"),
     "reject": (kyc_application_reject, "rejected"),
     "request_info": (kyc_application_request_info, "sent back for more information"),
@@ -150,16 +158,16 @@ class KycApplicationAdmin(ReadOnlyAdmin):
         ),
         ("History", {"fields": ["audit_trail"]}),
     ]
-    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     @admin.display(description="Screening", ordering="screening_status")
-    def screening_badge(self, app):
+    def screening_badge(self, app: KycApplication) -> str:
         if app.screening_status == KycApplication.Screening.HIT:
             return format_html("<strong>MATCH {}</strong>", f"{app.screening_score:.0f}")
         return app.get_screening_status_display()
 
     @admin.display(description="Matched entries")
-    def screening_result(self, app):
+    def screening_result(self, app: KycApplication) -> str:
         if not app.screening_matches:
             return "No entry at or above the match threshold."
         rows = format_html_join(
@@ -177,7 +185,7 @@ class KycApplicationAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="Audit trail")
-    def audit_trail(self, app):
+    def audit_trail(self, app: KycApplication) -> str:
         entries = audit_entries_for(app)
         if not entries:
             return "-"
@@ -190,7 +198,7 @@ class KycApplicationAdmin(ReadOnlyAdmin):
             ),
         )
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<path:object_id>/decide/",
@@ -204,7 +212,9 @@ class KycApplicationAdmin(ReadOnlyAdmin):
             ),
         ] + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         app = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if app is not None:
@@ -216,7 +226,7 @@ class KycApplicationAdmin(ReadOnlyAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def decide_view(self, request, object_id):
+    def decide_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not request.user.has_perm(REVIEW_PERMISSION):
@@ -246,7 +256,7 @@ class KycApplicationAdmin(ReadOnlyAdmin):
         self.log_change(request, app, f"KYC decision: {decision}" + (f" ({reason})" if reason else ""))
         return redirect(change_url)
 
-    def document_view(self, request, public_id):
+    def document_view(self, request: HttpRequest, public_id: uuid.UUID) -> FileResponse:
         if not request.user.has_perm("compliance.view_kycapplication"):
             raise PermissionDenied
         doc = get_object_or_404(KycDocument, public_id=public_id)
@@ -266,7 +276,7 @@ class InvestorProfileForm(forms.ModelForm):
 
 
 @admin.register(InvestorProfile)
-class InvestorProfileAdmin(ServiceFormAdmin):
+class InvestorProfileAdmin(ServiceFormAdmin[InvestorProfile]):
     form = InvestorProfileForm
     service_submit_label = "Save the freeze"
     list_display = ["user", "frozen", "frozen_reason", "frozen_at", "frozen_by"]
@@ -276,21 +286,25 @@ class InvestorProfileAdmin(ServiceFormAdmin):
     readonly_fields = ["frozen_at", "frozen_by"]
     list_select_related = ["user", "frozen_by"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields + (["user"] if obj else [])
+    def get_readonly_fields(self, request: HttpRequest, obj: InvestorProfile | None = None) -> list[str]:
+        return [*self.readonly_fields, *(["user"] if obj else [])]
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: InvestorProfile | None = None) -> bool:
         return False
 
-    def service_form(self, request, obj, data):
+    def service_form(self, request: HttpRequest, obj: InvestorProfile | None, data: QueryDict | None) -> forms.BaseForm:
         return self.get_form(request, obj, change=obj is not None)(data, instance=obj)
 
-    def service_intro(self, request, obj):
+    def service_intro(self, request: HttpRequest, obj: InvestorProfile | None) -> str:
         return "A frozen account can neither buy nor sell. Each freeze and unfreeze is checked and audited."
 
-    def service_perform(self, request, obj, form):
+    def service_perform(self, request: HttpRequest, obj: InvestorProfile | None, form: forms.BaseForm) -> str:
         # Freezes go through the services so that each one is checked and audited.
-        user, data = form.cleaned_data.get("user") or obj.user, form.cleaned_data
+        data = form.cleaned_data
+        user = data.get("user")
+        if not user:
+            assert obj is not None, "only the change page, with its profile, has the user read-only"
+            user = obj.user
         if data["frozen"]:
             investor_freeze(user=user, actor=request.user, reason=data["frozen_reason"])
             return f"{user} is frozen."

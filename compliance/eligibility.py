@@ -24,7 +24,7 @@ become the last allowed holder."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -34,8 +34,9 @@ from .kyc_state import KycState
 from .models import KycApplication
 from .selectors import investor_profile_for, kyc_standing_for
 
-RECEIVE, SEND = "receive", "send"
 Direction = Literal["receive", "send"]
+RECEIVE: Final = "receive"
+SEND: Final = "send"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Signal receivers that feed the audit log from other apps: failed logins, role and
 permission changes, and every Django admin action (LogEntry). Connected in apps.ready()."""
 
+from collections.abc import Callable
+
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -75,13 +77,12 @@ def _through_columns(through, instance_model, other_model) -> tuple[str, str]:
 def on_admin_log(sender, instance: LogEntry, created, raw=False, **kwargs):
     if not created or raw:
         return
+    content_type = instance.content_type  # None when the entry names no model
     audit_record(
         actor=instance.user,
         action=ADMIN_ACTIONS.get(instance.action_flag, "admin.action"),
         after={
-            "content_type": f"{instance.content_type.app_label}.{instance.content_type.model}"
-            if instance.content_type_id
-            else "",
+            "content_type": f"{content_type.app_label}.{content_type.model}" if content_type is not None else "",
             "object_id": str(instance.object_id or ""),
             "object_repr": instance.object_repr,
             "change_message": instance.get_change_message(),
@@ -89,7 +90,7 @@ def on_admin_log(sender, instance: LogEntry, created, raw=False, **kwargs):
     )
 
 
-_receivers = []
+_receivers: list[Callable[..., None]] = []
 
 
 def connect() -> None:

@@ -46,6 +46,7 @@ def kyc_can_start_new(*, user, today=None) -> bool:
     if latest is None or latest.status == KycApplication.Status.REJECTED:
         return True
     if latest.status == KycApplication.Status.APPROVED:
+        assert latest.expires_at is not None, "an approval always sets expires_at"
         return latest.expires_at - timedelta(days=RENEWAL_WINDOW_DAYS) <= today
     return False
 
@@ -75,9 +76,10 @@ def _kyc_start_in_transaction(*, user) -> KycApplication:
 def _document_store(*, application: KycApplication, kind: str, uploaded, info) -> KycDocument:
     old = KycDocument.objects.filter(application=application, kind=kind).first()
     if old is not None:
-        old_file = old.file
+        storage, name = old.file.storage, old.file.name
+        assert name, "a stored document always has a file"
         old.delete()
-        transaction.on_commit(lambda: old_file.storage.delete(old_file.name))
+        transaction.on_commit(lambda: storage.delete(name))
     doc = KycDocument(
         application=application,
         kind=kind,
@@ -438,33 +440,26 @@ def investor_freeze(*, user, actor, reason: str) -> InvestorProfile:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Give a reason for the freeze.", code="reason_required")
-    InvestorProfile.objects.get_or_create(user=user)
-    profile = investor_profile_lock(user=user)
-    before = model_snapshot(profile, ("frozen", "frozen_reason"))
-    profile.frozen, profile.frozen_reason, profile.frozen_at, profile.frozen_by = True, reason, timezone.now(), actor
-    profile.save()
-    audit_record(
-        actor=actor,
-        action="investor.frozen",
-        target=user,
-        before=before,
-        after=model_snapshot(profile, ("frozen", "frozen_reason")),
-        reason=reason,
-    )
-    return profile
+    return _freeze_set(user=user, actor=actor, frozen=True, reason=reason)
 
 
 @transaction.atomic(durable=True)
 def investor_unfreeze(*, user, actor, reason: str = "") -> InvestorProfile:
     _check_freezer(actor, user)
+    return _freeze_set(user=user, actor=actor, frozen=False, reason=reason)
+
+
+def _freeze_set(*, user, actor, frozen: bool, reason: str) -> InvestorProfile:
+    """Inside the caller's transaction, after _check_freezer."""
     InvestorProfile.objects.get_or_create(user=user)
     profile = investor_profile_lock(user=user)
     before = model_snapshot(profile, ("frozen", "frozen_reason"))
-    profile.frozen, profile.frozen_reason, profile.frozen_at, profile.frozen_by = False, "", None, None
+    profile.frozen, profile.frozen_reason = frozen, reason if frozen else ""
+    profile.frozen_at, profile.frozen_by = (timezone.now(), actor) if frozen else (None, None)
     profile.save()
     audit_record(
         actor=actor,
-        action="investor.unfrozen",
+        action="investor.frozen" if frozen else "investor.unfrozen",
         target=user,
         before=before,
         after=model_snapshot(profile, ("frozen", "frozen_reason")),

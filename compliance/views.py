@@ -1,6 +1,11 @@
+import uuid
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -14,7 +19,7 @@ from .services import kyc_application_edit, kyc_can_start_new
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def kyc_edit(request):
+def kyc_edit(request: HttpRequest) -> HttpResponse:
     latest = kyc_status_for(request.user)
     application = latest if latest is not None and latest.is_editable else None
     if application is None and not kyc_can_start_new(user=request.user):
@@ -58,14 +63,14 @@ def kyc_edit(request):
     )
 
 
-def latest_copy(latest):
+def latest_copy(latest: KycApplication | None) -> KycApplication | None:
     """A renewal starts from the previous details (not saved until the applicant does)."""
     if latest is None:
         return None
     return KycApplication(user=latest.user, **{f: getattr(latest, f) for f in KycApplication.RENEWAL_COPIED_FIELDS})
 
 
-def _add_errors(form, exc: ValidationError) -> None:
+def _add_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -75,7 +80,7 @@ def _add_errors(form, exc: ValidationError) -> None:
 
 @login_required
 @require_GET
-def kyc_detail(request, public_id):
+def kyc_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     application = kyc_application_get_for_user(public_id=public_id, user=request.user)
     return render(
         request, "compliance/kyc_detail.html", {"application": application, "documents": application.documents.all()}
@@ -84,6 +89,6 @@ def kyc_detail(request, public_id):
 
 @login_required
 @require_GET
-def kyc_document(request, public_id):
+def kyc_document(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     doc = kyc_document_get_for_user(public_id=public_id, user=request.user)
     return private_file_response(doc.file, filename=doc.original_name, content_type=doc.content_type)

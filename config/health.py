@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -51,15 +51,16 @@ def readiness_checks() -> dict[str, Callable[[], str | None]]:
 
 @never_cache
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     staff = request.user.is_authenticated and request.user.is_staff
-    results, healthy = {}, True
+    results: dict[str, dict[str, str | float]] = {}
+    healthy = True
     for name, check in readiness_checks().items():
         started = time.monotonic()
         try:

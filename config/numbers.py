@@ -7,6 +7,7 @@ that int() then refuses; a number typed in one script and shown back in another 
 confusion we do not allow, so those are refused with one clear message."""
 
 import re
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -102,7 +103,8 @@ class IdChoiceField(forms.ModelChoiceField):
 
 
 # ModelAdmin.formfield_overrides for back-office forms with integer columns.
-WHOLE_NUMBER_FIELDS = {
+# (quoted: model fields are generic only in the type stubs)
+WHOLE_NUMBER_FIELDS: "dict[type[models.Field[Any, Any]], dict[str, Any]]" = {
     field: {"form_class": WholeNumberField}
     for field in (
         models.IntegerField,

@@ -215,7 +215,7 @@ def _stream_info(dictionary: bytes) -> dict:
     """What the stream dictionary says about the body: its filters, whether a predictor
     scrambles it, whether it holds objects, whether it is plain data."""
     tokens = [_unescape(t) if t.startswith(b"/") else t.decode("latin-1") for t in _DICT_TOKEN.findall(dictionary)]
-    top: dict[str, object] = {}
+    top: dict[str, str | list[str]] = {}  # a name, a number or reference, or an array
     depth = in_array = 0
     length = None
     for i, token in enumerate(tokens):
@@ -248,7 +248,7 @@ def _stream_info(dictionary: bytes) -> dict:
         "filters": ["FlateDecode" if f in ("/FlateDecode", "/Fl") else f[1:] for f in filters],
         "predictor": predictor,
         "length": length,
-        "first": int(top["First"]) if isinstance(top.get("First"), str) and top["First"].isdigit() else None,
+        "first": int(first) if isinstance(first := top.get("First"), str) and first.isdigit() else None,
         "object_stream": name_of("Type") == "ObjStm" or "First" in top,
         "data_only": name_of("Subtype") in _DATA_SUBTYPES or name_of("Type") == "XRef" or "Length1" in top,
     }

@@ -11,12 +11,17 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
 from config.pdf_scan import PdfUninspectable, pdf_active_names
+
+if TYPE_CHECKING:
+    from django.db.models.fields.files import FieldFile
+    from django.http import FileResponse
 
 PDF, PNG, JPEG, WEBP = "application/pdf", "image/png", "image/jpeg", "image/webp"
 DOCUMENT_TYPES = (PDF, PNG, JPEG, WEBP)
@@ -37,7 +42,7 @@ def sniff_content_type(head: bytes) -> str | None:
     return None
 
 
-def sanitize_filename(name: str, content_type: str) -> str:
+def sanitize_filename(name: str | None, content_type: str) -> str:
     """A safe display name: no path, no control or shell characters, the extension that
     matches the content."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -67,7 +72,7 @@ def validate_upload(uploaded, *, allowed=DOCUMENT_TYPES, max_bytes=DEFAULT_MAX_B
     uploaded.seek(0)
     head = uploaded.read(16)
     content_type = sniff_content_type(head)
-    if content_type not in allowed:
+    if content_type is None or content_type not in allowed:
         kinds = ", ".join(EXTENSIONS[t].upper() for t in allowed)
         raise ValidationError(
             f"This file's content is not an accepted type ({kinds}), whatever its name says.",
@@ -122,7 +127,7 @@ def content_disposition_attachment(filename: str, content_type: str) -> str:
     return header
 
 
-def private_file_response(field_file, *, filename: str, content_type: str):
+def private_file_response(field_file: "FieldFile", *, filename: str, content_type: str) -> "FileResponse":
     """Serve a private file after the caller has checked permission, always as a download
     (an <img> still shows pictures: the disposition only governs navigation). Never cached
     by shared caches; the browser is told not to guess the type; a sandbox CSP in case it

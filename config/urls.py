@@ -11,7 +11,7 @@ admin.site.site_title = "RWA back office"
 admin.site.index_title = "Operations"
 # One way in: the back office's sign-in page sends everyone to allauth's, with its
 # second-factor stage and its failed-login limit (config/checks.py keeps it so).
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # deliberate wrap of the bound method
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),

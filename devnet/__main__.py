@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import cast
 
 from devnet.server import DEFAULT_TOKEN, Devnet, make_server
 
@@ -18,7 +19,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     devnet = Devnet(Path(args.data_dir), fsync=args.fsync)
     server = make_server(devnet, args.host, args.port, args.token)
-    host, port = server.server_address[:2]
+    # An AF_INET server's address is (str, int); typeshed allows bytes for the host.
+    host, port = cast(tuple[str, int], server.server_address[:2])
 
     def stop(signum, frame):
         # shutdown() blocks until serve_forever returns, so call it off the main thread.

@@ -121,7 +121,7 @@ def _check_group(txns: list[dict]) -> None:
                 "submitted alone)"
             )
         return
-    first = txns[0].get("grp")
+    first: bytes = txns[0].get("grp") or b""  # an empty Group is refused at [0] below
     for i, txn in enumerate(txns):
         grp = txn.get("grp")
         if not grp:
@@ -726,12 +726,12 @@ def asset_params_json(asset: Asset) -> dict:
                 params[key] = value
     if asset.metadata_hash:
         params["metadata-hash"] = codec.b64(asset.metadata_hash)
-    for key, value in (
+    for key, address in (
         ("manager", asset.manager),
         ("reserve", asset.reserve),
         ("freeze", asset.freeze),
         ("clawback", asset.clawback),
     ):
-        if value:
-            params[key] = addr_str(value)
+        if address:
+            params[key] = addr_str(address)
     return params

@@ -111,6 +111,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     devnet: Devnet  # set on the subclass built by make_server
     token: str
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's pending header lines (undeclared in typeshed)
 
     def do_GET(self):
         self._dispatch("GET")

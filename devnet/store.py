@@ -133,19 +133,21 @@ class Journal:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append(self, kind: str, rnd: int, data: bytes = b"") -> None:
+        fd = self.fd
+        assert fd is not None, "journal append before open()"
         record = encode_record(kind, rnd, data)
-        end = os.lseek(self.fd, 0, os.SEEK_END)
+        end = os.lseek(fd, 0, os.SEEK_END)
         try:
-            written = os.write(self.fd, record)
+            written = os.write(fd, record)
             if written != len(record):
                 raise OSError(f"short journal write ({written}/{len(record)} bytes)")
         except OSError:
             # Cut the partial record off so later records are not hidden behind a torn
             # one; the caller refuses the group instead of acknowledging it.
-            os.ftruncate(self.fd, end)
+            os.ftruncate(fd, end)
             raise
         if self.fsync:
-            os.fsync(self.fd)
+            os.fsync(fd)
 
     def close(self) -> None:
         if self.fd is not None:

@@ -130,6 +130,7 @@ class DevnetProcess:
         return AlgodClient(self.token, self.url)
 
     def dispenser_private_key(self) -> str:
+        assert self.genesis is not None, "the devnet has not been started"
         return mnemonic.to_private_key(self.genesis["dispenser"]["mnemonic"])
 
     def __enter__(self) -> DevnetProcess:

@@ -2,11 +2,18 @@
 durable transaction and writes the audit entry); nothing here edits a balance, a
 posting or an order directly."""
 
+from collections.abc import Callable
+from typing import cast
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
@@ -18,12 +25,22 @@ from .forms import DecisionForm, DepositForm
 from .models import Deposit, JournalEntry, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
 
 
-def _report(request, exc: Exception) -> None:
+def _report(request: HttpRequest, exc: Exception) -> None:
     text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     messages.error(request, text)
 
 
-def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, perform):
+def _decision_view(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    obj: models.Model,
+    *,
+    title: str,
+    intro: str,
+    label: str,
+    buttons: list[tuple[str, str]],
+    perform: Callable[[str, str], str],
+) -> HttpResponse:
     """A small form page: one text (reason or bank reference) and one or more buttons."""
     form = DecisionForm(request.POST or None)
     form.fields["text"].label = label
@@ -52,7 +69,7 @@ def _decision_view(modeladmin, request, obj, *, title, intro, label, buttons, pe
 
 
 @admin.register(Offering)
-class OfferingAdmin(ServiceFormAdmin):
+class OfferingAdmin(ServiceFormAdmin[Offering]):
     list_display = ["asset", "status_now", "price", "sold", "fee_bps", "opens_at", "closes_at"]
     list_filter = ["status", "currency"]
     search_fields = ["asset__name", "asset__unit_name"]
@@ -73,36 +90,38 @@ class OfferingAdmin(ServiceFormAdmin):
     readonly_fields = ["asset", "currency", "fractions_sold"]
     formfield_overrides = WHOLE_NUMBER_FIELDS
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # opened by the marketplace when the asset's mint confirms
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Offering | None = None) -> bool:
         return False
 
     @admin.display(description="status now")
-    def status_now(self, obj):
+    def status_now(self, obj: Offering) -> str:
         return obj.current_status_label()
 
     @admin.display(description="price")
-    def price(self, obj):
+    def price(self, obj: Offering) -> str:
         return format_money(obj.price_per_fraction_minor, obj.currency)
 
     @admin.display(description="sold / offered")
-    def sold(self, obj):
+    def sold(self, obj: Offering) -> str:
         return f"{obj.fractions_sold:,} / {obj.fractions_for_sale:,}"
 
     service_submit_label = "Save the offering"
 
-    def service_form(self, request, obj, data):
+    def service_form(self, request: HttpRequest, obj: Offering | None, data: QueryDict | None) -> forms.BaseForm:
         return self.get_form(request, obj, change=True)(data, instance=obj)
 
-    def service_intro(self, request, obj):
+    def service_intro(self, request: HttpRequest, obj: Offering | None) -> str:
+        assert obj is not None, "offerings are never added here, only changed"
         return (
             f"{obj.asset} in {obj.currency}: {obj.fractions_sold:,} of {obj.fractions_for_sale:,} fractions sold "
             "or reserved. The change is checked and audited by the marketplace."
         )
 
-    def service_perform(self, request, obj, form):
+    def service_perform(self, request: HttpRequest, obj: Offering | None, form: forms.BaseForm) -> str:
+        assert obj is not None, "offerings are never added here, only changed"
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.OFFERING_EDITABLE}
         if fields:
             services.offering_update(offering=obj, actor=request.user, fields=fields)
@@ -118,18 +137,18 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     fields = ["kind", "user", "currency", "balance", "created_at"]
 
     @admin.display(description="balance", ordering="balance")
-    def balance_display(self, obj):
+    def balance_display(self, obj: LedgerAccount) -> str:
         return format_money(obj.balance, obj.currency)
 
 
 class PostingInline(admin.TabularInline):
     model = Posting
     fields = ["account", "amount_minor"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only, no groups
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
@@ -142,40 +161,40 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     fields = ["kind", "memo", "order", "deposit", "withdrawal", "created_by", "created_at"]
     inlines = [PostingInline]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: JournalEntry | None = None) -> bool:
         return request.user.has_perm("marketplace.view_journalentry")
 
 
 @admin.register(Deposit)
-class DepositAdmin(ServiceFormAdmin):
+class DepositAdmin(ServiceFormAdmin[Deposit]):
     list_display = ["bank_reference", "investor", "amount", "recorded_by", "created_at"]
     search_fields = ["bank_reference", "investor__email"]
     list_select_related = ["investor", "recorded_by"]
     fields = ["investor", "amount_minor", "currency", "bank_reference", "recorded_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # names only, no groups
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Deposit | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Deposit | None = None) -> bool:
         return False
 
     @admin.display(description="amount")
-    def amount(self, obj):
+    def amount(self, obj: Deposit) -> str:
         return format_money(obj.amount_minor, obj.currency)
 
     service_submit_label = "Record deposit"
 
-    def service_form(self, request, obj, data):
+    def service_form(self, request: HttpRequest, obj: Deposit | None, data: QueryDict | None) -> forms.BaseForm:
         return DepositForm(data)
 
-    def service_intro(self, request, obj):
+    def service_intro(self, request: HttpRequest, obj: Deposit | None) -> str:
         return "Cash received in the platform's bank account. Each bank reference is recorded once."
 
-    def service_perform(self, request, obj, form):
+    def service_perform(self, request: HttpRequest, obj: Deposit | None, form: forms.BaseForm) -> str:
         data = form.cleaned_data
         deposit = services.deposit_record(
             investor=data["investor"],
@@ -210,15 +229,15 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     ]
 
     @admin.display(description="withdrawal")
-    def short_id(self, obj):
+    def short_id(self, obj: Withdrawal) -> str:
         return obj.public_id.hex[:8]
 
     @admin.display(description="amount")
-    def amount(self, obj):
+    def amount(self, obj: Withdrawal) -> str:
         return format_money(obj.amount_minor, obj.currency)
 
     @admin.display(description="decision")
-    def decide_link(self, obj):
+    def decide_link(self, obj: Withdrawal) -> str:
         if obj.status != Withdrawal.Status.REQUESTED:
             return "—"
         return format_html(
@@ -226,12 +245,12 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             reverse("admin:marketplace_withdrawal_decide", args=[obj.pk]),
         )
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: Withdrawal | None = None) -> bool:
         return request.user.has_perm("marketplace.view_withdrawal") or request.user.has_perm(
             "marketplace.change_withdrawal"
         )
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="marketplace_withdrawal_decide"
@@ -239,12 +258,12 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def decide_view(self, request, pk):
+    def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not request.user.has_perm("marketplace.change_withdrawal"):
             raise PermissionDenied
         withdrawal = get_object_or_404(Withdrawal.objects.select_related("investor"), pk=pk)
 
-        def perform(action, text):
+        def perform(action: str, text: str) -> str:
             if action == "_pay":
                 services.withdrawal_approve(withdrawal=withdrawal, actor=request.user, bank_reference=text)
                 return "Withdrawal marked as paid."
@@ -294,15 +313,15 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
     actions = ["retry_settlement"]
 
     @admin.display(description="order")
-    def short_id(self, obj):
+    def short_id(self, obj: PrimaryOrder) -> str:
         return obj.public_id.hex[:8]
 
     @admin.display(description="total")
-    def total(self, obj):
+    def total(self, obj: PrimaryOrder) -> str:
         return format_money(obj.total_minor, obj.currency)
 
     @admin.display(description="settlement")
-    def settlement(self, obj):
+    def settlement(self, obj: PrimaryOrder) -> str:
         tx = obj.chain_tx
         if tx is None:
             return "—"
@@ -311,7 +330,7 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
         return tx.get_status_display() + (f": {tx.last_error[:80]}" if tx.last_error else "")
 
     @admin.display(description="staff actions")
-    def staff_actions(self, obj):
+    def staff_actions(self, obj: PrimaryOrder) -> str:
         if obj.status != PrimaryOrder.Status.FAILED:
             return "—"
         return format_html(
@@ -319,16 +338,16 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
             reverse("admin:marketplace_primaryorder_resolve", args=[obj.pk]),
         )
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: PrimaryOrder | None = None) -> bool:
         return request.user.has_perm("marketplace.view_primaryorder") or request.user.has_perm(
             "marketplace.change_primaryorder"
         )
 
-    def has_retry_permission(self, request):
+    def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("marketplace.change_primaryorder")
 
     @admin.action(description="Retry the settlement of the selected failed orders", permissions=["retry"])
-    def retry_settlement(self, request, queryset):
+    def retry_settlement(self, request: HttpRequest, queryset: QuerySet[PrimaryOrder]) -> None:
         done = 0
         for order in queryset.filter(status=PrimaryOrder.Status.FAILED):
             try:
@@ -338,7 +357,7 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
                 _report(request, exc)
         messages.success(request, f"{done} settlement(s) queued again.")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<int:pk>/resolve/",
@@ -348,12 +367,12 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def resolve_view(self, request, pk):
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not request.user.has_perm("marketplace.change_primaryorder"):
             raise PermissionDenied
         order = get_object_or_404(PrimaryOrder.objects.select_related("investor", "asset", "chain_tx"), pk=pk)
 
-        def perform(action, text):
+        def perform(action: str, text: str) -> str:
             if action == "_retry":
                 services.order_settlement_retry(order=order, actor=request.user)
                 return "Settlement queued again."

@@ -1,4 +1,5 @@
 import uuid
+from typing import cast
 
 from django import forms
 
@@ -47,7 +48,8 @@ class WithdrawalForm(forms.Form):
 
     def __init__(self, *args, currencies: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [(c, c) for c in currencies]
+        # self.fields holds copies of the fields declared above
+        cast(forms.ChoiceField, self.fields["currency"]).choices = [(c, c) for c in currencies]
 
     def clean_amount(self) -> int:
         return parse_major_to_minor(self.cleaned_data["amount"], field="amount")

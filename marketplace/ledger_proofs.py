@@ -44,6 +44,6 @@ def ledger_verify() -> LedgerReport:
         report.problems.append(
             f"account #{account.pk} ({account}) balance {account.balance} != postings {account.posted}"
         )
-    for account in LedgerAccount.objects.filter(Q(balance__lt=0) & ~Q(kind=LedgerAccount.Kind.BANK)).order_by("pk"):
-        report.problems.append(f"account #{account.pk} ({account}) is negative: {account.balance}")
+    for negative in LedgerAccount.objects.filter(Q(balance__lt=0) & ~Q(kind=LedgerAccount.Kind.BANK)).order_by("pk"):
+        report.problems.append(f"account #{negative.pk} ({negative}) is negative: {negative.balance}")
     return report

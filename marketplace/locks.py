@@ -14,6 +14,7 @@ new order, journal entries, postings, the outbox row) take no lock anyone waits 
 
 from django.db.models import Q
 
+from accounts.models import User
 from chain.models import ChainTransaction
 
 from .models import Holding, LedgerAccount, Offering, PrimaryOrder, Withdrawal
@@ -36,7 +37,7 @@ def holding_lock(*, investor, asset) -> Holding:
     return holding
 
 
-def ledger_accounts_lock(*, specs: list[tuple[str, object, str]]) -> list[LedgerAccount]:
+def ledger_accounts_lock(*, specs: list[tuple[str, User | None, str]]) -> list[LedgerAccount]:
     """Lock (creating when missing) the accounts given as (kind, user or None, currency),
     in pk order. Returns them in the order of `specs`."""
 

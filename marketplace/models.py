@@ -253,6 +253,9 @@ class PrimaryOrder(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     settled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: set by services.order_place on the order it returns (True when the
+    # call repeated an earlier one).
+    replayed: bool
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -79,6 +79,7 @@ def reconcile() -> ReconciliationReport:
 
     for asset in Asset.objects.filter(asa_id__isnull=False).order_by("pk"):
         asa_id, label = asset.asa_id, str(asset.asset_name or asset.name)
+        assert asa_id is not None, "filtered on asa_id__isnull=False"
         if asset_transfers_in_flight(asset_id=asa_id).exists():
             report.skipped.append(f"ASA {asa_id} ({label}): settlements in flight")
             continue
@@ -97,12 +98,12 @@ def reconcile() -> ReconciliationReport:
                 report.mismatches.append(
                     Mismatch(asa_id, label, account.address, f"investor #{user_id}", quantity, actual)
                 )
-        for user_id, account in custodial.items():
-            if user_id not in holdings:
+        for owner_id, account in custodial.items():
+            if owner_id not in holdings:
                 actual = units(account.address, asa_id)
                 if actual:
                     report.mismatches.append(
-                        Mismatch(asa_id, label, account.address, f"investor #{user_id} (no holding row)", 0, actual)
+                        Mismatch(asa_id, label, account.address, f"investor #{owner_id} (no holding row)", 0, actual)
                     )
         settled = Holding.objects.filter(asset=asset).aggregate(total=Sum("quantity"))["total"] or 0
         expected = asset.total_fractions - settled

@@ -3,12 +3,22 @@ number of orders, holdings or postings (tests assert it)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
-from compliance.eligibility import EligibilityResult, RuleFailure, TransferQuestion, transfer_check, transfer_check_many
+from assets.models import Asset
+from compliance.eligibility import (
+    Direction,
+    EligibilityResult,
+    RuleFailure,
+    TransferQuestion,
+    transfer_check,
+    transfer_check_many,
+)
 
 from .ledger import fee_for
 from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
@@ -105,7 +115,9 @@ def holder_counts(*, asset_ids) -> dict[int, int]:
 _READ = object()
 
 
-def eligibility_check(*, investor, asset, quantity: int, direction: str, at=None, holding=_READ) -> EligibilityResult:
+def eligibility_check(
+    *, investor, asset, quantity: int, direction: Direction, at=None, holding=_READ
+) -> EligibilityResult:
     """`compliance.eligibility.transfer_check` with the facts from our books: the
     investor's holding (pass the row when the caller has just locked it; read here
     otherwise) and the asset's holder count."""
@@ -128,14 +140,20 @@ def eligibility_check_many(*, investor, questions: list[TransferQuestion], at=No
     that explain a button per asset. Answers in the order of `questions`."""
     if not questions:
         return []
-    asset_ids = {q.asset.pk for q in questions}
+    # compliance types a question's asset as `object` (it does not import assets); ours are Assets.
+    asset_ids = {cast(Asset, q.asset).pk for q in questions}
     holdings = {h.asset_id: h for h in Holding.objects.filter(investor=investor, asset_id__in=list(asset_ids))}
     counts = holder_counts(asset_ids=asset_ids)
     return transfer_check_many(
         investor=investor,
         at=at,
         questions=[
-            replace(q, holding=holdings.get(q.asset.pk), holder_count=counts.get(q.asset.pk, 0)) for q in questions
+            replace(
+                q,
+                holding=holdings.get(cast(Asset, q.asset).pk),
+                holder_count=counts.get(cast(Asset, q.asset).pk, 0),
+            )
+            for q in questions
         ],
     )
 
@@ -167,7 +185,7 @@ def offering_stats(*, asset_ids) -> dict[int, OfferingStats]:
     holders = holder_counts(asset_ids=offerings)
     result = {}
     for asset_id, offering in offerings.items():
-        row = money.get(asset_id, {})
+        row: Mapping[str, Any] = money.get(asset_id, {})
         result[asset_id] = OfferingStats(
             offering,
             row.get("raised") or 0,

@@ -529,11 +529,19 @@ def order_settlement_failed(chain_tx: ChainTransaction) -> None:
         )
 
 
+def _settlement_lock(order: PrimaryOrder) -> ChainTransaction:
+    """The order's settlement row, locked. Every placed order has one; without it, the same
+    DoesNotExist as the lookup."""
+    if order.chain_tx_id is None:
+        raise ChainTransaction.DoesNotExist("the order has no settlement transaction")
+    return chain_transaction_lock(pk=order.chain_tx_id)
+
+
 @transaction.atomic(durable=True)
 def order_settlement_retry(*, order: PrimaryOrder, actor) -> PrimaryOrder:
     """Staff: send a failed settlement again (same order, same cash held)."""
     _require_staff(actor, "marketplace.change_primaryorder", not_user=order.investor)
-    chain_tx = chain_transaction_lock(pk=order.chain_tx_id)
+    chain_tx = _settlement_lock(order)
     order = order_lock(pk=order.pk)
     if order.status != OS.FAILED or chain_tx.status != ChainTransaction.Status.FAILED:
         raise ValidationError("Only an order whose settlement failed can be retried.")
@@ -560,7 +568,7 @@ def order_compensate(*, order: PrimaryOrder, actor, reason: str) -> PrimaryOrder
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the order is refunded instead of retried."})
-    chain_tx = chain_transaction_lock(pk=order.chain_tx_id)
+    chain_tx = _settlement_lock(order)
     if chain_tx.status != ChainTransaction.Status.FAILED:
         raise ValidationError("Only an order whose settlement failed can be compensated.")
     offering = offering_lock(pk=order.offering_id)

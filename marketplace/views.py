@@ -1,9 +1,11 @@
 import csv
+import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,13 +15,14 @@ from django_htmx.http import HttpResponseClientRedirect
 from chain.gateway import AlgodError, asset_amount
 from chain.selectors import investor_account_for_user
 from compliance.eligibility import RECEIVE
+from config.http import HtmxHttpRequest
 from config.money import minor_to_major_text
 from config.ratelimit import client_key, hit, order_rate
 
 from . import selectors, services
 from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
-from .models import PrimaryOrder
+from .models import Offering, PrimaryOrder
 
 LIST_LIMIT = 50
 
@@ -28,7 +31,9 @@ def _errors(exc: ValidationError) -> list[str]:
     return list(exc.messages)
 
 
-def _offering_context(request, offering, form=None, errors=None):
+def _offering_context(
+    request: HttpRequest, offering: Offering, form: PurchaseForm | None = None, errors: list[str] | None = None
+) -> dict[str, Any]:
     user = request.user
     quantity = offering.min_purchase
     if form is not None and form.is_bound:
@@ -36,7 +41,7 @@ def _offering_context(request, offering, form=None, errors=None):
             quantity = parse_quantity(form.data.get("quantity"))
         except ValidationError:
             pass
-    context = {
+    context: dict[str, Any] = {
         "offering": offering,
         "asset": offering.asset,
         "status": offering.current_status(),
@@ -58,7 +63,7 @@ def _offering_context(request, offering, form=None, errors=None):
 
 @login_required
 @require_GET
-def dashboard(request):
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     """The investor's page: KYC status and next step, holdings, and what they may buy or
     sell, each button with the eligibility engine's reasons."""
     context = investor_dashboard(user=request.user)
@@ -67,16 +72,16 @@ def dashboard(request):
 
 
 @require_GET
-def offering_detail(request, asset_public_id):
+def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
     return render(request, "marketplace/offering.html", _offering_context(request, offering))
 
 
 @require_GET
-def offering_quote(request, asset_public_id):
+def offering_quote(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     """HTMX: the total with fees for the quantity being typed."""
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
-    context = {"offering": offering, "quote": None, "quote_errors": [], "warnings": []}
+    context: dict[str, Any] = {"offering": offering, "quote": None, "quote_errors": [], "warnings": []}
     try:
         quantity = parse_quantity(request.GET.get("quantity"))
     except ValidationError as exc:
@@ -96,7 +101,7 @@ def offering_quote(request, asset_public_id):
 
 @login_required
 @require_POST
-def order_place(request, asset_public_id):
+def order_place(request: HtmxHttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
     limit, window = order_rate()
     if not hit(action="order_place", who=client_key(request), limit=limit, window=window):
@@ -145,7 +150,7 @@ def _settlement_step(order: PrimaryOrder) -> str:
 
 @login_required
 @require_GET
-def order_detail(request, public_id):
+def order_detail(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     order = selectors.order_get_for_user(public_id=public_id, user=request.user)
     context = {"order": order, "step": _settlement_step(order)}
     template = "marketplace/order_detail.html#progress" if request.htmx else "marketplace/order_detail.html"
@@ -154,7 +159,7 @@ def order_detail(request, public_id):
 
 @login_required
 @require_GET
-def portfolio(request):
+def portfolio(request: HttpRequest) -> HttpResponse:
     user = request.user
     balances = selectors.cash_balances(user=user)
     return render(
@@ -174,10 +179,10 @@ def portfolio(request):
 
 @login_required
 @require_GET
-def holding_chain_check(request, pk):
+def holding_chain_check(request: HttpRequest, pk: int) -> HttpResponse:
     """HTMX: the holding's balance read from algod beside the books' figure."""
     holding = selectors.holding_get_for_user(pk=pk, user=request.user)
-    context = {"holding": holding, "on_chain": None, "error": ""}
+    context: dict[str, Any] = {"holding": holding, "on_chain": None, "error": ""}
     account = investor_account_for_user(request.user)
     if account is None or holding.asset.asa_id is None:
         context["error"] = "No on-chain account yet."
@@ -191,7 +196,7 @@ def holding_chain_check(request, pk):
 
 @login_required
 @require_POST
-def withdrawal_create(request):
+def withdrawal_create(request: HttpRequest) -> HttpResponse:
     balances = selectors.cash_balances(user=request.user)
     form = WithdrawalForm(request.POST, currencies=[b.currency for b in balances])
     if form.is_valid():
@@ -206,12 +211,14 @@ def withdrawal_create(request):
             messages.success(request, "Withdrawal requested; the cash is held until our team pays it out.")
     else:
         for errors in form.errors.values():
-            for message in errors:
-                messages.error(request, message)
+            for error in errors:
+                # django-stubs: iterating an ErrorList yields message strings (its __getitem__
+                # unpacks each ValidationError), not the stored ValidationErrors.
+                messages.error(request, error)  # type: ignore[arg-type]
     return redirect("marketplace:portfolio")
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     """No spreadsheet formulas from user-controlled text."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -219,7 +226,7 @@ def _cell(value) -> str:
 
 @login_required
 @require_GET
-def portfolio_csv(request):
+def portfolio_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="rwa-transactions-{stamp}.csv"'
@@ -256,7 +263,7 @@ def portfolio_csv(request):
                 order.quantity if order else "",
                 order.public_id if order else "",
                 order.status if order else "",
-                chain_tx.txid if chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",
+                chain_tx.txid if order and chain_tx and order.status == PrimaryOrder.Status.SETTLED else "",
                 chain_tx.confirmed_round if chain_tx and chain_tx.confirmed_round else "",
                 _cell(p.entry.memo),
             ]

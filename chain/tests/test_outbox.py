@@ -17,7 +17,7 @@ from .conftest import asset_payload, on_chain_units, process, request, transfer
 
 pytestmark = pytest.mark.django_db
 
-CALLS = []
+CALLS: list[tuple] = []  # (outcome, pk, status, detail) per callback run
 
 
 def record_confirmed(chain_tx):

@@ -4,6 +4,7 @@ the environment (django-environ)."""
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -161,7 +162,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # Content-Security-Policy: only our own static files; QR codes for TOTP are data: SVGs.
-CONTENT_SECURITY_POLICY = {
+# Directive values: source lists, or True for a valueless directive (production adds
+# upgrade-insecure-requests).
+CONTENT_SECURITY_POLICY: dict[str, dict[str, list[str] | bool]] = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
@@ -183,7 +186,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT: Path | None = VAR_DIR / "staticfiles"  # None in embedded mode (local.py)
 # Private files (asset data room, KYC documents) live outside any public URL and are
 # served only through permission-checked views.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
@@ -215,7 +218,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 300}  # per transport
 CELERY_BEAT_SCHEDULE = {
     "purge-unverified-signups": {
         "task": "accounts.tasks.purge_unverified_signups",

@@ -6,9 +6,10 @@ The table lists who is signed in, the method, the URL and the field. A field of 
 means the value goes into the URL path ({value}); a GET row puts it in the query string;
 a POST row sends a valid form with only that field replaced."""
 
+import dataclasses
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -83,9 +84,9 @@ class Row:
     method: str
     url: str  # formatted with the world's ids, and {value} for path parameters
     field: str | None
-    data: dict = field(default_factory=dict)  # the valid rest of a POST form
+    data: dict = dataclasses.field(default_factory=dict)  # the valid rest of a POST form
     legit: tuple = ()  # values that are valid input here (empty for an optional field)
-    values: dict = field(default_factory=lambda: HOSTILE)
+    values: dict = dataclasses.field(default_factory=lambda: HOSTILE)
 
     def __str__(self):
         return f"{self.who} {self.method} {self.url} {self.field or 'path'}"

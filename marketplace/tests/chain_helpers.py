@@ -27,7 +27,7 @@ def wait_until(predicate, timeout=60, interval=0.2, message="condition"):
 def mint_live_asset(*, chain_total=None, process_here=False, timeout=60, **fields) -> Asset:
     """An asset minted on devnet and live, with its offering open. `chain_total` mints a
     different supply than the books say (to provoke a settlement failure)."""
-    asset = AssetFactory(status=Asset.Status.MINTING, **fields)
+    asset: Asset = AssetFactory.create(status=Asset.Status.MINTING, **fields)
     digest = hashlib.sha256(f"metadata {asset.public_id}".encode()).hexdigest()
     Asset.objects.filter(pk=asset.pk).update(metadata_hash=digest)
     with transaction.atomic():

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test lint venv system-deps services check-deploy bench clean
+.PHONY: run test lint venv system-deps services check-deploy bench chaos clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -49,6 +49,13 @@ check-deploy: venv
 	  DJANGO_ALLOWED_HOSTS=rwa.example DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 	  CACHE_URL=redis://127.0.0.1:6379/1 CELERY_BROKER_URL=redis://127.0.0.1:6379/0 PRIVATE_MEDIA_ROOT=/tmp/rwa-private \
 	  $(PY) manage.py check --deploy --fail-level WARNING
+
+# Fault injection under real HTTP load (not part of `make test`; ~5 min): kill -9 of the
+# worker, devnet and its own redis, connection kills on its own database; then every
+# accepted order is checked to be exactly one order, reservation, settlement and on-chain
+# transfer. docs/chaos.md. Options: make chaos CHAOS_ARGS="--rounds 2".
+chaos: venv services
+	$(PY) -m bench.chaos.run $(CHAOS_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache test-artifacts/

@@ -362,8 +362,9 @@ def transfer_check_many(*, investor, questions: list[TransferQuestion], at=None)
 
 # What can change between accepting an order and signing its settlement: the person's
 # standing and their eligibility for the asset. Quantity, holding limits and holder count
-# were judged when the units were reserved, under the offering lock, and the reservation
-# already counts in the holding, so they are not judged twice.
+# were judged when the units were reserved (under the holding lock; a new holder of a
+# capped asset also under the offering lock), and the reservation already counts in the
+# holding, so they are not judged twice.
 SETTLEMENT_RULES = INVESTOR_RULES + (_rule_country, _rule_accreditation)
 
 

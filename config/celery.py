@@ -4,6 +4,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-app = Celery("rwa")
+# Every task retries promptly when it loses the database (config/db_unavailable.py).
+app = Celery("rwa", task_cls="config.db_unavailable:DatabaseRetryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -2,6 +2,7 @@
 allauth's limits use), for the site's own limits: order placement and the asset page's
 verify panel. The order limit is the setting MARKETPLACE_ORDER_RATE_LIMIT (count, seconds)."""
 
+import logging
 import time
 
 from django.conf import settings
@@ -20,14 +21,26 @@ def client_key(request) -> str:
     return f"ip:{(request.META.get('REMOTE_ADDR') or 'unknown')[:45]}"
 
 
+logger = logging.getLogger("config.ratelimit")
+
+
 def hit(*, action: str, who, limit: int, window: int) -> bool:
-    """Count one attempt; False when `who` has used up the window's allowance."""
+    """Count one attempt; False when `who` has used up the window's allowance.
+
+    When the cache cannot be reached the attempt is allowed and logged: these limits are
+    abuse control, and what they guard (orders, the verify panel) is kept correct by the
+    database (idempotency keys, row locks), so a cache outage must not fail every order
+    with a 500 (make chaos found exactly that while the broker's Redis was down)."""
     bucket = int(time.time() // window)
     key = f"ratelimit:{action}:{who}:{bucket}"
-    cache.add(key, 0, timeout=window + 5)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window + 5)
-        count = 1
+        cache.add(key, 0, timeout=window + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window + 5)
+            count = 1
+    except Exception as exc:  # redis-py's ConnectionError, TimeoutError, ...: any cache failure
+        logger.warning("rate limit %s not counted, cache unavailable: %s", action, type(exc).__name__)
+        return True
     return count <= limit

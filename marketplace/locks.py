@@ -3,14 +3,17 @@ than one of them:
 
     1. chain.ChainTransaction (a settlement row: compensation; the outbox's confirm/fail
        callbacks already hold it when they run)
-    2. Offering
-    3. Holding
-    4. LedgerAccount, several at once in pk order
+    2. Holding
+    3. LedgerAccount, several at once in pk order
+    4. Offering (last of the buyer's locks: every buyer of an offering queues on it, so
+       order_place takes it with its final UPDATE, just before the commit)
     5. PrimaryOrder / Withdrawal
     6. the audit chain head (compliance.audit_record, always last)
 
 A transaction may skip levels but never goes back up. Rows that are only inserted (a
-new order, journal entries, postings, the outbox row) take no lock anyone waits on."""
+new order, journal entries, postings, the outbox row) take no lock anyone waits on: the
+foreign keys of an insert take KEY SHARE on the rows they point to, which the NO KEY
+UPDATE locks below (and plain UPDATEs) do not conflict with."""
 
 from django.db.models import Q
 
@@ -25,7 +28,9 @@ def chain_transaction_lock(*, pk: int) -> ChainTransaction:
 
 
 def offering_lock(*, pk: int) -> Offering:
-    return Offering.objects.select_for_update(of=("self",)).select_related("asset").get(pk=pk)
+    # NO KEY UPDATE: the offering's key never changes, and a buyer's order insert (KEY
+    # SHARE through its foreign key) must not wait for staff editing the terms.
+    return Offering.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
 
 
 def holding_lock(*, investor, asset) -> Holding:

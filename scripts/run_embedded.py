@@ -1,6 +1,7 @@
 """`make run`: start devnet (the development ledger, data in var/devnet), migrate the
 embedded database, seed demo data, create and fund the platform's chain accounts, then
-run the web server and a Celery worker (with beat) side by side. Ctrl-C stops everything.
+run the web server and a Celery worker (with beat) side by side, each restarted with a
+capped back-off when it exits (config/supervisor.py). Ctrl-C stops everything.
 
 A custody master key is generated once into var/custody-master.keys unless
 CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE is given. ALGOD_URL set in the
@@ -14,6 +15,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.supervisor import Supervisor, stop_all  # noqa: E402  (needs ROOT on the path)
+
 PY = sys.executable
 HOST = os.environ.get("RWA_HOST", "127.0.0.1")
 PORT = os.environ.get("RWA_PORT", "8000")
@@ -122,34 +127,30 @@ def main() -> int:
             str(var / "celerybeat-schedule"),
         ],
     }
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in commands.items()}
+    supervisors = [Supervisor(name, cmd, cwd=ROOT) for name, cmd in commands.items()]
+    for sup in supervisors:
+        sup.start()
     if devnet is not None:
-        procs["devnet"] = devnet  # stopped last: dict order is stop order
+        log = open(var / "devnet" / "devnet.log", "ab")  # noqa: SIM115  (kept open for restarts)
+        devnet_sup = Supervisor("devnet", devnet.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        devnet_sup.adopt(devnet)
+        supervisors.append(devnet_sup)  # stopped last: list order is stop order
     print(
         f"\nRWA Marketplace: http://{HOST}:{PORT}/  (back office: /backoffice/)  Ctrl-C stops everything.\n", flush=True
     )
 
     def stop(*_):
-        for proc in procs.values():
-            if proc.poll() is None:  # the leader shuts its own children down (Celery's pool)
-                proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_all(supervisors)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     # Ctrl-C even when started from a shell that ignores SIGINT for background jobs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        # A child that dies (a worker killed by a broker loss, devnet crashing) is started
+        # again with a capped exponential back-off, and the console says so.
         while True:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping.", file=sys.stderr)
-                    stop()
-                    return proc.returncode or 1
+            for sup in supervisors:
+                sup.poll()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)

@@ -50,7 +50,7 @@ VARIANTS: dict[str, dict | None] = {
     "immediate": {"transaction_mode": "IMMEDIATE"},  # with the default 5 s timeout
     "shipped": None,
     # The shipped options with a busy timeout too short to wait out the queue: shows the
-    # fallback (config/sqlite_busy.py answers 503 "busy, please try again").
+    # fallback (config/db_unavailable.py answers 503 "please try again").
     "immediate+wal-timeout-0.05s": {"transaction_mode": "IMMEDIATE", "timeout": 0.05, "init_command": WAL},
 }
 DEPOSIT_MINOR = 100_00
@@ -285,7 +285,7 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", action="store_true", help="keep each variant's var dir (database, server log)")
     parser.add_argument(
-        "--without-fallback", action="store_true", help="leave out config/sqlite_busy.py (a lock timeout is then a 500)"
+        "--without-fallback", action="store_true", help="leave out the 503 fallback (a lock timeout is then a 500)"
     )
     args = parser.parse_args()
     print(

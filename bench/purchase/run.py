@@ -2,6 +2,10 @@
 
     .venv/bin/python -m bench.purchase.run [--clients 8] [--seconds 15] [--page-seconds 8]
 
+0. Hot offering vs spread: --race-clients client processes place --race-orders orders
+   each, first all from ONE offering (each purchase takes its row lock), then the same
+   load spread over SPREAD (8) offerings. Ratio = hot purchases/s ÷ spread purchases/s
+   (aim >= 0.5): how much the offering's lock serialises buyers of one offering.
 1. Purchases/s: --clients client *processes* (one Django + one PostgreSQL connection
    each) call `marketplace.services.order_place` in a loop for --seconds, random
    investor (KYC approved, funded) × random offering (a few, ample supply) × random
@@ -22,7 +26,7 @@ offering), which also proves the pgbench replay wrote what order_place writes.
 
 Needs PostgreSQL and Redis on 127.0.0.1 and pgbench on PATH. Uses its own database
 (rwa_bench_purchase, recreated each run) and Redis db 11 (broker). Bounded: a watchdog
-stops everything the bench started after --deadline seconds (default 170).
+stops everything the bench started after --deadline seconds (default 240).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 DB_NAME = "rwa_bench_purchase"
 PG = "postgresql://postgres@127.0.0.1:5432"
 QMAX = 10  # fractions per purchase: random 1..QMAX
+SPREAD = 8  # offerings of the spread run that the hot run's single offering is compared with
 STARTED: list[subprocess.Popen] = []  # every process the bench starts, stopped in finally / by the watchdog
 
 
@@ -220,9 +225,9 @@ def seed(*, investors: int, offerings: int, assets: int) -> dict:
             max_purchase=100,
             fee_bps=150,
         )
-        for _ in range(offerings)
+        for _ in range(max(offerings, SPREAD))
     ]
-    for _ in range(max(0, assets - offerings)):
+    for _ in range(max(0, assets - len(hot))):
         OfferingFactory(asset__live_at=now)
     staff = StaffFactory()
     users = [verified_investor() for _ in range(investors)]
@@ -233,11 +238,16 @@ def seed(*, investors: int, offerings: int, assets: int) -> dict:
         [LedgerAccount(kind=LedgerAccount.Kind.INVESTOR_HELD, user=u, currency="EUR") for u in users]
     )
     investor_ids = sorted(u.pk for u in users)
-    offering_ids = sorted(o.pk for o in hot)
+    ample_ids = sorted(o.pk for o in hot)
     # pgbench picks ids with random(lo, lo + n - 1): they must be contiguous.
     assert investor_ids == list(range(investor_ids[0], investor_ids[0] + investors)), "investor ids not contiguous"
-    assert offering_ids == list(range(offering_ids[0], offering_ids[0] + offerings)), "offering ids not contiguous"
-    return {"investor_ids": investor_ids, "offering_ids": offering_ids, "offering_asset": hot[0].asset.public_id}
+    assert ample_ids == list(range(ample_ids[0], ample_ids[0] + len(hot))), "offering ids not contiguous"
+    return {
+        "investor_ids": investor_ids,
+        "offering_ids": ample_ids[:offerings],  # phases 1 and 2
+        "ample_ids": ample_ids,  # phase 0 (hot: the first; spread: the first SPREAD) and the books check
+        "offering_asset": hot[0].asset.public_id,
+    }
 
 
 def one_purchase_sql(investor_id: int, offering_id: int) -> list[str]:
@@ -349,6 +359,117 @@ def run_buyers(clients: int, seeded: dict, seconds: float) -> dict:
     }
 
 
+# -- 0. one hot offering beside the same load spread over SPREAD offerings ------------------
+
+
+def race_buyer(idx: int, investor_ids: list[int], phases: list[list[int]], orders: int, ready, gos, results) -> None:
+    """One client of the hot/spread comparison: for each phase, after its start signal,
+    exactly `orders` purchases from that phase's offerings (refusals count as attempts)."""
+    import django
+
+    django.setup()
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    from accounts.models import User
+    from marketplace.services import order_place
+
+    rng = random.Random(1000 + idx)
+    users = list(User.objects.filter(pk__in=investor_ids))
+
+    def buy(offering_ids):
+        order_place(
+            investor=rng.choice(users),
+            offering_id=rng.choice(offering_ids),
+            quantity=rng.randint(1, QMAX),
+            idempotency_key=uuid.uuid4().hex,
+        )
+
+    buy(phases[0])  # warm-up, untimed
+    ready.put(idx)
+    for phase, offering_ids in enumerate(phases):
+        gos[phase].wait()
+        done, errors, latencies = 0, Counter(), []
+        cpu0 = time.process_time()
+        started = time.monotonic()  # CLOCK_MONOTONIC: comparable across the clients
+        for _ in range(orders):
+            t0 = time.perf_counter()
+            try:
+                buy(offering_ids)
+            except ValidationError as exc:
+                errors[",".join(sorted({e.code or "?" for e in exc.error_list}))] += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            done += 1
+        results.put(
+            {
+                "idx": idx,
+                "phase": phase,
+                "done": done,
+                "started": started,
+                "ended": time.monotonic(),
+                "errors": dict(errors),
+                "latencies": latencies,
+                "cpu": time.process_time() - cpu0,
+            }
+        )
+    connection.close()
+
+
+def run_hot_vs_spread(clients: int, orders: int, seeded: dict) -> dict:
+    """The same clients and the same number of orders, first all on one offering (one
+    row lock every purchase queues on), then spread over SPREAD offerings. Rate = orders
+    committed / (last client's end - first client's start)."""
+    ample = seeded["ample_ids"]
+    phases = {"hot": ample[:1], "spread": ample[:SPREAD]}
+    ctx = mp.get_context("spawn")
+    ready, results = ctx.Queue(), ctx.Queue()
+    gos = [ctx.Event() for _ in phases]
+    procs = [
+        ctx.Process(
+            target=race_buyer,
+            args=(i, seeded["investor_ids"], list(phases.values()), orders, ready, gos, results),
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
+    out = {}
+    try:
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=90)
+        for phase, name in enumerate(phases):
+            with CpuMeter() as cpu, BackendCpu() as pg:
+                gos[phase].set()
+                rows = [results.get(timeout=120) for _ in procs]
+            done = sum(r["done"] for r in rows)
+            wall = max(r["ended"] for r in rows) - min(r["started"] for r in rows)
+            lat = sorted(x for r in rows for x in r["latencies"])
+            errors = Counter()
+            for r in rows:
+                errors.update(r["errors"])
+            out[name] = {
+                "offerings": len(phases[name]),
+                "done": done,
+                "rate": done / wall,
+                "errors": dict(errors),
+                "cpu": cpu.busy,
+                "client_ms": sum(r["cpu"] for r in rows) / max(1, done) * 1000,
+                "pg_ms": pg.seconds / max(1, done) * 1000,
+                "p50": lat[len(lat) // 2] * 1000 if lat else 0,
+                "p95": lat[int(len(lat) * 0.95)] * 1000 if lat else 0,
+            }
+        for p in procs:
+            p.join(timeout=10)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+    out["warmups"] = clients
+    return out
+
+
 # -- 2. pgbench replay -----------------------------------------------------------------------
 
 
@@ -414,7 +535,7 @@ def books_check(seeded: dict, expected_orders: int) -> list[str]:
     from marketplace.models import Holding, Offering, PrimaryOrder
 
     problems = list(ledger_verify().problems)
-    for offering in Offering.objects.filter(pk__in=seeded["offering_ids"]):
+    for offering in Offering.objects.filter(pk__in=seeded["ample_ids"]):
         sold = PrimaryOrder.objects.filter(offering=offering).aggregate(s=Sum("quantity"))["s"] or 0
         pending = Holding.objects.filter(asset=offering.asset_id).aggregate(p=Sum("pending_quantity"))["p"] or 0
         if not offering.fractions_sold == sold == pending:
@@ -545,7 +666,9 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/11")
-    parser.add_argument("--deadline", type=float, default=170.0)
+    parser.add_argument("--race-clients", type=int, default=12, help="buyer processes of the hot/spread runs")
+    parser.add_argument("--race-orders", type=int, default=40, help="orders per client in each of the hot/spread runs")
+    parser.add_argument("--deadline", type=float, default=240.0)
     parser.add_argument("--show-sql", action="store_true", help="print the SQL of one order_place")
     args = parser.parse_args()
     started = time.monotonic()
@@ -574,9 +697,11 @@ def main() -> int:
         vacuum_analyze()
         setup_seconds = time.monotonic() - started
 
+        race = run_hot_vs_spread(args.race_clients, args.race_orders, seeded)
         buyers = run_buyers(args.clients, seeded, args.seconds)
         bench = run_pgbench(args.clients, args.seconds, seeded)
-        problems = books_check(seeded, expected_orders=1 + buyers["warmups"] + buyers["done"] + bench["done"])
+        raced = race["warmups"] + race["hot"]["done"] + race["spread"]["done"]
+        problems = books_check(seeded, expected_orders=1 + raced + buyers["warmups"] + buyers["done"] + bench["done"])
         enqueued = app.control.purge()  # one message per committed order_place, never consumed
         connections.close_all()
 
@@ -598,17 +723,33 @@ def main() -> int:
             stop(proc)
         timer.cancel()
 
-    report(args, sql, buyers, bench, problems, enqueued, urls, pages, setup_seconds, started)
+    report(args, sql, race, buyers, bench, problems, enqueued, urls, pages, setup_seconds, started)
     failed = bool(problems) or any(p["errors"] for p in pages.values())
     return 1 if failed else 0
 
 
-def report(args, sql, buyers, bench, problems, enqueued, urls, pages, setup_seconds, started) -> None:
+def report(args, sql, race, buyers, bench, problems, enqueued, urls, pages, setup_seconds, started) -> None:
     """The figures. CPU columns are per operation and count only the bench's own
     processes (clients, gunicorn workers, this database's backends): they do not move
     with other load on the machine, the rates do. "busy" is the whole machine."""
     w = 30
     statements = sum(1 for q in sql if q.split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    print(
+        f"\nHot offering vs spread ({args.race_clients} client processes x {args.race_orders} order_place each, "
+        f"in each run; 1..{QMAX} fractions)"
+    )
+    print(
+        f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'client':>7s} {'PG':>6s} {'busy':>5s}"
+    )
+    for name in ("hot", "spread"):
+        r = race[name]
+        label = f"{name}: {r['offerings']} offering{'s' if r['offerings'] > 1 else ''}"
+        print(
+            f"  {label:{w}s} {r['rate']:7.1f}/s {r['done']:6d} {r['p50']:7.1f} {r['p95']:7.1f} "
+            f"{r['client_ms']:5.1f}ms {r['pg_ms']:4.1f}ms {r['cpu']:5.0%}"
+            + (f"  refused {r['errors']}" if r["errors"] else "")
+        )
+    print(f"  ratio hot / spread: {race['hot']['rate'] / race['spread']['rate']:.2f} (aim >= 0.5)")
     print(
         f"\nPurchases ({os.cpu_count()} CPUs; database {DB_NAME}; {args.clients} clients; {args.investors} "
         f"investors x {args.offerings} offerings; 1..{QMAX} fractions each; {statements} statements + "

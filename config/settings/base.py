@@ -41,6 +41,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside SessionMiddleware: a lost database connection (or SQLite still locked) is a
+    # 503 "please try again", also when the session save is what hit it.
+    "config.db_unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,9 +86,14 @@ def database_from_env(default: str | None = None) -> dict:
     with "database is locked" when a read lock cannot be upgraded (the deferred default:
     18 of 20 parallel withdrawals failed with HTTP 500; WAL or a timeout alone do not fix
     that). WAL lets reads go on while one transaction writes. Measured by
-    bench/embedded_concurrency (docs/benchmarks.md)."""
+    bench/embedded_concurrency (docs/benchmarks.md).
+
+    A kept connection (CONN_MAX_AGE > 0) is checked before its first use in each request
+    (CONN_HEALTH_CHECKS): one that died while idle (database restarted, idle connections
+    dropped) is replaced instead of failing that request with a 500."""
     db = env.db("DATABASE_URL", default=default) if default else env.db("DATABASE_URL")
     db["ATOMIC_REQUESTS"] = False
+    db["CONN_HEALTH_CHECKS"] = True
     options = db.setdefault("OPTIONS", {})
     if "postgresql" in db["ENGINE"]:
         options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
@@ -152,6 +160,7 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=True)
 MFA_TOTP_ISSUER = "RWA Marketplace"
 
+SESSION_ENGINE = "config.sessions"  # the database store; a lost database is a 503, not a 400
 SESSION_COOKIE_AGE = int(timedelta(minutes=30).total_seconds())  # inactivity timeout
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
@@ -218,7 +227,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 300}  # per transport
+# Each transport reads its own keys and ignores the others': visibility_timeout is Redis's
+# redelivery delay; confirm_publish makes RabbitMQ confirm each publish once the message is
+# on disk, so a message the web process handed over survives a broker kill -9 (without it,
+# chain/tests/test_broker_loss.py lost the messages published just before the kill).
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 300, "confirm_publish": True}
 CELERY_BEAT_SCHEDULE = {
     "purge-unverified-signups": {
         "task": "accounts.tasks.purge_unverified_signups",
@@ -257,6 +270,9 @@ CHAIN_RETRY_BASE_SECONDS = env.float("CHAIN_RETRY_BASE_SECONDS", default=2.0)
 CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=120.0)
 CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=60.0)
 CHAIN_SWEEP_INTERVAL_SECONDS = env.float("CHAIN_SWEEP_INTERVAL_SECONDS", default=30.0)
+# /readyz fails (chain.health.check_outbox) when an outbox row has waited longer than this
+# and no worker has taken a task (heartbeat, chain/heartbeat.py) for as long: nothing settles.
+CHAIN_WORKER_STALL_SECONDS = env.float("CHAIN_WORKER_STALL_SECONDS", default=300.0)
 # Fault injection for the crash tests only: sleep between submit and recording confirmation.
 CHAIN_PAUSE_AFTER_SUBMIT_SECONDS = env.float("CHAIN_PAUSE_AFTER_SUBMIT_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE.update(
@@ -285,6 +301,7 @@ READINESS_CHECKS = {
     "database": "config.health.check_database",
     "broker": "config.health.check_broker",
     "algod": "chain.health.check_algod",
+    "settlement": "chain.health.check_outbox",
 }
 
 # Product rules that vary by deployment (each also in the README's table).

@@ -17,8 +17,6 @@ MIDDLEWARE = [*MIDDLEWARE[:_security], "whitenoise.middleware.WhiteNoiseMiddlewa
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG  # pick up edited files while developing
 STATIC_ROOT = None  # nothing collected in this mode; WhiteNoise would warn about a missing directory
-# A write that still finds SQLite locked after the busy timeout answers 503, not 500.
-MIDDLEWARE.append("config.sqlite_busy.SQLiteBusyMiddleware")
 
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

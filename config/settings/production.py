@@ -8,6 +8,10 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# Checked before each request's first query: a kept connection that died while idle
+# (database restarted, idle connections dropped) is replaced, not a 500 (also set by
+# database_from_env; stated here next to the connection age it goes with).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CACHES = {"default": env.cache("CACHE_URL")}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 # Real networks only: a devnet genesis is refused unless explicitly allowed (staging demos).

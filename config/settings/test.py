@@ -14,7 +14,6 @@ CACHES = {
     }
 }
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/2")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]

@@ -4,6 +4,8 @@ runserver --noreload` as scripts/run_embedded.py starts it, in a process of its 
 The server and its seeding come from bench/embedded_concurrency (the same code measured
 the SQLite options, docs/benchmarks.md)."""
 
+import sqlite3
+
 import pytest
 from django.db import OperationalError
 from django.http import HttpResponse
@@ -19,7 +21,7 @@ from bench.embedded_concurrency.run import (
     prepare,
     status_classes,
 )
-from config.sqlite_busy import SQLiteBusyMiddleware
+from config.db_unavailable import DatabaseUnavailableMiddleware
 
 PARALLEL = 20
 
@@ -110,8 +112,15 @@ def test_static_files_are_served_without_debug(embedded):
 
 
 def _busy_response(exc):
+    """The driver's error as Django raises it (DatabaseErrorWrapper chains the cause)."""
     request = RequestFactory().post("/market/withdrawals/new")
-    return SQLiteBusyMiddleware(lambda r: HttpResponse()).process_exception(request, exc)
+    try:
+        try:
+            raise sqlite3.OperationalError(str(exc))
+        except sqlite3.Error as cause:
+            raise exc from cause
+    except Exception as raised:
+        return DatabaseUnavailableMiddleware(lambda r: HttpResponse()).process_exception(request, raised)
 
 
 def test_a_write_still_locked_after_the_busy_timeout_answers_503_try_again():
@@ -119,7 +128,7 @@ def test_a_write_still_locked_after_the_busy_timeout_answers_503_try_again():
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert "Busy, please try again" in response.content.decode()
+    assert "The service is briefly unavailable; please try again." in response.content.decode()
 
 
 def test_other_database_errors_are_left_to_the_500_page():

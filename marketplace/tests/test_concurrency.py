@@ -219,3 +219,80 @@ def test_randomized_deposits_purchases_and_withdrawals_keep_the_invariants(platf
     assert outcomes["buy:ok"] > 0, outcomes
     cash_invariants()
     supply_invariants(offering)
+
+
+def test_buyers_race_staff_editing_and_refunding_on_one_hot_offering(platform_accounts):
+    """Every path that locks an offering at once (purchases, staff terms edits, refunds of
+    failed settlements, by the same investors): the lock order in locks.py holds, so
+    nothing deadlocks, nothing is oversold and the books balance."""
+    from chain.models import ChainTransaction
+    from marketplace.services import offering_update, order_compensate, order_settlement_failed
+
+    staff = StaffFactory()
+    offering = OfferingFactory(fractions_for_sale=200, max_purchase=None)
+    buyers = [verified_investor() for _ in range(8)]
+    for i, buyer in enumerate(buyers):
+        deposit_record(investor=buyer, amount_minor=1_000_000, currency="EUR", bank_reference=f"R{i}", actor=staff)
+    failed = []
+    for i, buyer in enumerate(buyers[:4]):
+        order = order_place(investor=buyer, offering_id=offering.pk, quantity=5, idempotency_key=f"first-{i}")
+        ChainTransaction.objects.filter(pk=order.chain_tx_id).update(status="failed", last_error="rejected")
+        order_settlement_failed(ChainTransaction.objects.get(pk=order.chain_tx_id))
+        failed.append(order)
+
+    def buy(buyer, i):
+        def run():
+            outcomes = []
+            for n in range(8):
+                try:
+                    order_place(
+                        investor=buyer, offering_id=offering.pk, quantity=1 + (i + n) % 6, idempotency_key=f"{i}-{n}"
+                    )
+                    outcomes.append("ok")
+                except ValidationError as exc:
+                    outcomes.append(exc.error_list[0].code)
+            return outcomes
+
+        return run
+
+    def refund(order):
+        return lambda: order_compensate(order=order, actor=staff, reason="race")
+
+    def edit():
+        def run():
+            for n in range(6):
+                offering_update(offering=offering, actor=staff, fields={"max_purchase": 6 if n % 2 else 50})
+            return "edited"
+
+        return run
+
+    results = run_in_threads([buy(b, i) for i, b in enumerate(buyers)] + [refund(o) for o in failed] + [edit()])
+    unexpected = [r for r in results if isinstance(r, BaseException)]
+    assert not unexpected, unexpected
+    codes = Counter(code for r in results if isinstance(r, list) for code in r)
+    assert set(codes) <= {"ok", "offering_changed", "sold_out", "insufficient_supply"}, codes
+    assert codes["ok"] > 0
+    assert PrimaryOrder.objects.filter(status="refunded").count() == len(failed)
+    cash_invariants()
+    supply_invariants(offering)
+
+
+def test_newcomers_race_for_the_last_holder_places_of_a_capped_asset(platform_accounts):
+    """The exception to "the offering lock comes last": a new holder of an asset with
+    max_holders takes it before counting holders, so the cap is exact under a race."""
+    staff = StaffFactory()
+    offering = OfferingFactory(asset__max_holders=3)
+    buyers = [verified_investor() for _ in range(8)]
+    for i, buyer in enumerate(buyers):
+        deposit_record(investor=buyer, amount_minor=100_000, currency="EUR", bank_reference=f"R{i}", actor=staff)
+
+    def buy(buyer):
+        return lambda: order_place(investor=buyer, offering_id=offering.pk, quantity=1, idempotency_key="k")
+
+    results = run_in_threads([buy(b) for b in buyers])
+    orders = [r for r in results if isinstance(r, PrimaryOrder)]
+    refusals = [r for r in results if isinstance(r, ValidationError)]
+    assert len(orders) == 3 and len(refusals) == 5, results
+    assert {e.error_list[0].code for e in refusals} == {"max_holders_reached"}
+    cash_invariants()
+    supply_invariants(offering)

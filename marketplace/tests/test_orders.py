@@ -301,3 +301,50 @@ def test_staff_cannot_change_the_offering_of_an_asset_they_issued(offering, staf
         offering_update(offering=offering, actor=staff, fields={"min_purchase": 2}, reason="mine")
     offering.refresh_from_db()
     assert offering.min_purchase == 1
+
+
+def test_staff_repricing_mid_purchase_refuses_it_and_posts_nothing(offering, investor, fund, monkeypatch):
+    """order_place reads the offering without a lock and takes the fractions last, with
+    an UPDATE that matches only the terms it priced: a change in between refuses."""
+    from marketplace import services
+
+    fund(investor, 100_000)
+    check = services.eligibility_check
+
+    def staff_reprice_meanwhile(**kwargs):
+        Offering.objects.filter(pk=offering.pk).update(price_per_fraction_minor=20_000)
+        return check(**kwargs)
+
+    monkeypatch.setattr(services, "eligibility_check", staff_reprice_meanwhile)
+    entries = JournalEntry.objects.count()
+    with pytest.raises(ValidationError) as exc:
+        place(investor, offering, 2)
+    assert exc.value.error_list[0].code == "offering_changed"
+    assert JournalEntry.objects.count() == entries and PrimaryOrder.objects.count() == 0
+    offering.refresh_from_db()
+    assert offering.fractions_sold == 0
+
+
+def test_supply_sold_by_others_mid_purchase_gets_the_supply_message(offering, investor, fund, monkeypatch):
+    from marketplace import services
+
+    fund(investor, 100_000)
+    check = services.eligibility_check
+
+    def others_buy_meanwhile(**kwargs):
+        Offering.objects.filter(pk=offering.pk).update(fractions_sold=999)
+        return check(**kwargs)
+
+    monkeypatch.setattr(services, "eligibility_check", others_buy_meanwhile)
+    with pytest.raises(ValidationError) as exc:
+        place(investor, offering, 2)
+    assert exc.value.error_list[0].code == "insufficient_supply"
+    assert PrimaryOrder.objects.count() == 0
+
+
+def test_the_last_fractions_mark_the_offering_sold_out(offering, investor, fund):
+    fund(investor, 10_000_000)
+    Offering.objects.filter(pk=offering.pk).update(fractions_sold=997)
+    place(investor, offering, 3)
+    offering.refresh_from_db()
+    assert (offering.fractions_sold, offering.status) == (1000, Offering.Status.SOLD_OUT)

@@ -44,9 +44,12 @@ def _worker_env() -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, log_path: Path, env: dict[str, str]):
+    SOLO = ("--pool", "solo", "--without-heartbeat")
+
+    def __init__(self, log_path: Path, env: dict[str, str], options: tuple[str, ...] = SOLO):
         self.log_path = log_path
         self.env = env
+        self.options = options
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "WorkerProcess":
@@ -59,13 +62,11 @@ class WorkerProcess:
                 "-A",
                 "config",
                 "worker",
-                "--pool",
-                "solo",
+                *self.options,
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
                 "--without-mingle",
-                "--without-heartbeat",
                 "-n",
                 f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
             ],

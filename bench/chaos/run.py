@@ -244,8 +244,42 @@ def log_has(text: bytes):
 
 # -- environment -------------------------------------------------------------------------------
 
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
-def chaos_env(tmp: Path, redis_port: int, devnet_url: str, devnet_token: str, devnet_dir: Path, args) -> dict:
+
+def rabbitmq_node(base: Path, port: int, env: dict) -> Managed:
+    """A RabbitMQ node of our own: its own name, ports, config and data directory (the
+    machine's /etc/rabbitmq/rabbitmq.conf pins the shared node's listener to 5672). Its
+    queue is durable and survives a kill -9; Celery publishes with confirm_publish."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "enabled_plugins").write_text("[].\n")
+    (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\n")
+    (base / "rabbitmq-env.conf").write_text("ERL_EPMD_ADDRESS=127.0.0.1\n")
+    node_env = dict(
+        env,
+        HOME=str(base),
+        RABBITMQ_NODENAME=f"rwachaos{port}@localhost",
+        RABBITMQ_NODE_PORT=str(port),
+        RABBITMQ_DIST_PORT=str(free_port()),
+        RABBITMQ_CONF_ENV_FILE=str(base / "rabbitmq-env.conf"),
+        RABBITMQ_CONFIG_FILE=str(base / "rabbitmq.conf"),
+        RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+        RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+        RABBITMQ_LOG_BASE=str(base / "log"),
+    )
+    # AMQP 0-9-1: the server answers a protocol header with a Connection.Start frame (type 1).
+    return Managed(
+        "rabbitmq",
+        [RABBITMQ_SERVER],
+        node_env,
+        base / "rabbitmq.out",
+        lambda m: tcp_answers(port, b"AMQP\x00\x00\x09\x01", b"\x01"),
+    )
+
+
+def chaos_env(
+    tmp: Path, redis_port: int, broker_url: str, devnet_url: str, devnet_token: str, devnet_dir: Path, args
+) -> dict:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     env = dict(os.environ)
     env.update(
@@ -254,7 +288,7 @@ def chaos_env(tmp: Path, redis_port: int, devnet_url: str, devnet_token: str, de
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
         CACHE_URL=f"redis://127.0.0.1:{redis_port}/1",
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        CELERY_BROKER_URL=broker_url,
         PRIVATE_MEDIA_ROOT=str(tmp / "private"),
         RWA_VAR_DIR=str(tmp / "var"),
         SECURE_SSL_REDIRECT="0",
@@ -749,6 +783,12 @@ def check_all(stats: Stats, env: dict, algod) -> tuple[list[str], dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the fault cycle")
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq"),
+        default="redis",
+        help="the Celery broker (its own instance either way); redis is also the cache",
+    )
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"which faults, in order (default {FAULTS})")
     parser.add_argument("--clients", type=int, default=8, help="client threads = signed-in investors")
     parser.add_argument("--assets", type=int, default=2, help="assets minted on devnet, bought from at random")
@@ -819,11 +859,19 @@ def main() -> int:
         redis_port, devnet_port, web_port = free_port(), free_port(), free_port()
         devnet_dir = tmp / "devnet"
         devnet = DevnetProcess(devnet_dir, port=devnet_port)
-        env = chaos_env(tmp, redis_port, devnet.url, devnet.token, devnet_dir, args)
+        amqp_port = free_port()
+        broker_url = (
+            f"amqp://guest:guest@127.0.0.1:{amqp_port}//"
+            if args.broker == "rabbitmq"
+            else f"redis://127.0.0.1:{redis_port}/0"
+        )
+        env = chaos_env(tmp, redis_port, broker_url, devnet.url, devnet.token, devnet_dir, args)
         os.environ.update({k: v for k, v in env.items()})
 
         procs: dict[str, Managed] = {}
-        procs["broker"] = Managed(
+        # Redis is the cache, and the broker unless --broker rabbitmq; the "broker" fault
+        # kills whichever process is the broker.
+        redis = Managed(
             "redis",
             [
                 "redis-server",
@@ -842,7 +890,12 @@ def main() -> int:
             tmp / "redis.log",
             lambda m: tcp_answers(redis_port, b"PING\r\n", b"+PONG"),
         )
-        procs["broker"].start(supervise=supervise)
+        redis.start(supervise=supervise)
+        if args.broker == "rabbitmq":
+            procs["broker"] = rabbitmq_node(tmp / "rabbitmq", amqp_port, env)
+            procs["broker"].start(supervise=supervise)
+        else:
+            procs["broker"] = redis
         procs["devnet"] = Managed(
             "devnet",
             [
@@ -936,7 +989,7 @@ def main() -> int:
         for name in ("worker", "beat", "web"):
             procs[name].start(supervise=supervise)
         log(
-            f"web http://127.0.0.1:{web_port}  redis :{redis_port}  devnet :{devnet_port}; /readyz {http_get(web_port, '/readyz')}"
+            f"web http://127.0.0.1:{web_port}  redis :{redis_port}  broker {args.broker}  devnet :{devnet_port}; /readyz {http_get(web_port, '/readyz')}"
         )
 
         stats = Stats()
@@ -1020,7 +1073,7 @@ def report(args, stats: Stats, faults: list[Fault], figures: dict, problems: lis
     print(
         "\nChaos run (config.settings.production; gunicorn gthread "
         f"-w {args.web_workers} --threads {args.web_threads}; celery worker --pool threads "
-        f"-c {args.worker_concurrency} + beat; private redis; devnet; PostgreSQL db {DB_NAME})"
+        f"-c {args.worker_concurrency} + beat; private redis; broker {args.broker}; devnet; PostgreSQL db {DB_NAME})"
     )
     print(
         f"  clients {args.clients}, think {args.think} s, rounds {args.rounds} of {','.join(args.faults)}, "

@@ -780,7 +780,12 @@ def check_all(stats: Stats, env: dict, algod) -> tuple[list[str], dict]:
 # -- main -------------------------------------------------------------------------------------------
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # run the finally blocks: stop every child, drop the database
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the fault cycle")
     parser.add_argument(

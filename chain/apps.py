@@ -5,5 +5,6 @@ class ChainConfig(AppConfig):
     name = "chain"
 
     def ready(self) -> None:
-        # Connects the worker heartbeat's Celery signal handlers (chain/heartbeat.py).
-        from . import heartbeat  # noqa: F401
+        # Connect the Celery signal handlers of the worker heartbeat (chain/heartbeat.py)
+        # and of the wedged-worker watchdog (chain/watchdog.py).
+        from . import heartbeat, watchdog  # noqa: F401

@@ -18,6 +18,17 @@ def check_algod() -> str | None:
     return f"round {algod_status()['last-round']}"
 
 
+def oldest_unfinished_age() -> float | None:
+    """Seconds since the oldest unfinished (pending or submitted) outbox row was created."""
+    oldest = (
+        ChainTransaction.objects.filter(status__in=[ChainTransaction.Status.PENDING, ChainTransaction.Status.SUBMITTED])
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return None if oldest is None else (timezone.now() - oldest).total_seconds()
+
+
 def check_outbox() -> str:
     """The age of the oldest unfinished (pending or submitted) outbox row and when a worker
     last took a task. Raises SettlementStalled (→ /readyz 503) when that row is older than
@@ -25,17 +36,11 @@ def check_outbox() -> str:
     settling. A row that waits while the worker beats (algod down, retries backing off)
     is not a stall of the worker; the algod check reports that."""
     threshold = settings.CHAIN_WORKER_STALL_SECONDS
-    oldest = (
-        ChainTransaction.objects.filter(status__in=[ChainTransaction.Status.PENDING, ChainTransaction.Status.SUBMITTED])
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    age = oldest_unfinished_age()
     beat_age = worker_heartbeat_age()
     seen = "never" if beat_age is None else f"{beat_age:.0f}s ago"
-    if oldest is None:
+    if age is None:
         return f"no pending outbox rows; worker last seen {seen}"
-    age = (timezone.now() - oldest).total_seconds()
     if age > threshold and (beat_age is None or beat_age > threshold):
         raise SettlementStalled(
             f"oldest pending outbox row is {age:.0f}s old and no worker has taken a task for "

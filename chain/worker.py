@@ -52,21 +52,50 @@ class SigningRefused(Exception):
     (Callers import it from chain.services, the outbox's public API.)"""
 
 
+def settlement_queue_depth() -> int | None:
+    """Messages waiting in the queue the outbox tasks go to (not those a worker holds),
+    or None when the broker cannot say."""
+    from .tasks import outbox_process_task
+
+    app = outbox_process_task.app
+    queue = getattr(outbox_process_task, "queue", None) or app.conf.task_default_queue
+    try:
+        with app.connection_for_read() as conn:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception as exc:  # noqa: BLE001 - a broker that cannot answer must not stop the sweep
+        logger.warning("could not read the depth of queue %s: %s", queue, exc)
+        return None
+
+
 def outbox_sweep() -> int:
     """Re-enqueue unfinished rows whose next attempt is overdue (lost message, dead
-    worker). Each row is claimed with a conditional update so it is sent once a sweep."""
+    worker). Each row is claimed with a conditional update so it is sent once a sweep.
+
+    An overdue row may also just be waiting in a long queue (after an outage the backlog
+    can take longer than CHAIN_OUTBOX_STALE_SECONDS to drain); sending it again then only
+    adds a duplicate, and sweeping every interval made the queue grow by hundreds of
+    duplicates a sweep in the RabbitMQ chaos run. So a sweep tops the queue up to
+    CHAIN_SWEEP_BATCH messages and no further: a queue that already holds that many gets
+    nothing, and the rows are swept once it drains."""
     # Cycle: chain.tasks imports this module for the tasks' bodies.
     from .tasks import outbox_process_task
 
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.CHAIN_OUTBOX_STALE_SECONDS)
+    room = settings.CHAIN_SWEEP_BATCH
+    depth = settlement_queue_depth()
+    if depth is not None:
+        room = max(0, room - depth)
     swept = 0
-    for pk, due in chain_transactions_stale(before=stale_before).values_list("pk", "next_attempt_at")[:1000]:
-        if ChainTransaction.objects.filter(pk=pk, next_attempt_at=due, status__in=UNFINISHED).update(
-            next_attempt_at=now
-        ):
-            outbox_process_task.delay(pk)
-            swept += 1
+    if room:
+        for pk, due in chain_transactions_stale(before=stale_before).values_list("pk", "next_attempt_at")[:room]:
+            if ChainTransaction.objects.filter(pk=pk, next_attempt_at=due, status__in=UNFINISHED).update(
+                next_attempt_at=now
+            ):
+                outbox_process_task.delay(pk)
+                swept += 1
+    elif chain_transactions_stale(before=stale_before).exists():
+        logger.warning("outbox sweeper: queue holds %s messages; overdue rows wait until it drains", depth)
     if swept:
         logger.warning("outbox sweeper re-enqueued %d chain transaction(s)", swept)
     return swept

@@ -303,6 +303,7 @@ def chaos_env(
         CHAIN_SWEEP_INTERVAL_SECONDS=str(args.sweep),
         CHAIN_OUTBOX_STALE_SECONDS=str(args.stale),
         CHAIN_RETRY_MAX_SECONDS=str(args.retry_max),
+        CHAIN_WORKER_WEDGE_SECONDS=str(args.wedge),
         ALGOD_TIMEOUT_SECONDS="5",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
@@ -819,6 +820,7 @@ def main() -> int:
     parser.add_argument("--sweep", type=float, default=5.0, help="CHAIN_SWEEP_INTERVAL_SECONDS")
     parser.add_argument("--stale", type=float, default=15.0, help="CHAIN_OUTBOX_STALE_SECONDS")
     parser.add_argument("--retry-max", type=float, default=10.0, help="CHAIN_RETRY_MAX_SECONDS")
+    parser.add_argument("--wedge", type=float, default=30.0, help="CHAIN_WORKER_WEDGE_SECONDS")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--worker-concurrency", type=int, default=4)

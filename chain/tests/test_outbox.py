@@ -12,6 +12,7 @@ from django.db import connection
 from accounts.tests.factories import UserFactory
 from chain import builder, gateway, services, worker
 from chain.models import ChainTransaction
+from chain.tasks import outbox_process_task
 
 from .conftest import asset_payload, on_chain_units, process, request, transfer
 
@@ -185,6 +186,35 @@ def test_sweeper_re_enqueues_only_overdue_rows(chain_platform, minted_asset, inv
         assert worker.outbox_sweep() == 0  # claimed: not sent twice in a row
     delay.assert_called_once_with(row.pk)
     assert fresh.pk != row.pk
+
+
+def test_sweeper_tops_the_queue_up_and_no_further(chain_platform, minted_asset, investor_account, settings):
+    """A queue that already holds messages gets only the difference to CHAIN_SWEEP_BATCH:
+    overdue rows that are merely waiting in a long queue are not sent again and again."""
+    from django.utils import timezone
+
+    from config.celery import app
+
+    settings.CHAIN_SWEEP_BATCH = 5
+    rows = [transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1) for _ in range(6)]
+    ChainTransaction.objects.filter(pk__in=[r.pk for r in rows]).update(
+        next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
+    )
+    app.control.purge()
+    try:
+        for _ in range(3):  # three messages already waiting (no worker runs in this test)
+            outbox_process_task.delay(0)
+        assert worker.settlement_queue_depth() == 3
+        assert worker.outbox_sweep() == 2  # 5 - 3
+        assert worker.settlement_queue_depth() == 5
+        ChainTransaction.objects.filter(pk__in=[r.pk for r in rows]).update(
+            next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
+        )
+        assert worker.outbox_sweep() == 0  # full: the rows wait until it drains
+        app.control.purge()
+        assert worker.outbox_sweep() == 5
+    finally:
+        app.control.purge()
 
 
 def test_no_secret_key_in_the_database_or_logs(chain_platform, minted_asset, caplog):

@@ -270,9 +270,14 @@ CHAIN_RETRY_BASE_SECONDS = env.float("CHAIN_RETRY_BASE_SECONDS", default=2.0)
 CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=120.0)
 CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=60.0)
 CHAIN_SWEEP_INTERVAL_SECONDS = env.float("CHAIN_SWEEP_INTERVAL_SECONDS", default=30.0)
+# A sweep re-enqueues overdue rows only until the settlement queue holds this many messages.
+CHAIN_SWEEP_BATCH = env.int("CHAIN_SWEEP_BATCH", default=1000)
 # /readyz fails (chain.health.check_outbox) when an outbox row has waited longer than this
 # and no worker has taken a task (heartbeat, chain/heartbeat.py) for as long: nothing settles.
 CHAIN_WORKER_STALL_SECONDS = env.float("CHAIN_WORKER_STALL_SECONDS", default=300.0)
+# A worker process that has received no task for this long while an outbox row has waited
+# as long exits, so its process manager starts a fresh one (chain/watchdog.py); 0 = off.
+CHAIN_WORKER_WEDGE_SECONDS = env.float("CHAIN_WORKER_WEDGE_SECONDS", default=300.0)
 # Fault injection for the crash tests only: sleep between submit and recording confirmation.
 CHAIN_PAUSE_AFTER_SUBMIT_SECONDS = env.float("CHAIN_PAUSE_AFTER_SUBMIT_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE.update(

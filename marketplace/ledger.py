@@ -26,7 +26,16 @@ class Leg:
 
 
 def ledger_post(
-    *, kind: str, legs: list[Leg], memo: str = "", created_by=None, order=None, deposit=None, withdrawal=None
+    *,
+    kind: str,
+    legs: list[Leg],
+    memo: str = "",
+    created_by=None,
+    order=None,
+    deposit=None,
+    withdrawal=None,
+    trade_order=None,
+    trade=None,
 ) -> JournalEntry:
     """Write one balanced journal entry and move the balances. Call inside the caller's
     transaction, after locking the accounts (locks.ledger_accounts_lock)."""
@@ -51,7 +60,14 @@ def ledger_post(
         raise LedgerError(f"journal entry does not balance: {unbalanced}")
 
     entry = JournalEntry.objects.create(
-        kind=kind, memo=memo[:300], created_by=created_by, order=order, deposit=deposit, withdrawal=withdrawal
+        kind=kind,
+        memo=memo[:300],
+        created_by=created_by,
+        order=order,
+        deposit=deposit,
+        withdrawal=withdrawal,
+        trade_order=trade_order,
+        trade=trade,
     )
     Posting.objects.bulk_create(
         [Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs]
@@ -69,3 +85,16 @@ def fee_for(*, gross_minor: int, fee_bps: int) -> int:
     """The platform fee on `gross_minor`: basis points, rounded half up to the minor unit,
     in integers only."""
     return (gross_minor * fee_bps + 5_000) // 10_000
+
+
+def trade_fee(*, gross_minor: int, fee_bps: int) -> int:
+    """A secondary-market fee charged on a trade: basis points of price × quantity,
+    rounded DOWN to the minor unit (in the payer's favour), integers only."""
+    return gross_minor * fee_bps // 10_000
+
+
+def trade_fee_ceiling(*, gross_minor: int, fee_bps: int) -> int:
+    """The most a buy order's fee can come to, as held at entry: the same rate rounded UP.
+    Rounding the reservation up and the charge down is what makes every fill release a
+    non-negative rest: ceil(a + b) >= floor(a) + ceil(b)."""
+    return -(-gross_minor * fee_bps // 10_000)

@@ -3,12 +3,19 @@ than one of them:
 
     1. chain.ChainTransaction (a settlement row: compensation; the outbox's confirm/fail
        callbacks already hold it when they run)
-    2. Holding
-    3. LedgerAccount, several at once in pk order
-    4. Offering (last of the buyer's locks: every buyer of an offering queues on it, so
-       order_place takes it with its final UPDATE, just before the commit)
-    5. PrimaryOrder / Withdrawal
-    6. the audit chain head (compliance.audit_record, always last)
+    2. Market: the order book of one asset (FOR NO KEY UPDATE). Every change to a book
+       (trade_order_place / _cancel / _modify, trade_orders_expire) takes it first, so
+       matching per asset is serialised and different assets match in parallel; the
+       trade orders of a book change only under it (they need no row lock of their own).
+       The settlement callbacks and trade_reverse never take it. Several books at once
+       (none today) would be taken in pk order.
+    3. Holding, several at once in pk order (matching: the buyer's and the sellers')
+    4. LedgerAccount, several at once in pk order
+    5. Offering (last of the buyer's locks: every buyer of an offering queues on it, so
+       order_place takes it with its final UPDATE, just before the commit; matching
+       takes it only when a new holder receives units of an asset with max_holders)
+    6. PrimaryOrder / Withdrawal / Trade
+    7. the audit chain head (compliance.audit_record, always last)
 
 A transaction may skip levels but never goes back up. Rows that are only inserted (a
 new order, journal entries, postings, the outbox row) take no lock anyone waits on: the
@@ -20,7 +27,7 @@ from django.db.models import Q
 from accounts.models import User
 from chain.models import ChainTransaction
 
-from .models import Holding, LedgerAccount, Offering, PrimaryOrder, Withdrawal
+from .models import Holding, LedgerAccount, Market, Offering, PrimaryOrder, Trade, Withdrawal
 
 
 def chain_transaction_lock(*, pk: int) -> ChainTransaction:
@@ -31,6 +38,36 @@ def offering_lock(*, pk: int) -> Offering:
     # NO KEY UPDATE: the offering's key never changes, and a buyer's order insert (KEY
     # SHARE through its foreign key) must not wait for staff editing the terms.
     return Offering.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
+
+
+def market_lock(*, pk: int) -> Market:
+    """The book's lock (level 2). NO KEY UPDATE: inserting an order or a trade takes KEY
+    SHARE on the market through its foreign key and must not wait for it."""
+    return Market.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
+
+
+def holdings_lock(*, pairs) -> dict[tuple[int, int], Holding]:
+    """Lock (creating when missing) the holdings of (investor_id, asset_id) pairs, in pk
+    order. Returns {(investor_id, asset_id): holding}."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    query = Q()
+    for investor_id, asset_id in wanted:
+        query |= Q(investor_id=investor_id, asset_id=asset_id)
+
+    def locked():
+        return {
+            (h.investor_id, h.asset_id): h for h in Holding.objects.select_for_update().filter(query).order_by("pk")
+        }
+
+    holdings = locked()
+    if len(holdings) != len(wanted):
+        Holding.objects.bulk_create(
+            [Holding(investor_id=i, asset_id=a) for i, a in wanted if (i, a) not in holdings], ignore_conflicts=True
+        )
+        holdings = locked()
+    return holdings
 
 
 def holding_lock(*, investor, asset) -> Holding:
@@ -89,3 +126,7 @@ def order_lock(*, pk: int) -> PrimaryOrder:
 
 def withdrawal_lock(*, pk: int) -> Withdrawal:
     return Withdrawal.objects.select_for_update().get(pk=pk)
+
+
+def trade_lock(*, pk: int) -> Trade:
+    return Trade.objects.select_for_update(of=("self",)).select_related("asset", "buyer", "seller").get(pk=pk)

@@ -20,13 +20,24 @@ class Holding(models.Model):
     """How many fractions of an asset an investor owns according to our books.
     `quantity` counts settled units only: it must equal the investor's on-chain balance
     (chain reconciliation checks exactly that). `pending_quantity` counts units bought
-    and paid for whose settlement has not confirmed yet (they count toward holding
-    limits and the holder count, never toward what can be sold)."""
+    and paid for (primary orders, trades) whose settlement has not confirmed yet (they
+    count toward holding limits and the holder count, never toward what can be sold).
+    Of the settled units, `locked_quantity` are locked by open sell orders and
+    `pending_out_quantity` are sold in trades still settling (they leave `quantity`
+    when the delivery confirms). What can be sold is `available_to_sell`."""
 
     investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="holdings")
     asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="holdings")
     quantity = models.BigIntegerField(default=0)
-    pending_quantity = models.BigIntegerField(default=0, help_text="Reserved by primary orders, not settled yet.")
+    pending_quantity = models.BigIntegerField(
+        default=0, help_text="Bought (primary orders, trades) and paid for, not settled on chain yet."
+    )
+    locked_quantity = models.BigIntegerField(
+        default=0, help_text="Settled units locked by open sell orders (part of quantity)."
+    )
+    pending_out_quantity = models.BigIntegerField(
+        default=0, help_text="Settled units sold in trades whose delivery has not confirmed yet (part of quantity)."
+    )
     first_acquired_at = models.DateTimeField(null=True, blank=True, help_text="Start of any lock-up.")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -35,10 +46,22 @@ class Holding(models.Model):
             models.UniqueConstraint(fields=["investor", "asset"], name="holding_one_per_investor_asset"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="holding_quantity_not_negative"),
             models.CheckConstraint(condition=Q(pending_quantity__gte=0), name="holding_pending_not_negative"),
+            models.CheckConstraint(condition=Q(locked_quantity__gte=0), name="holding_locked_not_negative"),
+            models.CheckConstraint(condition=Q(pending_out_quantity__gte=0), name="holding_pending_out_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=F("locked_quantity") + F("pending_out_quantity")),
+                name="holding_locked_within_settled",
+            ),
         ]
 
     def __str__(self):
         return f"{self.investor} holds {self.quantity} of {self.asset}"
+
+    @property
+    def available_to_sell(self) -> int:
+        """Settled units neither locked by open sell orders nor sold and settling: the
+        one rule for what a new sell order may lock."""
+        return self.quantity - self.locked_quantity - self.pending_out_quantity
 
 
 class Offering(models.Model):
@@ -185,6 +208,11 @@ class JournalEntry(models.Model):
         PURCHASE_RESERVE = "purchase_reserve", "Purchase: cash held"
         PURCHASE_SETTLE = "purchase_settle", "Purchase settled: paid to issuer and fee"
         PURCHASE_REFUND = "purchase_refund", "Purchase refunded"
+        TRADE_RESERVE = "trade_reserve", "Buy order: cash held"
+        TRADE_RELEASE = "trade_release", "Buy order: cash released"
+        TRADE_MATCH = "trade_match", "Trade: buyer's cash to the seller (held until delivery) and fees"
+        TRADE_SETTLE = "trade_settle", "Trade settled: seller's proceeds available"
+        TRADE_REVERSE = "trade_reverse", "Trade reversed: cash back to the buyer"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     memo = models.CharField(max_length=300, blank=True)
@@ -193,6 +221,10 @@ class JournalEntry(models.Model):
     withdrawal = models.ForeignKey(
         "Withdrawal", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
     )
+    trade_order = models.ForeignKey(
+        "TradeOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    trade = models.ForeignKey("Trade", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -324,3 +356,257 @@ class Withdrawal(models.Model):
 
     def __str__(self):
         return f"Withdrawal {self.public_id.hex[:8]} ({self.get_status_display()})"
+
+
+# -- secondary market ----------------------------------------------------------------------
+
+
+def _default_maker_fee_bps() -> int:
+    return settings.MARKETPLACE_MAKER_FEE_BPS
+
+
+def _default_taker_fee_bps() -> int:
+    return settings.MARKETPLACE_TAKER_FEE_BPS
+
+
+class Market(models.Model):
+    """The secondary market (order book) of one asset, in its offering's currency.
+
+    The row is the book's lock: every change to the book (place, match, cancel, modify,
+    expire) takes it FOR NO KEY UPDATE first (marketplace/locks.py), so matching per
+    asset is serialised and different assets match in parallel. `order_sequence` hands out
+    time priority (a counter under that lock). `trading_mode` is the seam for halts and
+    auctions: only "continuous" accepts orders today."""
+
+    class TradingMode(models.TextChoices):
+        CONTINUOUS = "continuous", "Continuous trading"
+        HALTED = "halted", "Halted"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.OneToOneField("assets.Asset", on_delete=models.PROTECT, related_name="market")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    trading_mode = models.CharField(
+        max_length=16, choices=TradingMode.choices, default=TradingMode.CONTINUOUS, db_index=True
+    )
+    maker_fee_bps = models.PositiveIntegerField(
+        default=_default_maker_fee_bps,
+        validators=[MaxValueValidator(10_000)],
+        help_text="Fee of the resting order's owner, in basis points of price × quantity.",
+    )
+    taker_fee_bps = models.PositiveIntegerField(
+        default=_default_taker_fee_bps,
+        validators=[MaxValueValidator(10_000)],
+        help_text="Fee of the incoming order's owner, in basis points of price × quantity.",
+    )
+    order_sequence = models.BigIntegerField(default=0, editable=False, help_text="Last time priority handed out.")
+    last_price_minor = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_trade_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(maker_fee_bps__lte=10_000), name="market_maker_fee_at_most_100pct"),
+            models.CheckConstraint(condition=Q(taker_fee_bps__lte=10_000), name="market_taker_fee_at_most_100pct"),
+        ]
+
+    def __str__(self):
+        return f"Market of {self.asset}"
+
+    @property
+    def max_fee_bps(self) -> int:
+        return max(self.maker_fee_bps, self.taker_fee_bps)
+
+
+class TradeOrder(models.Model):
+    """A limit order on a market. open → filled | cancelled | expired.
+
+    `quantity` is the original size; `filled_quantity` + `remaining_quantity` = `quantity`
+    always (a CHECK); an order that is no longer open keeps its unfilled rest in
+    `remaining_quantity`. A buy holds `reserved_minor` of the investor's held cash (the
+    limit price × remaining + the maximum fee on it, `fee_bps_reserved`); a sell locks
+    `remaining_quantity` units of the holding while open. `priority` is the time priority
+    within the book (lower first); lowering only the quantity keeps it."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class TimeInForce(models.TextChoices):
+        GTC = "gtc", "Good till cancelled"
+        GTD = "gtd", "Good till date"
+        IOC = "ioc", "Immediate or cancel"
+        FOK = "fok", "Fill or kill"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        FILLED = "filled", "Filled"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="trade_orders")
+    investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trade_orders")
+    idempotency_key = models.CharField(max_length=64)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.BigIntegerField(help_text="Original quantity, in whole fractions.")
+    filled_quantity = models.BigIntegerField(default=0)
+    remaining_quantity = models.BigIntegerField()
+    limit_price_minor = models.BigIntegerField(help_text="Limit price per fraction, in minor units.")
+    currency = models.CharField(max_length=3)
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    priority = models.BigIntegerField(help_text="Time priority within the book: lower is earlier.")
+    fee_bps_reserved = models.PositiveIntegerField(
+        default=0, help_text="Buy: the fee rate the reservation covers (the market's highest at placement)."
+    )
+    reserved_minor = models.BigIntegerField(default=0, help_text="Buy: cash held for the open remainder.")
+    cancel_code = models.CharField(max_length=40, blank=True)
+    cancel_reason = models.TextField(blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: set by trading.trade_order_place / _modify on the order they return
+    # (True when the call repeated an earlier one).
+    replayed: bool
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["investor", "idempotency_key"], name="trade_order_idempotent"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="trade_order_quantity_positive"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="trade_order_filled_not_negative"),
+            models.CheckConstraint(condition=Q(remaining_quantity__gte=0), name="trade_order_remaining_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity=F("filled_quantity") + F("remaining_quantity")),
+                name="trade_order_filled_plus_remaining",
+            ),
+            models.CheckConstraint(condition=Q(limit_price_minor__gte=1), name="trade_order_price_positive"),
+            models.CheckConstraint(condition=Q(reserved_minor__gte=0), name="trade_order_reserved_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(status="open") | Q(remaining_quantity__gte=1), name="trade_order_open_has_remainder"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(reserved_minor=0), name="trade_order_closed_reserves_nothing"
+            ),
+            models.CheckConstraint(
+                condition=Q(side="buy") | Q(reserved_minor=0), name="trade_order_sell_reserves_no_cash"
+            ),
+            models.CheckConstraint(
+                condition=Q(time_in_force="gtd", expires_at__isnull=False)
+                | (~Q(time_in_force="gtd") & Q(expires_at__isnull=True)),
+                name="trade_order_expiry_iff_gtd",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["market", "side", "limit_price_minor", "priority"],
+                condition=Q(status="open"),
+                name="trade_order_book_idx",
+            ),
+            models.Index(fields=["investor", "status"], name="trade_order_investor_idx"),
+            models.Index(fields=["investor", "created_at"], name="trade_order_rate_idx"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="open", time_in_force="gtd"), name="trade_order_gtd_idx"
+            ),
+        ]
+        permissions = [("cancel_any_tradeorder", "Can cancel any investor's trade order (with a reason)")]
+
+    def __str__(self):
+        return f"{self.get_side_display()} {self.quantity} × {self.asset} @ {self.limit_price_minor}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @property
+    def is_partially_filled(self) -> bool:
+        return self.filled_quantity > 0 and self.remaining_quantity > 0
+
+
+class Trade(models.Model):
+    """One match between a buy and a sell order, at the resting (maker) order's price.
+
+    matched → confirmed (the clawback transfer seller → buyer confirmed on chain) |
+    failed (settlement refused; staff retry it → matched, or reverse it → reversed).
+    `settlement_status` adds "submitted" from the outbox row for display."""
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Settlement failed"
+        REVERSED = "reversed", "Reversed"
+
+    UNSETTLED = (Status.MATCHED, Status.FAILED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="trades")
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="trades")
+    buy_order = models.ForeignKey(TradeOrder, on_delete=models.PROTECT, related_name="buy_trades")
+    sell_order = models.ForeignKey(TradeOrder, on_delete=models.PROTECT, related_name="sell_trades")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trades_bought")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trades_sold")
+    quantity = models.BigIntegerField()
+    price_minor = models.BigIntegerField()
+    gross_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    maker_side = models.CharField(max_length=4, choices=TradeOrder.Side.choices)
+    maker_fee_bps = models.PositiveIntegerField()
+    taker_fee_bps = models.PositiveIntegerField()
+    buyer_fee_bps = models.PositiveIntegerField()
+    seller_fee_bps = models.PositiveIntegerField()
+    buyer_fee_minor = models.BigIntegerField()
+    seller_fee_minor = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.MATCHED, db_index=True)
+    chain_tx = models.OneToOneField(
+        "chain.ChainTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="trade"
+    )
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="trade_quantity_positive"),
+            models.CheckConstraint(condition=Q(price_minor__gte=1), name="trade_price_positive"),
+            models.CheckConstraint(
+                condition=Q(buyer_fee_minor__gte=0) & Q(seller_fee_minor__gte=0), name="trade_fees_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(seller_fee_minor__lte=F("gross_minor")), name="trade_fee_within_gross"),
+            models.CheckConstraint(condition=~Q(buyer=F("seller")), name="trade_no_self_trade"),
+        ]
+        indexes = [models.Index(fields=["market", "-created_at"], name="trade_market_recent_idx")]
+        permissions = [
+            ("retry_trade", "Can retry a failed trade settlement"),
+            ("reverse_trade", "Can reverse a failed trade (refund the buyer, release the units)"),
+        ]
+
+    def __str__(self):
+        return f"Trade {self.public_id.hex[:8]}: {self.quantity} × {self.asset} @ {self.price_minor}"
+
+    @property
+    def buyer_cost_minor(self) -> int:
+        """What the buyer paid: price × quantity + the buyer's fee."""
+        return self.gross_minor + self.buyer_fee_minor
+
+    @property
+    def seller_net_minor(self) -> int:
+        """What the seller receives: price × quantity − the seller's fee."""
+        return self.gross_minor - self.seller_fee_minor
+
+    @property
+    def settlement_status(self) -> str:
+        """matched → submitted → confirmed | failed | reversed (submitted from the outbox row)."""
+        chain_tx = self.chain_tx if self.chain_tx_id is not None else None
+        if self.status == self.Status.MATCHED and chain_tx is not None and chain_tx.status == "submitted":
+            return "submitted"
+        return self.status

@@ -107,6 +107,9 @@ def holder_count(*, asset) -> int:
     return _holder_rows([asset.pk]).count()
 
 
+_holder_count = holder_count  # eligibility_check's parameter of the same name shadows it
+
+
 def holder_counts(*, asset_ids) -> dict[int, int]:
     """{asset_id: number of holders}; assets nobody holds are left out."""
     return dict(_holder_rows(asset_ids).values("asset_id").annotate(n=Count("pk")).values_list("asset_id", "n"))
@@ -116,11 +119,12 @@ _READ = object()
 
 
 def eligibility_check(
-    *, investor, asset, quantity: int, direction: Direction, at=None, holding=_READ
+    *, investor, asset, quantity: int, direction: Direction, at=None, holding=_READ, holder_count: int | None = None
 ) -> EligibilityResult:
     """`compliance.eligibility.transfer_check` with the facts from our books: the
     investor's holding (pass the row when the caller has just locked it; read here
-    otherwise) and the asset's holder count."""
+    otherwise) and the asset's holder count (pass it when the caller counted under its
+    locks and keeps it current, as matching does; counted here otherwise)."""
     if holding is _READ:
         holding = Holding.objects.filter(investor=investor, asset=asset).first()
     return transfer_check(
@@ -130,7 +134,7 @@ def eligibility_check(
         direction=direction,
         at=at,
         holding=holding,
-        holder_count=holder_count(asset=asset),
+        holder_count=_holder_count(asset=asset) if holder_count is None else holder_count,
     )
 
 
@@ -236,13 +240,38 @@ class PortfolioLine:
     value_minor: int | None
     currency: str
 
+    # The units of the holding, as the portfolio shows them (Holding says what each means).
+    @property
+    def settled(self) -> int:
+        return self.holding.quantity
+
+    @property
+    def pending(self) -> int:
+        """Bought, paid for, not delivered on chain yet (primary orders and trades)."""
+        return self.holding.pending_quantity
+
+    @property
+    def locked_in_orders(self) -> int:
+        return self.holding.locked_quantity
+
+    @property
+    def settling_out(self) -> int:
+        """Sold in trades whose delivery has not confirmed yet."""
+        return self.holding.pending_out_quantity
+
+    @property
+    def available_to_sell(self) -> int:
+        return self.holding.available_to_sell
+
 
 def portfolio_lines(*, user) -> list[PortfolioLine]:
-    """Holdings with settled or pending units, cost basis (price paid for settled units,
-    fees excluded) and value at the last price (the offering price until a trade)."""
+    """Holdings with settled or pending units, their split (settled, pending, locked in
+    sell orders, settling out, available to sell), cost basis (price paid for settled
+    units in primary purchases, fees excluded) and value at the last price (the last
+    secondary-market trade, else the offering price)."""
     holdings = list(
         Holding.objects.filter(user_holdings_q(user))
-        .select_related("asset", "asset__offering")
+        .select_related("asset", "asset__offering", "asset__market")
         .order_by("asset__name", "pk")
     )
     costs = dict(
@@ -254,7 +283,11 @@ def portfolio_lines(*, user) -> list[PortfolioLine]:
     lines = []
     for h in holdings:
         offering = getattr(h.asset, "offering", None)
-        price = offering.price_per_fraction_minor if offering else None
+        market = getattr(h.asset, "market", None)
+        if market is not None and market.last_price_minor is not None:
+            price: int | None = market.last_price_minor
+        else:
+            price = offering.price_per_fraction_minor if offering else None
         lines.append(
             PortfolioLine(
                 h,

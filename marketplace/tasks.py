@@ -1,8 +1,10 @@
-"""Celery tasks: thin wrappers that call one service (beat runs reconcile_holdings hourly)."""
+"""Celery tasks: thin wrappers that call one service (beat runs reconcile_holdings hourly
+and trade_orders_expire every MARKETPLACE_EXPIRY_INTERVAL_SECONDS)."""
 
 from celery import shared_task
 
 from .reconciliation import reconcile
+from .trading import trade_orders_expire as trade_orders_expire_service
 
 
 @shared_task(name="marketplace.tasks.reconcile_holdings")
@@ -10,3 +12,9 @@ def reconcile_holdings() -> int:
     report = reconcile()
     report.log()
     return len(report.mismatches)
+
+
+@shared_task(name="marketplace.tasks.trade_orders_expire")
+def trade_orders_expire() -> int:
+    """Beat: expire good-till-date trade orders whose time has come."""
+    return trade_orders_expire_service()

@@ -290,6 +290,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "marketplace.tasks.reconcile_holdings",
             "schedule": timedelta(hours=1),
         },
+        "trade-orders-expire": {
+            "task": "marketplace.tasks.trade_orders_expire",
+            "schedule": timedelta(seconds=env.float("MARKETPLACE_EXPIRY_INTERVAL_SECONDS", default=30.0)),
+        },
     }
 )
 
@@ -314,6 +318,17 @@ READINESS_CHECKS = {
 MARKETPLACE_DEFAULT_FEE_BPS = env.int("MARKETPLACE_DEFAULT_FEE_BPS", default=100)
 # Orders an investor may place per window: (count, seconds).
 MARKETPLACE_ORDER_RATE_LIMIT = tuple(env.list("MARKETPLACE_ORDER_RATE_LIMIT", cast=int, default=[10, 60]))
+# Secondary market (docs/trading.md). Fees of a new market, in basis points of price ×
+# quantity: the resting order's owner pays the maker fee, the incoming one's the taker fee.
+MARKETPLACE_MAKER_FEE_BPS = env.int("MARKETPLACE_MAKER_FEE_BPS", default=10)
+MARKETPLACE_TAKER_FEE_BPS = env.int("MARKETPLACE_TAKER_FEE_BPS", default=25)
+# Open trade orders an investor may have on one asset's book.
+MARKETPLACE_MAX_OPEN_ORDERS_PER_ASSET = env.int("MARKETPLACE_MAX_OPEN_ORDERS_PER_ASSET", default=20)
+# Trade orders (placed or replaced) an investor may submit per window: (count, seconds).
+MARKETPLACE_TRADE_ORDER_RATE = tuple(env.list("MARKETPLACE_TRADE_ORDER_RATE", cast=int, default=[30, 60]))
+# Price checks consulted before an order is reserved: dotted paths of callables
+# (market, side, limit_price_minor) -> compliance.eligibility.RuleFailure | None.
+MARKETPLACE_PRICE_CHECKS: list[str] = env.list("MARKETPLACE_PRICE_CHECKS", default=[])
 # How long an approved KYC stays valid, in days.
 KYC_VALIDITY_DAYS = env.int("KYC_VALIDITY_DAYS", default=365)
 # Fuzzy-match score (0-100) at or above which a name is a sanctions hit.

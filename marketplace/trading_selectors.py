@@ -1,0 +1,408 @@
+"""Reads of the secondary market (docs/trading.md): the book, prices, an investor's orders
+and trades, the quote a form shows before the button, and the checks every order entry
+shares with `marketplace.trading` (input, trading mode, price checks), so each rule is
+written once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from assets.models import Asset
+from compliance.eligibility import RECEIVE, SEND, EligibilityResult, RuleFailure
+from config.money import MAX_MINOR, format_money
+
+from .ledger import trade_fee, trade_fee_ceiling
+from .models import Holding, LedgerAccount, Market, Offering, Trade, TradeOrder
+from .selectors import eligibility_check
+
+Side = TradeOrder.Side
+TIF = TradeOrder.TimeInForce
+OS = TradeOrder.Status
+
+# A good-till-date order may live this long at most.
+MAX_ORDER_LIFETIME = timedelta(days=365)
+
+
+# -- the checks of an order entry ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldFailure(RuleFailure):
+    """A RuleFailure about one input of the order form (`field`: side, quantity,
+    limit_price_minor, time_in_force, expires_at)."""
+
+    field: str = ""
+
+
+def _whole(value, *, field_name: str, label: str, maximum: int, too_large: str) -> FieldFailure | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return FieldFailure("not_integer", f"The {label} must be a whole number.", field_name)
+    if value <= 0:
+        return FieldFailure("not_positive", f"The {label} must be at least 1.", field_name)
+    if value > maximum:
+        return FieldFailure("too_large", too_large, field_name)
+    return None
+
+
+def order_input_failures(
+    *, asset, side, quantity, limit_price_minor, time_in_force, expires_at, now: datetime | None = None
+) -> list[FieldFailure]:
+    """What is wrong with the typed order itself (no database read): side, quantity
+    (whole, ≥ 1, ≤ the asset's supply), limit price (whole minor units, ≥ 1), the total,
+    time in force, and the expiry (required for good-till-date only, in the future, at
+    most a year ahead). Empty when the order is well formed."""
+    now = now or timezone.now()
+    failures: list[FieldFailure] = []
+    if side not in Side.values:
+        failures.append(FieldFailure("invalid_side", "Choose buy or sell.", "side"))
+    total = asset.total_fractions
+    quantity_failure = _whole(
+        quantity,
+        field_name="quantity",
+        label="quantity",
+        maximum=total,
+        too_large=f"The asset has only {total:,} fractions.",
+    )
+    if quantity_failure:
+        failures.append(quantity_failure)
+    price_failure = _whole(
+        limit_price_minor,
+        field_name="limit_price_minor",
+        label="limit price",
+        maximum=MAX_MINOR,
+        too_large="The limit price is too large.",
+    )
+    if price_failure:
+        failures.append(price_failure)
+    if not quantity_failure and not price_failure:
+        gross = quantity * limit_price_minor
+        if gross + trade_fee_ceiling(gross_minor=gross, fee_bps=10_000) > MAX_MINOR:
+            failures.append(FieldFailure("too_large", "The order's total is too large.", "limit_price_minor"))
+    if time_in_force not in TIF.values:
+        failures.append(
+            FieldFailure(
+                "invalid_time_in_force",
+                "Choose how long the order lives: good till cancelled, good till date, immediate or cancel, or fill or kill.",
+                "time_in_force",
+            )
+        )
+    elif time_in_force == TIF.GTD:
+        if expires_at is None:
+            failures.append(FieldFailure("expiry_required", "Give the date and time the order expires.", "expires_at"))
+        elif not isinstance(expires_at, datetime) or timezone.is_naive(expires_at):
+            failures.append(FieldFailure("invalid_expiry", "The expiry must be a date and time.", "expires_at"))
+        elif expires_at <= now:
+            failures.append(FieldFailure("expiry_in_past", "The expiry must be in the future.", "expires_at"))
+        elif expires_at > now + MAX_ORDER_LIFETIME:
+            failures.append(FieldFailure("expiry_too_far", "An order can live at most one year.", "expires_at"))
+    elif expires_at is not None:
+        failures.append(
+            FieldFailure("expiry_not_allowed", "Only a good-till-date order has an expiry date.", "expires_at")
+        )
+    return failures
+
+
+def market_refusal(*, market: Market) -> RuleFailure | None:
+    """Whether the market takes orders now: only in continuous trading. (The seam for
+    halts and auctions: a mode is added here and in Market.TradingMode.)"""
+    if market.trading_mode == Market.TradingMode.CONTINUOUS:
+        return None
+    if market.trading_mode == Market.TradingMode.HALTED:
+        return RuleFailure("market_halted", "Trading in this asset is halted; you can still cancel your orders.")
+    return RuleFailure(
+        "market_not_continuous",
+        f"This market is in {market.get_trading_mode_display().lower()} mode and takes no orders now.",
+    )
+
+
+def price_check_failures(*, market: Market, side: str, limit_price_minor: int) -> list[RuleFailure]:
+    """The price checks of settings.MARKETPLACE_PRICE_CHECKS (dotted paths of callables
+    (market, side, limit_price_minor) -> RuleFailure | None), in order. None by default;
+    price bands plug in here."""
+    failures = []
+    for path in settings.MARKETPLACE_PRICE_CHECKS:
+        outcome = import_string(path)(market, side, limit_price_minor)
+        if outcome is not None:
+            failures.append(outcome)
+    return failures
+
+
+def buy_reservation(*, limit_price_minor: int, quantity: int, fee_bps: int) -> int:
+    """Cash a buy order holds for `quantity` open units: limit × quantity + the maximum
+    fee on it (rounded up). The one formula: placement, every fill and market_check."""
+    gross = limit_price_minor * quantity
+    return gross + trade_fee_ceiling(gross_minor=gross, fee_bps=fee_bps)
+
+
+# -- markets and the book ----------------------------------------------------------------
+
+
+def asset_not_tradable(*, asset) -> RuleFailure | None:
+    """Only a live asset on chain with a primary offering has a market."""
+    if asset.status != Asset.Status.LIVE or asset.asa_id is None or not Offering.objects.filter(asset=asset).exists():
+        return RuleFailure("market_unavailable", "This asset is not traded.")
+    return None
+
+
+def market_for_asset(*, asset) -> Market | None:
+    """The asset's market, or None before it was opened (`trading.market_open`)."""
+    return Market.objects.filter(asset=asset).select_related("asset").first()
+
+
+@dataclass(frozen=True)
+class PriceLevel:
+    price_minor: int
+    quantity: int
+    orders: int
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    market: Market
+    bids: list[PriceLevel]  # best (highest) first
+    asks: list[PriceLevel]  # best (lowest) first
+
+    @property
+    def best_bid(self) -> int | None:
+        return self.bids[0].price_minor if self.bids else None
+
+    @property
+    def best_ask(self) -> int | None:
+        return self.asks[0].price_minor if self.asks else None
+
+    @property
+    def spread_minor(self) -> int | None:
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return self.best_ask - self.best_bid
+
+
+def order_book(*, market: Market, depth: int = 10) -> OrderBook:
+    """The open orders aggregated by price level, `depth` levels a side (two queries)."""
+
+    def levels(side: str, ordering: str) -> list[PriceLevel]:
+        rows = (
+            TradeOrder.objects.filter(market=market, side=side, status=OS.OPEN)
+            .values("limit_price_minor")
+            .annotate(quantity=Sum("remaining_quantity"), orders=Count("pk"))
+            .order_by(ordering)[:depth]
+        )
+        return [PriceLevel(r["limit_price_minor"], r["quantity"], r["orders"]) for r in rows]
+
+    return OrderBook(market, levels(Side.BUY, "-limit_price_minor"), levels(Side.SELL, "limit_price_minor"))
+
+
+def last_price(*, market: Market) -> int | None:
+    """The price of the market's latest trade (None before the first)."""
+    return market.last_price_minor
+
+
+def market_trades(*, market: Market, limit: int = 50) -> list[Trade]:
+    return list(Trade.objects.filter(market=market).select_related("chain_tx").order_by("-created_at", "-pk")[:limit])
+
+
+# -- an investor's orders and trades -------------------------------------------------------
+
+
+def trade_orders_for(*, user, market: Market | None = None) -> QuerySet[TradeOrder]:
+    qs = TradeOrder.objects.filter(investor=user).select_related("asset", "market")
+    if market is not None:
+        qs = qs.filter(market=market)
+    return qs.order_by("-created_at", "-pk")
+
+
+def trades_for(*, user) -> QuerySet[Trade]:
+    """Trades where the user bought or sold, newest first (with the settlement row)."""
+    return (
+        Trade.objects.filter(Q(buyer=user) | Q(seller=user))
+        .select_related("asset", "chain_tx")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def trade_order_get_for_user(*, public_id, user) -> TradeOrder:
+    """The user's own trade order (staff with marketplace.view_tradeorder see any); 404
+    for anybody else."""
+    try:
+        order = TradeOrder.objects.select_related("asset", "market").get(public_id=public_id)
+    except (TradeOrder.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    if order.investor_id != user.pk and not (user.is_staff and user.has_perm("marketplace.view_tradeorder")):
+        raise Http404
+    return order
+
+
+def trade_get_for_user(*, public_id, user) -> Trade:
+    """A trade the user bought or sold in (staff with marketplace.view_trade see any); 404
+    for anybody else."""
+    try:
+        trade = Trade.objects.select_related("asset", "market", "chain_tx").get(public_id=public_id)
+    except (Trade.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    if user.pk not in (trade.buyer_id, trade.seller_id) and not (
+        user.is_staff and user.has_perm("marketplace.view_trade")
+    ):
+        raise Http404
+    return trade
+
+
+# -- the quote ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeQuote:
+    """What an order would mean, before the button: at the limit price (fills at better
+    resting prices cost less). A buy holds `reserve_minor` (gross + the maximum fee); a
+    sell locks `units_locked` and receives at least `total_minor` (gross − the maximum
+    fee). `failures` lists every reason it would be refused now (input, market, price
+    checks, the eligibility engine, cash or units), `eligibility` the engine's answer."""
+
+    side: str
+    quantity: int
+    limit_price_minor: int
+    currency: str
+    maker_fee_bps: int
+    taker_fee_bps: int
+    gross_minor: int
+    max_fee_minor: int
+    total_minor: int
+    reserve_minor: int
+    units_locked: int
+    available_cash_minor: int
+    available_units: int
+    eligibility: EligibilityResult | None
+    failures: list[RuleFailure] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.failures
+
+    def total_text(self) -> str:
+        return format_money(self.total_minor, self.currency)
+
+
+def trade_quote(
+    *,
+    investor,
+    asset,
+    side,
+    quantity,
+    limit_price_minor,
+    time_in_force=TIF.GTC,
+    expires_at=None,
+    market: Market | None = None,
+) -> TradeQuote:
+    """The live quote of the order form: the same checks and arithmetic as
+    trade_order_place, read without locks (so placement may still refuse when the
+    books move in between)."""
+    market = market or market_for_asset(asset=asset)
+    maker = market.maker_fee_bps if market else settings.MARKETPLACE_MAKER_FEE_BPS
+    taker = market.taker_fee_bps if market else settings.MARKETPLACE_TAKER_FEE_BPS
+    max_bps = max(maker, taker)
+    currency = market.currency if market else getattr(getattr(asset, "offering", None), "currency", asset.currency)
+    failures: list[RuleFailure] = list(
+        order_input_failures(
+            asset=asset,
+            side=side,
+            quantity=quantity,
+            limit_price_minor=limit_price_minor,
+            time_in_force=time_in_force,
+            expires_at=expires_at,
+        )
+    )
+    holding = Holding.objects.filter(investor=investor, asset=asset).first()
+    available_units = holding.available_to_sell if holding else 0
+    cash = LedgerAccount.objects.filter(
+        user=investor, kind=LedgerAccount.Kind.INVESTOR_AVAILABLE, currency=currency
+    ).first()
+    available_cash = cash.balance if cash else 0
+    well_formed = not failures
+    q = quantity if well_formed else 0
+    price = limit_price_minor if well_formed else 0
+    gross = q * price
+    eligibility = None
+    reserve = units = 0
+    if side == Side.BUY:
+        max_fee = trade_fee_ceiling(gross_minor=gross, fee_bps=max_bps)
+        total = reserve = gross + max_fee
+    else:
+        max_fee = trade_fee(gross_minor=gross, fee_bps=max_bps)
+        total = gross - max_fee
+        units = q
+    if market is None:  # opened by the first order, if the asset trades at all
+        failures.extend(filter(None, [asset_not_tradable(asset=asset)]))
+    else:
+        refusal = market_refusal(market=market)
+        if refusal:
+            failures.append(refusal)
+        elif well_formed:
+            failures.extend(price_check_failures(market=market, side=side, limit_price_minor=price))
+    if well_formed:
+        if side == Side.BUY:
+            eligibility = eligibility_check(
+                investor=investor, asset=asset, quantity=q, direction=RECEIVE, holding=holding
+            )
+        else:
+            eligibility = eligibility_check(
+                investor=investor, asset=asset, quantity=q, direction=SEND, holding=sell_view(holding, available_units)
+            )
+        if side == Side.SELL and q > available_units:
+            failures.append(insufficient_units(available_units, q))
+        else:
+            failures.extend(eligibility.failures)
+        if side == Side.BUY and reserve > available_cash:
+            failures.append(insufficient_cash(reserve, available_cash, currency))
+    return TradeQuote(
+        side=side,
+        quantity=q,
+        limit_price_minor=price,
+        currency=currency,
+        maker_fee_bps=maker,
+        taker_fee_bps=taker,
+        gross_minor=gross,
+        max_fee_minor=max_fee,
+        total_minor=total,
+        reserve_minor=reserve,
+        units_locked=units,
+        available_cash_minor=available_cash,
+        available_units=available_units,
+        eligibility=eligibility,
+        failures=failures,
+    )
+
+
+@dataclass(frozen=True)
+class SellView:
+    """What the eligibility engine is shown of a seller's holding: only the units this
+    sale may draw on (available to sell, or the units an order locked), so its holding
+    rules (enough units, the minimum kept) judge them; lock-up from the holding's start."""
+
+    quantity: int
+    first_acquired_at: datetime | None
+    pending_quantity: int = 0
+
+
+def sell_view(holding: Holding | None, units: int) -> SellView:
+    return SellView(units, holding.first_acquired_at if holding else None)
+
+
+def insufficient_units(available: int, wanted: int) -> RuleFailure:
+    return RuleFailure(
+        "insufficient_units",
+        f"You can sell {available:,} units (settled, not locked in other orders or settling); you asked for {wanted:,}.",
+    )
+
+
+def insufficient_cash(total: int, available: int, currency: str) -> RuleFailure:
+    return RuleFailure(
+        "insufficient_cash",
+        f"Not enough cash: the order holds {format_money(total, currency)} (price × quantity + the maximum fee) "
+        f"and you have {format_money(available, currency)} available.",
+    )

@@ -20,9 +20,21 @@ from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
 from config.money import format_money
 from config.numbers import WHOLE_NUMBER_FIELDS
 
-from . import services
+from . import services, trading
 from .forms import DecisionForm, DepositForm
-from .models import Deposit, JournalEntry, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
+from .models import (
+    Deposit,
+    JournalEntry,
+    LedgerAccount,
+    Market,
+    Offering,
+    Posting,
+    PrimaryOrder,
+    Trade,
+    TradeOrder,
+    Withdrawal,
+)
+from .trading_backoffice import MARKET_EDITABLE, market_update
 
 
 def _report(request: HttpRequest, exc: Exception) -> None:
@@ -66,6 +78,15 @@ def _decision_view(
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/marketplace/decision.html", context)
+
+
+def settlement_cell(tx) -> str:
+    """An outbox row's state for a list column: its round and txid once confirmed."""
+    if tx is None:
+        return "—"
+    if tx.confirmed_round:
+        return format_html("round {} · <code>{}</code>", tx.confirmed_round, tx.txid)
+    return tx.get_status_display() + (f": {tx.last_error[:80]}" if tx.last_error else "")
 
 
 @admin.register(Offering)
@@ -322,12 +343,7 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description="settlement")
     def settlement(self, obj: PrimaryOrder) -> str:
-        tx = obj.chain_tx
-        if tx is None:
-            return "—"
-        if tx.confirmed_round:
-            return format_html("round {} · <code>{}</code>", tx.confirmed_round, tx.txid)
-        return tx.get_status_display() + (f": {tx.last_error[:80]}" if tx.last_error else "")
+        return settlement_cell(obj.chain_tx)
 
     @admin.display(description="staff actions")
     def staff_actions(self, obj: PrimaryOrder) -> str:
@@ -388,5 +404,255 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
             f"investor ({format_money(order.total_minor, order.currency)}) and release the fractions. Both are audited.",
             label="Note (required to refund)",
             buttons=[("_retry", "Retry settlement"), ("_refund", "Refund and release")],
+            perform=perform,
+        )
+
+
+# -- the secondary market (docs/trading.md) ------------------------------------------------
+
+
+@admin.register(Market)
+class MarketAdmin(ServiceFormAdmin[Market]):
+    list_display = ["asset", "trading_mode", "maker_fee_bps", "taker_fee_bps", "last_price", "last_trade_at"]
+    list_filter = ["trading_mode", "currency"]
+    search_fields = ["asset__name", "asset__unit_name"]
+    list_select_related = ["asset"]
+    fields = [
+        "asset",
+        "currency",
+        "trading_mode",
+        "maker_fee_bps",
+        "taker_fee_bps",
+        "last_price_minor",
+        "last_trade_at",
+    ]
+    readonly_fields = ["asset", "currency", "last_price_minor", "last_trade_at"]
+    formfield_overrides = WHOLE_NUMBER_FIELDS
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # opened by the first order (trading.market_open)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Market | None = None) -> bool:
+        return False
+
+    @admin.display(description="last price")
+    def last_price(self, obj: Market) -> str:
+        return format_money(obj.last_price_minor, obj.currency)
+
+    service_submit_label = "Save the market"
+
+    def service_form(self, request: HttpRequest, obj: Market | None, data: QueryDict | None) -> forms.BaseForm:
+        return self.get_form(request, obj, change=True)(data, instance=obj)
+
+    def service_intro(self, request: HttpRequest, obj: Market | None) -> str:
+        assert obj is not None, "markets are never added here, only changed"
+        return (
+            f"The order book of {obj.asset} in {obj.currency}. Halting stops new orders (investors can still "
+            "cancel); fees are basis points of price × quantity, the maker's for the resting order, the taker's "
+            "for the incoming one. Orders resting now never pay more than the fee their reservation covers. "
+            "The change is audited."
+        )
+
+    def service_perform(self, request: HttpRequest, obj: Market | None, form: forms.BaseForm) -> str:
+        assert obj is not None, "markets are never added here, only changed"
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in MARKET_EDITABLE}
+        if fields:
+            market_update(market=obj, actor=request.user, fields=fields)
+        return f"Market of {obj.asset} saved." if fields else "Nothing changed."
+
+
+@admin.register(TradeOrder)
+class TradeOrderAdmin(ReadOnlyAdmin):
+    list_display = [
+        "short_id",
+        "investor",
+        "asset",
+        "side",
+        "quantity",
+        "filled_quantity",
+        "remaining_quantity",
+        "limit_price",
+        "time_in_force",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "side", "time_in_force", "currency"]
+    search_fields = ["investor__email", "asset__name", "asset__unit_name", "public_id"]
+    list_select_related = ["investor", "asset"]
+    date_hierarchy = "created_at"
+    fields = [
+        "public_id",
+        "investor",
+        "asset",
+        "market",
+        "side",
+        "quantity",
+        "filled_quantity",
+        "remaining_quantity",
+        "limit_price_minor",
+        "currency",
+        "time_in_force",
+        "expires_at",
+        "status",
+        "priority",
+        "reserved_minor",
+        "fee_bps_reserved",
+        "cancel_code",
+        "cancel_reason",
+        "cancelled_by",
+        "replaces",
+        "idempotency_key",
+        "created_at",
+        "closed_at",
+        "staff_actions",
+    ]
+
+    @admin.display(description="order")
+    def short_id(self, obj: TradeOrder) -> str:
+        return obj.public_id.hex[:8]
+
+    @admin.display(description="limit", ordering="limit_price_minor")
+    def limit_price(self, obj: TradeOrder) -> str:
+        return format_money(obj.limit_price_minor, obj.currency)
+
+    @admin.display(description="staff actions")
+    def staff_actions(self, obj: TradeOrder) -> str:
+        if not obj.is_open:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Cancel with a reason</a>',
+            reverse("admin:marketplace_tradeorder_cancel", args=[obj.pk]),
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: TradeOrder | None = None) -> bool:
+        return request.user.has_perm("marketplace.view_tradeorder")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="marketplace_tradeorder_cancel"
+            ),
+            *super().get_urls(),
+        ]
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm("marketplace.cancel_any_tradeorder"):
+            raise PermissionDenied
+        order = get_object_or_404(TradeOrder.objects.select_related("investor", "asset"), pk=pk)
+
+        def perform(action: str, text: str) -> str:
+            if order.investor_id == request.user.pk:
+                # The engine would take it as the owner's own cancel; here staff act on others' orders only.
+                raise PermissionDenied("Four eyes: cancel your own orders on the trade page, not in the back office.")
+            trading.trade_order_cancel(order=order, actor=request.user, reason=text)
+            return "Order cancelled; what it held is released and the investor is told why."
+
+        return _decision_view(
+            self,
+            request,
+            order,
+            title=f"Cancel {order.get_side_display().lower()} order {order.public_id.hex[:8]} of {order.investor}",
+            intro=f"{order.remaining_quantity:,} of {order.quantity:,} fractions of {order.asset} open at "
+            f"{format_money(order.limit_price_minor, order.currency)}. Cancelling releases what the order holds; "
+            "the reason is audited and mailed to the investor.",
+            label="Reason (required; the investor is told)",
+            buttons=[("_cancel", "Cancel the order")],
+            perform=perform,
+        )
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    list_display = ["short_id", "asset", "buyer", "seller", "quantity", "price", "status", "settlement", "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["buyer__email", "seller__email", "asset__name", "chain_tx__txid", "public_id"]
+    list_select_related = ["asset", "buyer", "seller", "chain_tx"]
+    date_hierarchy = "created_at"
+    fields = [
+        "public_id",
+        "asset",
+        "market",
+        "buy_order",
+        "sell_order",
+        "buyer",
+        "seller",
+        "quantity",
+        "price_minor",
+        "gross_minor",
+        "currency",
+        "maker_side",
+        "maker_fee_bps",
+        "taker_fee_bps",
+        "buyer_fee_bps",
+        "buyer_fee_minor",
+        "seller_fee_bps",
+        "seller_fee_minor",
+        "status",
+        "failure_reason",
+        "chain_tx",
+        "created_at",
+        "settled_at",
+        "reversed_at",
+        "staff_actions",
+    ]
+
+    @admin.display(description="trade")
+    def short_id(self, obj: Trade) -> str:
+        return obj.public_id.hex[:8]
+
+    @admin.display(description="price", ordering="price_minor")
+    def price(self, obj: Trade) -> str:
+        return format_money(obj.price_minor, obj.currency)
+
+    @admin.display(description="settlement")
+    def settlement(self, obj: Trade) -> str:
+        return settlement_cell(obj.chain_tx)
+
+    @admin.display(description="staff actions")
+    def staff_actions(self, obj: Trade) -> str:
+        if obj.status != Trade.Status.FAILED:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Retry or reverse</a>',
+            reverse("admin:marketplace_trade_resolve", args=[obj.pk]),
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Trade | None = None) -> bool:
+        return request.user.has_perm("marketplace.view_trade")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view), name="marketplace_trade_resolve"),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        can_retry = request.user.has_perm("marketplace.retry_trade")
+        can_reverse = request.user.has_perm("marketplace.reverse_trade")
+        if not (can_retry or can_reverse):
+            raise PermissionDenied
+        trade = get_object_or_404(Trade.objects.select_related("asset", "buyer", "seller", "chain_tx"), pk=pk)
+        buttons = [("_retry", "Retry settlement")] if can_retry else []
+        buttons += [("_reverse", "Reverse the trade")] if can_reverse else []
+
+        def perform(action: str, text: str) -> str:
+            # The engine checks each permission again (and that staff never act on their own trade).
+            if action == "_retry":
+                trading.trade_settlement_retry(trade=trade, actor=request.user)
+                return "Settlement queued again."
+            trading.trade_reverse(trade=trade, actor=request.user, reason=text)
+            return "Trade reversed: the buyer is refunded, the seller's units are free again; both are told."
+
+        return _decision_view(
+            self,
+            request,
+            trade,
+            title=f"Failed settlement of trade {trade.public_id.hex[:8]}: {trade.quantity:,} × {trade.asset}",
+            intro=f"The delivery from {trade.seller} to {trade.buyer} failed: {trade.failure_reason or '(no reason)'}. "
+            f"Retry it, or reverse the trade: the buyer gets back "
+            f"{format_money(trade.buyer_cost_minor, trade.currency)} and the seller's units are free to sell again. "
+            "Both are audited.",
+            label="Reason (required to reverse; both investors are told)",
+            buttons=buttons,
             perform=perform,
         )

@@ -103,7 +103,9 @@ def investor_dashboard(*, user) -> dict:
             ],
         )
     )
-    holdings = [(h, Action("Sell", reverse("assets:detail", args=[h.asset.public_id]), next(checks))) for h in held]
+    holdings = [
+        (h, Action("Sell", reverse("marketplace:asset_trade", args=[h.asset.public_id]), next(checks))) for h in held
+    ]
     offerings = [
         (a, Action("Buy", reverse("assets:detail", args=[a.public_id]), _buy_check(a, next(checks), now))) for a in live
     ]

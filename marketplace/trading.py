@@ -49,10 +49,10 @@ from .trading_selectors import (
     asset_not_tradable,
     buy_reservation,
     insufficient_cash,
-    insufficient_units,
     market_refusal,
     order_input_failures,
     price_check_failures,
+    sell_failures,
     sell_view,
 )
 
@@ -386,7 +386,8 @@ def _place(
     specs: list[tuple[str, User | None, str]] = []
     for user in sorted(participants.values(), key=lambda u: u.pk):
         specs += [(A.INVESTOR_AVAILABLE, user, market.currency), (A.INVESTOR_HELD, user, market.currency)]
-    specs.append((A.PLATFORM_FEES, None, market.currency))
+    if matches:  # only a trade pays fees: orders that only rest never wait on that one row
+        specs.append((A.PLATFORM_FEES, None, market.currency))
     locked_accounts = ledger_accounts_lock(specs=specs)
     accounts = {(a.kind, a.user_id): a for a in locked_accounts}
     receiving = [investor.pk] if buy else [m.resting.investor_id for m in matches]
@@ -425,10 +426,12 @@ def _place(
         if available.balance < reserve:
             raise _refuse([insufficient_cash(reserve, available.balance, market.currency)])
     else:
-        if quantity > own.available_to_sell:
-            raise _refuse([insufficient_units(own.available_to_sell, quantity)])
-        failures = _send_failures(
-            investor=investor, asset=asset, quantity=quantity, holding=own, units=own.available_to_sell, now=now
+        failures = sell_failures(
+            _send_failures(
+                investor=investor, asset=asset, quantity=quantity, holding=own, units=own.available_to_sell, now=now
+            ),
+            available=own.available_to_sell,
+            wanted=quantity,
         )
         if failures:
             raise _refuse(failures)

@@ -353,8 +353,8 @@ def trade_quote(
             eligibility = eligibility_check(
                 investor=investor, asset=asset, quantity=q, direction=SEND, holding=sell_view(holding, available_units)
             )
-        if side == Side.SELL and q > available_units:
-            failures.append(insufficient_units(available_units, q))
+        if side == Side.SELL:
+            failures.extend(sell_failures(eligibility.failures, available=available_units, wanted=q))
         else:
             failures.extend(eligibility.failures)
         if side == Side.BUY and reserve > available_cash:
@@ -398,6 +398,18 @@ def insufficient_units(available: int, wanted: int) -> RuleFailure:
         "insufficient_units",
         f"You can sell {available:,} units (settled, not locked in other orders or settling); you asked for {wanted:,}.",
     )
+
+
+def sell_failures(eligibility_failures: list[RuleFailure], *, available: int, wanted: int) -> list[RuleFailure]:
+    """A sell order's refusals: too few units to sell (in our words: settled, not locked
+    and not settling, instead of the engine's plain holding count) and every other
+    reason the engine gives, so an investor who lacks units and may not send either
+    learns both at once."""
+    if wanted <= available:
+        return eligibility_failures
+    return [insufficient_units(available, wanted)] + [
+        f for f in eligibility_failures if f.code != "insufficient_holding"
+    ]
 
 
 def insufficient_cash(total: int, available: int, currency: str) -> RuleFailure:

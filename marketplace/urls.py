@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import trading_views, views
 
 app_name = "marketplace"
 urlpatterns = [
@@ -13,4 +13,14 @@ urlpatterns = [
     path("portfolio/transactions.csv", views.portfolio_csv, name="portfolio_csv"),
     path("portfolio/holdings/<int:pk>/chain", views.holding_chain_check, name="holding_chain_check"),
     path("withdrawals/new", views.withdrawal_create, name="withdrawal_create"),
+    # The secondary market (docs/trading.md)
+    path("assets/<uuid:asset_public_id>/trade/", trading_views.trade_page, name="asset_trade"),
+    path("assets/<uuid:asset_public_id>/trade/book", trading_views.trade_market_data, name="trade_market_data"),
+    path("assets/<uuid:asset_public_id>/trade/mine", trading_views.trade_mine, name="trade_mine"),
+    path("assets/<uuid:asset_public_id>/trade/quote", trading_views.trade_quote, name="trade_quote"),
+    path("assets/<uuid:asset_public_id>/trade/orders", trading_views.trade_order_place, name="trade_order_place"),
+    path("trade-orders/<uuid:public_id>/", trading_views.trade_order_detail, name="trade_order"),
+    path("trade-orders/<uuid:public_id>/cancel", trading_views.trade_order_cancel, name="trade_order_cancel"),
+    path("trade-orders/<uuid:public_id>/modify", trading_views.trade_order_modify, name="trade_order_modify"),
+    path("trades/<uuid:public_id>/", trading_views.trade_detail, name="trade"),
 ]

@@ -23,6 +23,8 @@ from . import selectors, services
 from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
 from .models import Offering, PrimaryOrder
+from .trading_page_selectors import open_buy_reservations
+from .trading_selectors import trade_orders_for, trades_for
 
 LIST_LIMIT = 50
 
@@ -169,6 +171,9 @@ def portfolio(request: HttpRequest) -> HttpResponse:
             "lines": selectors.portfolio_lines(user=user),
             "balances": balances,
             "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
+            "trade_orders": list(trade_orders_for(user=user)[:LIST_LIMIT]),
+            "trades": list(trades_for(user=user)[:LIST_LIMIT]),
+            "held_for_orders": open_buy_reservations(user=user),
             "movements": list(selectors.movements_for(user=user)[:LIST_LIMIT]),
             "withdrawals": list(selectors.withdrawals_for(user=user)[:20]),
             "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances]),

@@ -84,6 +84,18 @@ def test_a_sell_locks_settled_units_only(asset, seller, fund):
     assert units(seller, asset) == (50, 7, 20, 0, 30)
 
 
+def test_a_frozen_seller_short_of_units_hears_both_reasons_at_entry_and_in_the_quote(asset, seller, staff):
+    # Given a seller with 50 units whom compliance froze
+    investor_freeze(user=seller, actor=staff, reason="review")
+    # When they offer 60: both the unit shortfall and the engine's freeze are named
+    with pytest.raises(ValidationError) as exc_info:
+        place(seller, asset, "sell", 60, 10_000)
+    assert codes(exc_info.value) == ["insufficient_units", "account_frozen"]
+    quote = trade_quote(investor=seller, asset=asset, side="sell", quantity=60, limit_price_minor=10_000)
+    assert [f.code for f in quote.failures] == ["insufficient_units", "account_frozen"]
+    assert units(seller, asset) == (50, 0, 0, 0, 50)
+
+
 TOMORROW = object()
 YESTERDAY = object()
 

@@ -103,7 +103,11 @@ def _mine_context(request: HttpRequest, offering: Offering, market) -> dict[str,
 
 
 def _entry_context(
-    offering: Offering, form: TradeOrderForm, *, errors: list[str] | None = None, placed: TradeOrder | None = None
+    offering: Offering,
+    form: TradeOrderForm,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    placed: TradeOrder | None = None,
 ) -> dict[str, Any]:
     return {
         "asset": offering.asset,
@@ -186,7 +190,7 @@ def _placed_message(order: TradeOrder) -> str:
 def trade_order_place(request: HtmxHttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
     form = TradeOrderForm(request.POST, asset=offering.asset)
-    errors: list[str] = []
+    errors: list[dict[str, str]] = []
     status = 422
     if form.is_valid():
         try:
@@ -269,7 +273,7 @@ def trade_order_modify(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRe
     if request.method == "GET":
         return render(request, template, _modify_context(order, _modify_form(order), on=on))
     form = TradeOrderModifyForm(request.POST)
-    errors: list[str] = []
+    errors: list[dict[str, str]] = []
     status = 422
     if form.is_valid():
         try:

@@ -1,5 +1,5 @@
 """Demo KYC data for `make run` (called by accounts' seed_demo): the sample sanctions list,
-a verified investor, an unverified one and a sanctions-flagged application waiting for
+three verified investors (one of them the demo's main login), an unverified one and a sanctions-flagged application waiting for
 two reviewers. Idempotent. Everything goes through the real services, so the audit log
 and the custodial account are what production would produce."""
 
@@ -23,6 +23,9 @@ DEMO_PDF = b"%PDF-1.4\n% demo identity document\n1 0 obj<<>>endobj\ntrailer<<>>\
 DEMO_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 VERIFIED = "investor@demo.rwa"
+# Two more verified investors who trade on the demo's secondary market
+# (marketplace/management/commands/seed_demo_book.py): (email, country, category).
+TRADERS = [("nora@demo.rwa", "NL", "retail"), ("otto@demo.rwa", "DE", "accredited")]
 UNVERIFIED = "una@demo.rwa"
 FLAGGED = "viktor@demo.rwa"
 DEMO_KYC_USERS = [(UNVERIFIED, "Una Unverified"), (FLAGGED, "Viktor Drakov")]
@@ -55,10 +58,11 @@ def kyc_demo_seed(*, users: dict, reviewer) -> list[str]:
         entries += alt_csv_parse((DATA / "alt_sample.csv").read_text(), {e.ent_num: e for e in entries})
         sanctions_list_replace(entries=entries, rescreen=False)
 
-    verified = users[VERIFIED]
-    if not KycApplication.objects.filter(user=verified, status=KycApplication.Status.APPROVED).exists():
-        app = _submit(verified, legal_name=verified.full_name or "Ivan Investor", country="GB", category="accredited")
-        kyc_application_approve(application=app, reviewer=reviewer, reason="Demo: documents checked")
+    for email, country, category in [(VERIFIED, "GB", "accredited"), *TRADERS]:
+        verified = users[email]
+        if not KycApplication.objects.filter(user=verified, status=KycApplication.Status.APPROVED).exists():
+            app = _submit(verified, legal_name=verified.full_name or email, country=country, category=category)
+            kyc_application_approve(application=app, reviewer=reviewer, reason="Demo: documents checked")
 
     flagged = users[FLAGGED]
     if not KycApplication.objects.filter(user=flagged).exists():
@@ -66,6 +70,10 @@ def kyc_demo_seed(*, users: dict, reviewer) -> list[str]:
 
     return [
         f"  {VERIFIED:<24} KYC verified (accredited, GB)",
+        *(
+            f"  {email:<24} KYC verified ({category}, {country}); trades on the demo order book"
+            for email, country, category in TRADERS
+        ),
         f"  {UNVERIFIED:<24} no KYC yet",
         f"  {FLAGGED:<24} KYC flagged by sanctions screening: needs two reviewers",
     ]

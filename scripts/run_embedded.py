@@ -1,7 +1,8 @@
 """`make run`: start devnet (the development ledger, data in var/devnet), migrate the
 embedded database, seed demo data, create and fund the platform's chain accounts, then
 run the web server and a Celery worker (with beat) side by side, each restarted with a
-capped back-off when it exits (config/supervisor.py). Ctrl-C stops everything.
+capped back-off when it exits (config/supervisor.py), and seed the demo order book once
+the worker runs (seed_demo_book: it needs settlements on chain). Ctrl-C stops everything.
 
 A custody master key is generated once into var/custody-master.keys unless
 CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE is given. ALGOD_URL set in the
@@ -139,8 +140,15 @@ def main() -> int:
     print(
         f"\nRWA Marketplace: http://{HOST}:{PORT}/  (back office: /backoffice/)  Ctrl-C stops everything.\n", flush=True
     )
+    # The demo order book needs the worker (mint, primary purchases and trades settle on
+    # devnet), so it is seeded now, in the background; it waits for each step on chain
+    # and ends with market_check. Idempotent: a restart replays the same orders.
+    book = subprocess.Popen([PY, "manage.py", "seed_demo_book"], cwd=ROOT, start_new_session=True)
 
     def stop(*_):
+        if book.poll() is None:
+            book.terminate()
+            book.wait(timeout=10)
         stop_all(supervisors)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))

@@ -17,7 +17,9 @@ def test_seed_demo_has_verified_unverified_and_flagged_investors():
         return kyc_standing_for(User.objects.get(email=email))
 
     assert standing("investor@demo.rwa").state == KycState.APPROVED
+    assert standing("nora@demo.rwa").state == KycState.APPROVED
+    assert standing("otto@demo.rwa").state == KycState.APPROVED
     assert standing("una@demo.rwa").state == KycState.NONE
     flagged = KycApplication.objects.get(user__email="viktor@demo.rwa")
     assert flagged.status == KycApplication.Status.SUBMITTED and flagged.is_flagged
-    assert KycApplication.objects.count() == 2
+    assert KycApplication.objects.count() == 4

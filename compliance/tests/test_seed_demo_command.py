@@ -13,6 +13,8 @@ EXPECTED = {
     "compliance@demo.rwa": {"compliance_officer", "investor"},
     "issuer@demo.rwa": {"issuer", "investor"},
     "investor@demo.rwa": {"investor"},
+    "nora@demo.rwa": {"investor"},
+    "otto@demo.rwa": {"investor"},
     "una@demo.rwa": {"investor"},
     "viktor@demo.rwa": {"investor"},
 }

@@ -16,6 +16,9 @@ DEMO_USERS = [
     ("compliance@demo.rwa", "Colin Compliance", [COMPLIANCE_OFFICER, INVESTOR], False),
     ("issuer@demo.rwa", "Iris Issuer", [ISSUER, INVESTOR], False),
     ("investor@demo.rwa", "Ivan Investor", [INVESTOR], False),
+    # Two more verified investors: the other side of the demo order book (seed_demo_book).
+    ("nora@demo.rwa", "Nora Novak", [INVESTOR], False),
+    ("otto@demo.rwa", "Otto Olsen", [INVESTOR], False),
     # KYC demo (compliance.demo): an investor without KYC and a sanctions-flagged applicant.
     ("una@demo.rwa", "Una Unverified", [INVESTOR], False),
     ("viktor@demo.rwa", "Viktor Drakov", [INVESTOR], False),

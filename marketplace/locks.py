@@ -46,6 +46,18 @@ def market_lock(*, pk: int) -> Market:
     return Market.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
 
 
+def market_lock_for_asset(*, asset_id: int) -> Market | None:
+    """The book's lock (level 2) found by its asset, or None when the asset has no
+    market yet (then `trading.market_open` and `market_lock`): one statement where the
+    usual path would read the row twice."""
+    return (
+        Market.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("asset")
+        .filter(asset_id=asset_id)
+        .first()
+    )
+
+
 def holdings_lock(*, pairs) -> dict[tuple[int, int], Holding]:
     """Lock (creating when missing) the holdings of (investor_id, asset_id) pairs, in pk
     order. Returns {(investor_id, asset_id): holding}."""

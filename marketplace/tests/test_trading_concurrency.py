@@ -134,7 +134,7 @@ def client(*, user, assets, rnd: random.Random, steps: int, outcomes: Outcomes, 
             offset = rnd.randint(-4, 4)
             price = mid + offset if side == "buy" else mid - offset
             tif = rnd.choices(["gtc", "gtd", "ioc", "fok"], weights=[4, 2, 2, 2])[0]
-            expires = timezone.now() + datetime.timedelta(seconds=rnd.uniform(0.5, 4)) if tif == "gtd" else None
+            expires = timezone.now() + datetime.timedelta(seconds=rnd.uniform(0.2, 1.5)) if tif == "gtd" else None
             outcomes.run(
                 f"place-{tif}",
                 lambda asset=asset, side=side, price=price, tif=tif, expires=expires: trade_order_place(

@@ -380,7 +380,7 @@ class Market(models.Model):
 
     class TradingMode(models.TextChoices):
         CONTINUOUS = "continuous", "Continuous trading"
-        HALTED = "halted", "Halted"
+        AUCTION = "auction", "Periodic call auction"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     asset = models.OneToOneField("assets.Asset", on_delete=models.PROTECT, related_name="market")
@@ -401,11 +401,42 @@ class Market(models.Model):
     order_sequence = models.BigIntegerField(default=0, editable=False, help_text="Last time priority handed out.")
     last_price_minor = models.BigIntegerField(null=True, blank=True, editable=False)
     last_trade_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Controls (docs/market-integrity.md). Each change goes through market_controls under
+    # the book's lock, is audited and recorded as a MarketEvent.
+    halted = models.BooleanField(default=False, help_text="No new orders and no matching; cancels still work.")
+    halt_reason = models.CharField(max_length=500, blank=True)
+    halted_at = models.DateTimeField(null=True, blank=True)
+    band_pct = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Price band: % either side of the reference price. Empty: MARKETPLACE_PRICE_BAND_PCT.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, for trading hours and auctions.")
+    trading_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Weekly schedule {"mon": ["09:00", "17:30"], ...} in the time zone; empty: always open.',
+    )
+    auction_times = models.JSONField(
+        default=list, blank=True, help_text='Daily uncrossing times in auction mode, e.g. ["15:00"].'
+    )
+    next_auction_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When the book next uncrosses (auction mode, a reopening, a session open, a band breach).",
+    )
+    auction_reason = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["pk"]
+        permissions = [
+            ("halt_market", "Can halt and resume trading"),
+            ("change_market_controls", "Can change price bands, trading hours and trading mode"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(maker_fee_bps__lte=10_000), name="market_maker_fee_at_most_100pct"),
             models.CheckConstraint(condition=Q(taker_fee_bps__lte=10_000), name="market_taker_fee_at_most_100pct"),
@@ -565,6 +596,13 @@ class Trade(models.Model):
     buyer_fee_minor = models.BigIntegerField()
     seller_fee_minor = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.MATCHED, db_index=True)
+    # The band in force when it printed (None: no reference price, no band) and the
+    # auction that printed it (None: continuous matching). market_check proves both.
+    band_low_minor = models.BigIntegerField(null=True, blank=True)
+    band_high_minor = models.BigIntegerField(null=True, blank=True)
+    auction = models.ForeignKey(
+        "marketplace.Auction", null=True, blank=True, on_delete=models.PROTECT, related_name="trades"
+    )
     chain_tx = models.OneToOneField(
         "chain.ChainTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="trade"
     )
@@ -610,3 +648,136 @@ class Trade(models.Model):
         if self.status == self.Status.MATCHED and chain_tx is not None and chain_tx.status == "submitted":
             return "submitted"
         return self.status
+
+
+class MarketWideControl(models.Model):
+    """The one row (pk=1) of the whole market's halt. A market-wide halt locks this row,
+    then every book in pk order, so no trade commits after it; creating a book reads it
+    FOR SHARE (market_controls)."""
+
+    halted = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="market_wide_control_singleton")]
+
+    def __str__(self):
+        return "Whole market: halted" if self.halted else "Whole market: trading"
+
+
+class MarketEvent(models.Model):
+    """The timeline of a book's controls and auctions (market=None: the whole market).
+    Shown on the trade page; market_check reads the halt intervals from it."""
+
+    class Kind(models.TextChoices):
+        HALTED = "halted", "Trading halted"
+        RESUMED = "resumed", "Trading resumed"
+        BAND_CHANGED = "band_changed", "Price band changed"
+        MODE_CHANGED = "mode_changed", "Trading mode changed"
+        HOURS_CHANGED = "hours_changed", "Trading hours changed"
+        AUCTION_CALLED = "auction_called", "Auction called"
+        AUCTION_UNCROSSED = "auction_uncrossed", "Auction uncrossed"
+        AUCTION_EXTENDED = "auction_extended", "Auction extended"
+        AUCTION_SKIPPED = "auction_skipped", "Auction skipped"
+        VALUATION_PUBLISHED = "valuation_published", "Valuation published"
+
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    message = models.CharField(max_length=1000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["market", "-at"], name="market_event_recent_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Auction(models.Model):
+    """One scheduled uncrossing of a book (docs/market-integrity.md): the price that
+    executes the most units, then the smallest imbalance, then the closest to the
+    reference price; every fill at that price."""
+
+    class Reason(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled auction"
+        REOPENING = "reopening", "Reopening after a halt"
+        SESSION_OPEN = "session_open", "Opening of the trading session"
+        BAND = "band", "Price outside the band"
+
+    class Status(models.TextChoices):
+        UNCROSSED = "uncrossed", "Uncrossed"
+        NO_CROSS = "no_cross", "Nothing to cross"
+        EXTENDED = "extended", "Extended (price outside the band)"
+        SKIPPED = "skipped", "Skipped"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="auctions")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    scheduled_at = models.DateTimeField()
+    ran_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    clearing_price_minor = models.BigIntegerField(null=True, blank=True)
+    matched_quantity = models.BigIntegerField(default=0)
+    imbalance = models.BigIntegerField(default=0, help_text="Units left on the heavier side at the clearing price.")
+    reference_price_minor = models.BigIntegerField(null=True, blank=True)
+    band_low_minor = models.BigIntegerField(null=True, blank=True)
+    band_high_minor = models.BigIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["-ran_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["market", "scheduled_at"], name="auction_once_per_schedule"),
+            models.CheckConstraint(condition=Q(matched_quantity__gte=0), name="auction_matched_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"Auction {self.public_id.hex[:8]} ({self.get_status_display()})"
+
+
+class Valuation(models.Model):
+    """A published value per fraction of an asset, backed by a document (an appraisal,
+    a financial statement) uploaded through the asset's document pipeline. Staff publish
+    directly; an issuer's valuation waits for staff approval. The latest published one
+    (by as_of) is the reference price when the book has not traded lately."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        PUBLISHED = "published", "Published"
+        REJECTED = "rejected", "Rejected"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="valuations")
+    value_per_fraction_minor = models.BigIntegerField(validators=[MinValueValidator(1)])
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    as_of = models.DateField()
+    document = models.ForeignKey("assets.AssetDocument", on_delete=models.PROTECT, related_name="valuations")
+    note = models.CharField(max_length=1000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-as_of", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value_per_fraction_minor__gte=1), name="valuation_positive"),
+        ]
+        indexes = [models.Index(fields=["asset", "status", "-as_of"], name="valuation_latest_idx")]
+        permissions = [("publish_valuation", "Can publish and approve valuations")]
+
+    def __str__(self):
+        return f"Valuation of {self.asset} as of {self.as_of}"

@@ -19,7 +19,7 @@ from compliance.eligibility import RECEIVE, SEND, EligibilityResult, RuleFailure
 from config.money import MAX_MINOR, format_money
 
 from .ledger import trade_fee, trade_fee_ceiling
-from .models import Holding, LedgerAccount, Market, Offering, Trade, TradeOrder
+from .models import Holding, LedgerAccount, Market, MarketWideControl, Offering, Trade, TradeOrder, Valuation
 from .selectors import eligibility_check
 
 Side = TradeOrder.Side
@@ -109,17 +109,80 @@ def order_input_failures(
     return failures
 
 
-def market_refusal(*, market: Market) -> RuleFailure | None:
-    """Whether the market takes orders now: only in continuous trading. (The seam for
-    halts and auctions: a mode is added here and in Market.TradingMode.)"""
-    if market.trading_mode == Market.TradingMode.CONTINUOUS:
-        return None
-    if market.trading_mode == Market.TradingMode.HALTED:
-        return RuleFailure("market_halted", "Trading in this asset is halted; you can still cancel your orders.")
-    return RuleFailure(
-        "market_not_continuous",
-        f"This market is in {market.get_trading_mode_display().lower()} mode and takes no orders now.",
+def market_wide_control() -> MarketWideControl:
+    """The whole market's halt row (created on first read)."""
+    control, _ = MarketWideControl.objects.get_or_create(pk=1)
+    return control
+
+
+def market_refusal(*, market: Market, control: MarketWideControl | None = None) -> RuleFailure | None:
+    """Whether the book takes new orders now: not while the asset or the whole market
+    is halted (cancels still work). In auction mode, outside trading hours and while a
+    reopening auction is called, orders are taken and rest without matching
+    (`matching_paused`)."""
+    control = control if control is not None else market_wide_control()
+    if control.halted:
+        why = f" Reason: {control.reason}" if control.reason else ""
+        return RuleFailure(
+            "market_wide_halt", f"Trading is halted on the whole market; you can still cancel your orders.{why}"
+        )
+    if market.halted:
+        why = f" Reason: {market.halt_reason}" if market.halt_reason else ""
+        return RuleFailure("market_halted", f"Trading in this asset is halted; you can still cancel your orders.{why}")
+    return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference price of a book and where it comes from: the last trade when the
+    book traded within MARKETPLACE_REFERENCE_TRADE_DAYS, else the latest published
+    valuation per fraction, else none (no band applies)."""
+
+    price_minor: int | None
+    source: str  # "last_trade", "valuation" or ""
+    at: datetime | None = None
+
+
+def reference_price(*, market: Market, now: datetime | None = None) -> Reference:
+    now = now or timezone.now()
+    recent = now - timedelta(days=settings.MARKETPLACE_REFERENCE_TRADE_DAYS)
+    if market.last_price_minor and market.last_trade_at and market.last_trade_at >= recent:
+        return Reference(market.last_price_minor, "last_trade", market.last_trade_at)
+    valuation = (
+        Valuation.objects.filter(asset_id=market.asset_id, status=Valuation.Status.PUBLISHED, currency=market.currency)
+        .order_by("-as_of", "-pk")
+        .only("value_per_fraction_minor", "as_of")
+        .first()
     )
+    if valuation is not None:
+        at = timezone.make_aware(datetime.combine(valuation.as_of, datetime.min.time()))
+        return Reference(valuation.value_per_fraction_minor, "valuation", at)
+    return Reference(None, "")
+
+
+@dataclass(frozen=True)
+class Band:
+    low_minor: int
+    high_minor: int
+    pct: int
+    reference: Reference
+
+    def holds(self, price_minor: int) -> bool:
+        return self.low_minor <= price_minor <= self.high_minor
+
+
+def price_band(*, market: Market, reference: Reference | None = None, now: datetime | None = None) -> Band | None:
+    """The band in force: reference ± band % (the market's, else
+    MARKETPLACE_PRICE_BAND_PCT), in whole minor units, rounded inwards (the low edge
+    up, the high edge down, never below 1). None without a reference price."""
+    reference = reference or reference_price(market=market, now=now)
+    if reference.price_minor is None:
+        return None
+    pct = market.band_pct or settings.MARKETPLACE_PRICE_BAND_PCT
+    ref = reference.price_minor
+    low = max(1, -((-ref * (100 - pct)) // 100)) if pct < 100 else 1
+    high = (ref * (100 + pct)) // 100
+    return Band(low, high, pct, reference)
 
 
 def price_check_failures(*, market: Market, side: str, limit_price_minor: int) -> list[RuleFailure]:

@@ -329,6 +329,11 @@ MARKETPLACE_TRADE_ORDER_RATE = tuple(env.list("MARKETPLACE_TRADE_ORDER_RATE", ca
 # Price checks consulted before an order is reserved: dotted paths of callables
 # (market, side, limit_price_minor) -> compliance.eligibility.RuleFailure | None.
 MARKETPLACE_PRICE_CHECKS: list[str] = env.list("MARKETPLACE_PRICE_CHECKS", default=[])
+# Price bands (docs/market-integrity.md): an order priced more than this % from the
+# reference price is refused; a trade that would print outside it calls an auction.
+MARKETPLACE_PRICE_BAND_PCT = env.int("MARKETPLACE_PRICE_BAND_PCT", default=20)
+# The last trade is the reference price for this many days; then the latest valuation.
+MARKETPLACE_REFERENCE_TRADE_DAYS = env.int("MARKETPLACE_REFERENCE_TRADE_DAYS", default=7)
 # How long an approved KYC stays valid, in days.
 KYC_VALIDITY_DAYS = env.int("KYC_VALIDITY_DAYS", default=365)
 # Fuzzy-match score (0-100) at or above which a name is a sanctions hit.

@@ -97,25 +97,25 @@ def test_the_trade_list_shows_the_settlement_state_and_the_way_to_resolve(client
 # -- markets --------------------------------------------------------------------------------
 
 
-def test_staff_halt_a_market_and_change_its_fees_through_the_audited_service(client, asset, seller, operations):
+def test_staff_change_a_markets_mode_and_fees_through_the_audited_service(client, asset, seller, operations):
     place(seller, asset, "sell", 1, 10_000)
     market = Market.objects.get(asset=asset)
     client.force_login(operations)
     change = reverse("admin:marketplace_market_change", args=[market.pk])
     assert client.get(change).status_code == 200
-    response = client.post(change, {"trading_mode": "halted", "maker_fee_bps": "5", "taker_fee_bps": "30"})
+    response = client.post(change, {"trading_mode": "auction", "maker_fee_bps": "5", "taker_fee_bps": "30"})
     assert response.status_code == 302
     market.refresh_from_db()
-    assert (market.trading_mode, market.maker_fee_bps, market.taker_fee_bps) == ("halted", 5, 30)
+    assert (market.trading_mode, market.maker_fee_bps, market.taker_fee_bps) == ("auction", 5, 30)
     entry = AuditEntry.objects.get(action="market.updated")
     assert entry.actor_id == operations.pk
     # Hostile input: a message, nothing changes
-    for bad in ({"taker_fee_bps": "10001"}, {"taker_fee_bps": "1e309"}, {"trading_mode": "auction"}):
+    for bad in ({"taker_fee_bps": "10001"}, {"taker_fee_bps": "1e309"}, {"trading_mode": "sideways"}):
         data = {"trading_mode": "continuous", "maker_fee_bps": "5", "taker_fee_bps": "30", **bad}
         response = client.post(change, data)
         assert response.status_code == 200 and "errorlist" in response.content.decode(), bad
     market.refresh_from_db()
-    assert (market.trading_mode, market.taker_fee_bps) == ("halted", 30)
+    assert (market.trading_mode, market.taker_fee_bps) == ("auction", 30)
 
 
 def test_a_market_viewer_cannot_change_it(client, asset, seller):
@@ -124,7 +124,7 @@ def test_a_market_viewer_cannot_change_it(client, asset, seller):
     client.force_login(staff_with("view_market"))
     change = reverse("admin:marketplace_market_change", args=[market.pk])
     assert client.get(change).status_code == 200
-    client.post(change, {"trading_mode": "halted", "maker_fee_bps": "0", "taker_fee_bps": "0"})
+    client.post(change, {"trading_mode": "auction", "maker_fee_bps": "0", "taker_fee_bps": "0"})
     market.refresh_from_db()
     assert (market.trading_mode, market.maker_fee_bps) == ("continuous", 10)
     assert not AuditEntry.objects.filter(action="market.updated").exists()
@@ -251,7 +251,7 @@ def test_back_office_posts_need_the_csrf_token(asset, buyer, failed_trade, opera
         (reverse("admin:marketplace_trade_resolve", args=[failed_trade.pk]), {"text": "x", "_reverse": "1"}),
         (
             reverse("admin:marketplace_market_change", args=[market.pk]),
-            {"trading_mode": "halted", "maker_fee_bps": "1", "taker_fee_bps": "1"},
+            {"trading_mode": "auction", "maker_fee_bps": "1", "taker_fee_bps": "1"},
         ),
     ]
     for path, data in posts:

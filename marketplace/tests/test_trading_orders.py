@@ -183,11 +183,11 @@ def test_not_enough_cash_reserves_nothing(asset, fund):
 
 def test_a_halted_market_and_a_price_check_refuse_before_reserving(asset, buyer, settings):
     place(buyer, asset, "buy", 1, 100)
-    Market.objects.filter(asset=asset).update(trading_mode="halted")
+    Market.objects.filter(asset=asset).update(halted=True)
     with pytest.raises(ValidationError) as exc_info:
         place(buyer, asset, "buy", 1, 100)
     assert codes(exc_info.value) == ["market_halted"]
-    Market.objects.filter(asset=asset).update(trading_mode="continuous")
+    Market.objects.filter(asset=asset).update(halted=False)
     settings.MARKETPLACE_PRICE_CHECKS = ["marketplace.tests.test_trading_orders.band_check"]
     held = cash(buyer)
     with pytest.raises(ValidationError) as exc_info:

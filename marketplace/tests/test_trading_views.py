@@ -267,7 +267,7 @@ def test_the_engines_rate_limit_is_a_429_with_a_message(client, asset, buyer, se
 
 def test_a_halted_market_refuses_orders_and_says_so(client, asset, buyer, seller):
     place(seller, asset, "sell", 1, 10_000)
-    asset.market.__class__.objects.filter(asset=asset).update(trading_mode="halted")
+    asset.market.__class__.objects.filter(asset=asset).update(halted=True)
     client.force_login(buyer)
     assert 'id="market-refusal"' in client.get(url("asset_trade", asset.public_id)).content.decode()
     response = htmx(client, "post", url("trade_order_place", asset.public_id), order_data())

@@ -45,9 +45,12 @@ After the load (no more faults) the outbox must drain within --drain seconds; th
   `manage.py market_check` (skipped with a note while it does not exist).
 Prints the figures and exits 1 on any violation (3 when the --deadline watchdog fires).
 
-Secondary-market orders and income distributions do not exist yet: DRIVERS below is the
-seam. A driver is a class with login/seed hooks, a `fire(client)` step that returns a
-Sent record, and a `check()` over its own records; add one per flow when it exists.
+Secondary-market orders (`--secondary-share`, default 0.4 of the forms) go through the
+trade page's form on the same two assets: per key refused → no trade order, accepted →
+exactly one, with one cash reservation for a buy; every trade settled exactly once (one
+outbox row, confirmed on devnet in the recorded round); holdings = settled purchases +
+confirmed trades in − out. Income distributions do not exist yet: DRIVERS below is the
+seam (a driver: `new()`, `fire(client)`, and its check in check_all()).
 """
 
 from __future__ import annotations
@@ -300,6 +303,8 @@ def chaos_env(
         CUSTODY_MASTER_KEYS=f"chaos-1:{key}",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         MARKETPLACE_ORDER_RATE_LIMIT="100000,60",
+        MARKETPLACE_TRADE_ORDER_RATE="100000,60",
+        MARKETPLACE_MAX_OPEN_ORDERS_PER_ASSET="100000",
         CHAIN_SWEEP_INTERVAL_SECONDS=str(args.sweep),
         CHAIN_OUTBOX_STALE_SECONDS=str(args.stale),
         CHAIN_RETRY_MAX_SECONDS=str(args.retry_max),
@@ -433,6 +438,10 @@ class Sent:
     key: str
     asset: str
     quantity: int
+    flow: str = "primary"  # primary | secondary
+    side: str = ""
+    price: int = 0
+    time_in_force: str = ""
     outcome: str = ""  # accepted | refused | gave_up
     order_public_id: str = ""
     attempts: int = 0
@@ -460,60 +469,116 @@ class PrimaryPurchases:
     def new(self, investor_id: int, rng: random.Random) -> Sent:
         return Sent(investor_id, uuid.uuid4().hex, rng.choice(self.assets), rng.randint(1, 5))
 
+    def path(self, sent: Sent) -> str:
+        return f"/market/offerings/{sent.asset}/buy"
+
+    def page(self, sent: Sent) -> str:
+        return f"/market/offerings/{sent.asset}/"
+
+    def form(self, sent: Sent) -> dict:
+        return {"quantity": str(sent.quantity)}
+
+    def accepted(self, sent: Sent, location: str) -> bool:
+        if "/market/orders/" not in location:
+            return False
+        sent.order_public_id = [p for p in location.split("/") if p][-1]
+        return True
+
     def fire(self, client: Client, sent: Sent, args, stats: Stats) -> Sent:
-        """Send the form until an answer decides it; outcome stays "" when the answer was
-        a redirect to the login page (the caller signs in again and calls again)."""
-        path = f"/market/offerings/{sent.asset}/buy"
-        t0 = time.monotonic()
-        delay = 0.3
-        while sent.attempts < args.attempts:
-            sent.attempts += 1
-            body = {
-                "quantity": str(sent.quantity),
-                "idempotency_key": sent.key,
-                "csrfmiddlewaretoken": client.cookies.get("csrftoken", ""),
-            }
-            status, headers, payload = client.request("POST", path, body)
-            sent.statuses.append(status)
-            with stats.lock:
-                stats.statuses[status] += 1
-                stats.events.append((time.monotonic(), status))
-            if status == 302:
-                location = headers.get("Location", "")
-                parts = [p for p in location.split("/") if p]
-                if "/market/orders/" in location:
-                    sent.outcome, sent.order_public_id = "accepted", parts[-1]
-                else:  # sent to the login page: the session was lost; sign in again, same key
-                    sent.detail = f"redirect to {location}"
-                    return sent
-                break
-            if status == 422:
-                sent.outcome = "refused"
-                sent.detail = payload.decode(errors="replace")[-400:]
-                break
-            if status == 403:  # CSRF token rotated away (a lost session): refresh and resend
-                client.request("GET", f"/market/offerings/{sent.asset}/")
-            # 0 (connection dropped), 429, 5xx: the same form again, after a pause
-            time.sleep(delay)
-            delay = min(delay * 1.5, 3.0)
-        else:
-            sent.outcome = "gave_up"
+        return send_until_decided(self, client, sent, args, stats)
+
+
+class SecondaryOrders(PrimaryPurchases):
+    """Driver: a limit order through the trade page's form (non-HTMX: 302 back to the
+    trade page when accepted). Prices 9.90–10.10 EUR around the primary price, so buys
+    and sells cross often; a sell before the seller's units settled is refused (422,
+    insufficient units), which the checks verify reserved nothing."""
+
+    name = "secondary orders"
+
+    def new(self, investor_id: int, rng: random.Random) -> Sent:
+        return Sent(
+            investor_id,
+            uuid.uuid4().hex,
+            rng.choice(self.assets),
+            rng.randint(1, 3),
+            flow="secondary",
+            side=rng.choice(("buy", "sell")),
+            price=rng.randint(990, 1010),
+            time_in_force=rng.choice(("gtc", "ioc")),
+        )
+
+    def path(self, sent: Sent) -> str:
+        return f"/market/assets/{sent.asset}/trade/orders"
+
+    def page(self, sent: Sent) -> str:
+        return f"/market/assets/{sent.asset}/trade/"
+
+    def form(self, sent: Sent) -> dict:
+        return {
+            "side": sent.side,
+            "quantity": str(sent.quantity),
+            "limit_price": f"{sent.price // 100}.{sent.price % 100:02d}",
+            "time_in_force": sent.time_in_force,
+        }
+
+    def accepted(self, sent: Sent, location: str) -> bool:
+        return "/trade/" in location and "login" not in location
+
+
+def send_until_decided(driver, client: Client, sent: Sent, args, stats: Stats) -> Sent:
+    """Send the form until an answer decides it; outcome stays "" when the answer was a
+    redirect to the login page (the caller signs in again and calls again)."""
+    t0 = time.monotonic()
+    delay = 0.3
+    while sent.attempts < args.attempts:
+        sent.attempts += 1
+        body = {
+            **driver.form(sent),
+            "idempotency_key": sent.key,
+            "csrfmiddlewaretoken": client.cookies.get("csrftoken", ""),
+        }
+        status, headers, payload = client.request("POST", driver.path(sent), body)
+        sent.statuses.append(status)
         with stats.lock:
-            stats.latencies.append(time.monotonic() - t0)
-        return sent
+            stats.statuses[status] += 1
+            stats.events.append((time.monotonic(), status))
+        if status == 302:
+            location = headers.get("Location", "")
+            if driver.accepted(sent, location):
+                sent.outcome = "accepted"
+            else:  # sent to the login page: the session was lost; sign in again, same key
+                sent.detail = f"redirect to {location}"
+                return sent
+            break
+        if status == 422:
+            sent.outcome = "refused"
+            sent.detail = payload.decode(errors="replace")[-400:]
+            break
+        if status == 403:  # CSRF token rotated away (a lost session): refresh and resend
+            client.request("GET", driver.page(sent))
+        # 0 (connection dropped), 429, 5xx: the same form again, after a pause
+        time.sleep(delay)
+        delay = min(delay * 1.5, 3.0)
+    else:
+        sent.outcome = "gave_up"
+    with stats.lock:
+        stats.latencies.append(time.monotonic() - t0)
+    return sent
 
 
-# Seam: add SecondaryOrders / Distributions drivers here when those flows exist; each
-# driver's records are checked by its own check in check_all().
-DRIVERS = [PrimaryPurchases]
+# The flows driven over HTTP (a Distributions driver joins when that flow exists); each
+# record is checked by its flow's check in check_all().
+DRIVERS = [PrimaryPurchases, SecondaryOrders]
 
 
 def client_loop(idx, inv, seeded, port, args, stats: Stats, stop_event: threading.Event) -> None:
     rng = random.Random(idx)
     client = Client(port)
     client.login(inv["email"], seeded["password"])
-    driver = PrimaryPurchases(seeded["assets"])
+    primary, secondary = PrimaryPurchases(seeded["assets"]), SecondaryOrders(seeded["assets"])
     while not stop_event.is_set():
+        driver = secondary if rng.random() < args.secondary_share else primary
         sent = driver.fire(client, driver.new(inv["id"], rng), args, stats)
         if not sent.outcome:  # lost session: sign in again, then resend the same key
             client.cookies.clear()
@@ -673,6 +738,9 @@ def check_all(stats: Stats, env: dict, algod) -> tuple[list[str], dict]:
     Kind = JournalEntry.Kind
 
     for s in stats.sent:
+        if s.flow == "secondary":
+            check_secondary(s, figures, problems)
+            continue
         figures[s.outcome] += 1
         orders = list(PrimaryOrder.objects.filter(investor_id=s.investor_id, idempotency_key=s.key))
         if s.outcome == "refused":
@@ -735,12 +803,15 @@ def check_all(stats: Stats, env: dict, algod) -> tuple[list[str], dict]:
     )
     if multi:
         problems.append(f"{multi} orders with a repeated reservation or settlement entry")
-    settled = {
-        (r["investor_id"], r["asset_id"]): r["q"]
-        for r in PrimaryOrder.objects.filter(status=PrimaryOrder.Status.SETTLED)
-        .values("investor_id", "asset_id")
-        .annotate(q=Sum("quantity"))
-    }
+    settled = Counter(
+        {
+            (r["investor_id"], r["asset_id"]): r["q"]
+            for r in PrimaryOrder.objects.filter(status=PrimaryOrder.Status.SETTLED)
+            .values("investor_id", "asset_id")
+            .annotate(q=Sum("quantity"))
+        }
+    )
+    check_trades(settled, figures, problems, algod)
     for h in Holding.objects.filter(quantity__gt=0).values("investor_id", "asset_id", "quantity"):
         want = settled.pop((h["investor_id"], h["asset_id"]), 0)
         if want != h["quantity"]:
@@ -778,6 +849,73 @@ def check_all(stats: Stats, env: dict, algod) -> tuple[list[str], dict]:
     return problems, dict(figures)
 
 
+def check_secondary(s: Sent, figures: Counter, problems: list[str]) -> None:
+    """A trade-page form: refused → no order; accepted → exactly one order for the key,
+    holding one reservation when it buys and none when it sells."""
+    from marketplace.models import JournalEntry, TradeOrder
+
+    figures[f"secondary_{s.outcome}"] += 1
+    orders = list(TradeOrder.objects.filter(investor_id=s.investor_id, idempotency_key=s.key))
+    if s.outcome == "refused":
+        if orders:
+            problems.append(f"trade form {s.key}: refused (422) but {len(orders)} order(s) exist")
+        return
+    if s.outcome == "gave_up":
+        figures["secondary_gave_up_with_order"] += bool(orders)
+        return
+    if len(orders) != 1:
+        problems.append(f"trade form {s.key}: accepted but {len(orders)} orders")
+        return
+    order = orders[0]
+    if (order.side, order.quantity, order.limit_price_minor) != (s.side, s.quantity, s.price):
+        problems.append(f"trade order {order.public_id}: {order.side} {order.quantity} @ {order.limit_price_minor}")
+    reserves = JournalEntry.objects.filter(trade_order=order, kind=JournalEntry.Kind.TRADE_RESERVE).count()
+    if reserves != (1 if s.side == "buy" else 0):
+        problems.append(f"trade order {order.public_id} ({s.side}): {reserves} reservation entries")
+
+
+def check_trades(settled: Counter, figures: Counter, problems: list[str], algod) -> None:
+    """Every trade settled exactly once: one outbox row under its key, confirmed, with a
+    txid devnet reports in the same round; none left unsettled after the drain. The
+    confirmed trades move units between holdings (added to `settled`, by investor and
+    asset, for the holdings check)."""
+    from chain.models import ChainTransaction
+    from marketplace.models import Trade
+    from marketplace.trading import SETTLEMENT_KEY_PREFIX
+
+    trades = list(Trade.objects.select_related("chain_tx"))
+    figures["trades"] = len(trades)
+    keys = Counter(
+        ChainTransaction.objects.filter(idempotency_key__startswith=SETTLEMENT_KEY_PREFIX).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    for t in trades:
+        key = f"{SETTLEMENT_KEY_PREFIX}{t.public_id}"
+        if keys[key] != 1 or t.chain_tx is None or t.chain_tx.idempotency_key != key:
+            problems.append(f"trade {t.public_id}: {keys[key]} outbox rows for it")
+            continue
+        row = t.chain_tx
+        if t.status == Trade.Status.CONFIRMED:
+            figures["trades_confirmed"] += 1
+            settled[(t.buyer_id, t.asset_id)] += t.quantity
+            settled[(t.seller_id, t.asset_id)] -= t.quantity
+            if row.status != ChainTransaction.Status.CONFIRMED or not row.txid or not row.confirmed_round:
+                problems.append(f"trade {t.public_id}: confirmed but its transfer is {row.status} {row.txid!r}")
+                continue
+            try:
+                info = algod.pending_transaction_info(row.txid)
+                if info.get("confirmed-round") != row.confirmed_round:
+                    problems.append(f"trade {t.public_id}: txid {row.txid} not confirmed in {row.confirmed_round}")
+            except Exception as exc:  # noqa: BLE001 - any algod answer but "confirmed" is a violation
+                problems.append(f"trade {t.public_id}: txid {row.txid} not found on chain ({exc})")
+        elif t.status in (Trade.Status.FAILED, Trade.Status.REVERSED):
+            figures[f"trades_{t.status}"] += 1
+            log(f"trade {t.public_id} {t.status}: {t.failure_reason or row.last_error}")
+        else:
+            problems.append(f"trade {t.public_id}: still {t.status} after the drain")
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -799,6 +937,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="client threads = signed-in investors")
     parser.add_argument("--assets", type=int, default=2, help="assets minted on devnet, bought from at random")
     parser.add_argument("--think", type=float, default=0.2, help="pause of each client between orders (s)")
+    parser.add_argument(
+        "--secondary-share",
+        type=float,
+        default=0.4,
+        help="share of the forms that are secondary-market orders (the rest are primary purchases)",
+    )
     parser.add_argument("--attempts", type=int, default=40, help="sends of one form before giving up")
     parser.add_argument("--warmup", type=float, default=10.0, help="load before the first fault (s)")
     parser.add_argument(
@@ -1087,13 +1231,19 @@ def report(args, stats: Stats, faults: list[Fault], figures: dict, problems: lis
         f"{restarts}; sweep {args.sweep} s, stale {args.stale} s, retry max {args.retry_max} s"
     )
     print(
-        f"  load {load_s:.0f} s; forms sent {len(stats.sent)}: accepted {figures.get('accepted', 0)}, "
+        f"  load {load_s:.0f} s; forms sent {len(stats.sent)}; purchases accepted {figures.get('accepted', 0)}, "
         f"refused (422) {figures.get('refused', 0)}, gave up {figures.get('gave_up', 0)} "
         f"(of which an order exists: {figures.get('gave_up_with_order', 0)})"
     )
     print(
         f"  orders in the database {figures.get('orders_in_db', 0)}; settled {figures.get('settled', 0)} of the "
         f"accepted, failed {figures.get('failed', 0)}, refunded {figures.get('refunded', 0)}"
+    )
+    print(
+        f"  secondary market: trade forms accepted {figures.get('secondary_accepted', 0)}, refused (422) "
+        f"{figures.get('secondary_refused', 0)}, gave up {figures.get('secondary_gave_up', 0)}; trades "
+        f"{figures.get('trades', 0)}, confirmed on chain {figures.get('trades_confirmed', 0)}, failed "
+        f"{figures.get('trades_failed', 0)}"
     )
     retries = sum(s.attempts - 1 for s in stats.sent)
     statuses = ", ".join(f"{k or 'conn lost'}: {v}" for k, v in sorted(stats.statuses.items()))
@@ -1135,7 +1285,7 @@ def report(args, stats: Stats, faults: list[Fault], figures: dict, problems: lis
     else:
         print(
             "\n  no violations: every accepted answer is exactly one order, one reservation, one settlement "
-            "and one confirmed on-chain transfer"
+            "and one confirmed on-chain transfer; every trade settled exactly once on chain"
         )
     print(f"  whole run {time.monotonic() - started:.0f} s")
     json.dump(

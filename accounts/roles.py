@@ -51,6 +51,8 @@ OPERATIONS_PERMISSIONS = (
     "marketplace.view_holding",
     "marketplace.view_market",
     "marketplace.change_market",
+    "marketplace.halt_market",
+    "marketplace.change_market_controls",
     "marketplace.view_tradeorder",
     "marketplace.cancel_any_tradeorder",
     "marketplace.view_trade",

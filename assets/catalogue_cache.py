@@ -11,7 +11,8 @@ so a page rendered by another request between the write and the commit (still se
 old rows) is dropped too. Entries also expire after CATALOGUE_CACHE_SECONDS, so even a
 write that bypassed `save()` (a raw `QuerySet.update()`) shows within that time.
 Prices shown here are indicative; the offering page and the order itself always read the
-database.
+database. The cards' last trade price and change (marketplace.market_data) replace the
+version when a trade prints a new last price (`trade_printed`, after the commit).
 """
 
 import hashlib
@@ -54,8 +55,23 @@ def results_get_or_render(params: dict[str, str], render) -> str:
     return html
 
 
+def trade_printed(created: bool = False, **_) -> None:
+    """A trade printed a new last price (the cards show it and its change): a new
+    version once the matching transaction commits. Only then: the book's lock is held
+    until the commit, and no network call happens under it. The change against the
+    previous close also moves at midnight UTC without a trade; CATALOGUE_CACHE_SECONDS
+    bounds that."""
+    if created:
+        transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
+
+
 def connect() -> None:
+    from django.apps import apps
+
     from .models import Asset
 
     post_save.connect(catalogue_changed, sender=Asset, dispatch_uid="assets.catalogue_changed.save")
     post_delete.connect(catalogue_changed, sender=Asset, dispatch_uid="assets.catalogue_changed.delete")
+    post_save.connect(
+        trade_printed, sender=apps.get_model("marketplace", "Trade"), dispatch_uid="assets.catalogue_trade_printed"
+    )

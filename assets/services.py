@@ -53,6 +53,30 @@ def document_add(
 ) -> AssetDocument:
     asset = _locked(asset)
     _require_editable(asset)
+    return _document_store(
+        asset, actor=actor, kind=kind, title=title, upload=upload, validated=validated, public=public_to_investors
+    )
+
+
+@transaction.atomic(durable=True)
+def document_add_after_listing(
+    *, asset: Asset, actor, kind: str, title: str, upload, validated, public_to_investors: bool
+) -> AssetDocument:
+    """A document added to a live asset (the evidence of a new valuation): the same
+    content validation (`validated` from DocumentUploadForm) and storage as the data
+    room. It is not part of the ARC-3 metadata frozen at approval (the verify panel
+    rebuilds that from the documents uploaded before the asset went live). The caller
+    checks who may add it (marketplace.valuations: the issuer or valuation staff)."""
+    asset = _locked(asset)
+    if asset.status != S.LIVE:
+        raise ValidationError("Documents are added after listing only to a live asset.")
+    return _document_store(
+        asset, actor=actor, kind=kind, title=title, upload=upload, validated=validated, public=public_to_investors
+    )
+
+
+def _document_store(asset: Asset, *, actor, kind: str, title: str, upload, validated, public: bool) -> AssetDocument:
+    public_to_investors = public
     if asset.documents.filter(sha256=validated.sha256).exists():
         raise ValidationError("This exact file is already in the data room.")
     document = AssetDocument(

@@ -78,6 +78,13 @@ def _catalogue_results(raw: dict[str, str]) -> str:
         price_max_minor=_price_filter(raw["price_max"], errors, "maximum price"),
     )
     page = Paginator(assets, PAGE_SIZE).get_page(_page_number(raw["page"], errors))
+    # Last price and change per card: a constant number of queries (marketplace.market_data).
+    from marketplace.market_data import market_stats_many
+
+    page.object_list = list(page.object_list)
+    stats = market_stats_many(asset_ids=[a.pk for a in page.object_list])
+    for card in page.object_list:
+        card.market_stats = stats.get(card.pk)  # type: ignore[attr-defined]
     # Pager links carry only the known filters, never arbitrary parameters of the request.
     querystring = urlencode([(name, raw[name]) for name in CATALOGUE_PARAMS if raw[name]])
     return render_to_string(
@@ -144,9 +151,9 @@ def asset_verify(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         result["error"] = f"Could not read asset {asset.asa_id} from algod: {exc}"
         return render(request, "assets/detail.html#verify", result)
     chain_hash = params.metadata_hash
-    rebuilt = metadata.metadata_hash(
-        metadata.metadata_bytes(metadata.metadata_document(asset, list(asset.documents.all())))
-    )
+    # Documents added after listing (a valuation's evidence) are not in the frozen metadata.
+    frozen = [d for d in asset.documents.all() if asset.live_at is None or d.uploaded_at <= asset.live_at]
+    rebuilt = metadata.metadata_hash(metadata.metadata_bytes(metadata.metadata_document(asset, frozen)))
     stored_bytes_hash = hashlib.sha256(asset.metadata_json.encode("utf-8")).hexdigest()
     files_ok = all(_file_sha256(d) == d.sha256 for d in asset.documents.all())
     result["checks"] = [

@@ -20,7 +20,7 @@ from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
 from config.money import format_money
 from config.numbers import WHOLE_NUMBER_FIELDS
 
-from . import services, trading
+from . import market_controls_admin, services, trading
 from .forms import DecisionForm, DepositForm
 from .models import (
     Deposit,
@@ -413,21 +413,58 @@ class PrimaryOrderAdmin(ReadOnlyAdmin):
 
 @admin.register(Market)
 class MarketAdmin(ServiceFormAdmin[Market]):
-    list_display = ["asset", "trading_mode", "maker_fee_bps", "taker_fee_bps", "last_price", "last_trade_at"]
-    list_filter = ["trading_mode", "currency"]
+    list_display = [
+        "asset",
+        "halted",
+        "trading_mode",
+        "band_pct",
+        "next_auction_at",
+        "maker_fee_bps",
+        "taker_fee_bps",
+        "last_price",
+        "last_trade_at",
+    ]
+    list_filter = ["halted", "trading_mode", "currency"]
     search_fields = ["asset__name", "asset__unit_name"]
     list_select_related = ["asset"]
+    # The change form edits the fees only (trading_backoffice.market_update); halts and
+    # the other controls change on their own pages through marketplace.market_controls.
+    CONTROLS = [
+        "halted",
+        "halt_reason",
+        "halted_at",
+        "trading_mode",
+        "band_pct",
+        "time_zone",
+        "trading_hours",
+        "auction_times",
+        "next_auction_at",
+        "auction_reason",
+        "control_pages",
+    ]
     fields = [
         "asset",
         "currency",
-        "trading_mode",
         "maker_fee_bps",
         "taker_fee_bps",
         "last_price_minor",
         "last_trade_at",
+        *CONTROLS,
     ]
-    readonly_fields = ["asset", "currency", "last_price_minor", "last_trade_at"]
+    readonly_fields = ["asset", "currency", "last_price_minor", "last_trade_at", *CONTROLS]
     formfield_overrides = WHOLE_NUMBER_FIELDS
+    change_list_template = "admin/marketplace/market/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        def wrap(view):
+            return self.admin_site.admin_view(lambda request, **kw: view(self, request, **kw))
+
+        return [
+            path("<int:pk>/halt/", wrap(market_controls_admin.halt_view), name="marketplace_market_halt"),
+            path("<int:pk>/controls/", wrap(market_controls_admin.controls_view), name="marketplace_market_controls"),
+            path("wide-halt/", wrap(market_controls_admin.wide_halt_view), name="marketplace_market_wide_halt"),
+            *super().get_urls(),
+        ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # opened by the first order (trading.market_open)
@@ -439,6 +476,15 @@ class MarketAdmin(ServiceFormAdmin[Market]):
     def last_price(self, obj: Market) -> str:
         return format_money(obj.last_price_minor, obj.currency)
 
+    @admin.display(description="controls")
+    def control_pages(self, obj: Market) -> str:
+        return format_html(
+            '<a class="button" href="{}">{}</a> <a class="button" href="{}">Band, mode and hours</a>',
+            reverse("admin:marketplace_market_halt", args=[obj.pk]),
+            "Resume trading" if obj.halted else "Halt trading",
+            reverse("admin:marketplace_market_controls", args=[obj.pk]),
+        )
+
     service_submit_label = "Save the market"
 
     def service_form(self, request: HttpRequest, obj: Market | None, data: QueryDict | None) -> forms.BaseForm:
@@ -446,11 +492,17 @@ class MarketAdmin(ServiceFormAdmin[Market]):
 
     def service_intro(self, request: HttpRequest, obj: Market | None) -> str:
         assert obj is not None, "markets are never added here, only changed"
-        return (
-            f"The order book of {obj.asset} in {obj.currency}. Halting stops new orders (investors can still "
-            "cancel); fees are basis points of price × quantity, the maker's for the resting order, the taker's "
+        return format_html(
+            'The order book of {} in {}: {}. <a href="{}">{}</a> · <a href="{}">Band, mode and hours</a>. '
+            "Here: the fees, basis points of price × quantity, the maker's for the resting order, the taker's "
             "for the incoming one. Orders resting now never pay more than the fee their reservation covers. "
-            "The change is audited."
+            "Every change is audited.",
+            obj.asset,
+            obj.currency,
+            market_controls_admin.controls_summary(obj),
+            reverse("admin:marketplace_market_halt", args=[obj.pk]),
+            "Resume trading" if obj.halted else "Halt trading",
+            reverse("admin:marketplace_market_controls", args=[obj.pk]),
         )
 
     def service_perform(self, request: HttpRequest, obj: Market | None, form: forms.BaseForm) -> str:
@@ -656,3 +708,6 @@ class TradeAdmin(ReadOnlyAdmin):
             buttons=buttons,
             perform=perform,
         )
+
+
+from . import admin_valuations  # noqa: E402, F401  (valuations: ModelAdmin and decision views)

@@ -3,6 +3,9 @@ than one of them:
 
     1. chain.ChainTransaction (a settlement row: compensation; the outbox's confirm/fail
        callbacks already hold it when they run)
+    2a. MarketWideControl (pk=1, the whole market's halt): FOR UPDATE by a market-wide
+       halt or resume (which then takes every Market in pk order), FOR SHARE by
+       `trading.market_open` before it creates a book (market_controls)
     2. Market: the order book of one asset (FOR NO KEY UPDATE). Every change to a book
        (trade_order_place / _cancel / _modify, trade_orders_expire) takes it first, so
        matching per asset is serialised and different assets match in parallel; the
@@ -22,12 +25,13 @@ new order, journal entries, postings, the outbox row) take no lock anyone waits 
 foreign keys of an insert take KEY SHARE on the rows they point to, which the NO KEY
 UPDATE locks below (and plain UPDATEs) do not conflict with."""
 
+from django.db import connection
 from django.db.models import Q
 
 from accounts.models import User
 from chain.models import ChainTransaction
 
-from .models import Holding, LedgerAccount, Market, Offering, PrimaryOrder, Trade, Withdrawal
+from .models import Holding, LedgerAccount, Market, MarketWideControl, Offering, PrimaryOrder, Trade, Withdrawal
 
 
 def chain_transaction_lock(*, pk: int) -> ChainTransaction:
@@ -38,6 +42,26 @@ def offering_lock(*, pk: int) -> Offering:
     # NO KEY UPDATE: the offering's key never changes, and a buyer's order insert (KEY
     # SHARE through its foreign key) must not wait for staff editing the terms.
     return Offering.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
+
+
+def market_wide_control_lock(*, share: bool = False) -> MarketWideControl:
+    """The whole market's halt row (level 2a), created when missing. FOR UPDATE to change
+    it; FOR SHARE (`share=True`) to create a book, so a market-wide halt either waits for
+    the new book or the new book sees the halt."""
+    MarketWideControl.objects.get_or_create(pk=1)
+    if share and not connection.features.has_select_for_update:
+        # SQLite (`make run`): no row locks; every service transaction already holds the
+        # database's write lock from its BEGIN IMMEDIATE, so a halt cannot interleave.
+        return MarketWideControl.objects.get(pk=1)
+    if share:
+        return next(
+            iter(
+                MarketWideControl.objects.raw(
+                    f"SELECT * FROM {MarketWideControl._meta.db_table} WHERE id = 1 FOR SHARE"
+                )
+            )
+        )
+    return MarketWideControl.objects.select_for_update().get(pk=1)
 
 
 def market_lock(*, pk: int) -> Market:

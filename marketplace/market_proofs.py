@@ -10,20 +10,31 @@ and the tests), each naming the rows that break it:
    settling-out units its unsettled trades as a seller, and its pending units its
    unsettled trades as a buyer plus its primary orders not settled or refunded;
 4. filled + remaining = original for every order, and filled = Σ its trades;
-5. trades conserve cash and units: gross = price × quantity at the maker's limit within
-   both limits, the trade's journal entry moves exactly the buyer's cost, the seller's
-   net and the fees; per asset, units bought = units sold;
+5. trades conserve cash and units: gross = price × quantity at the maker's limit (an
+   auction's trade: at its auction's clearing price, proof 7) within both limits, the
+   trade's journal entry moves exactly the buyer's cost, the seller's net and the fees;
+   per asset, units bought = units sold;
 6. fees are the configured rates: each side's rate is the maker or taker rate recorded on
    the trade for its role (the buyer's capped by what its order held for), the fee is
-   that rate on the gross rounded down, and the maker is the order that rested first.
+   that rate on the gross rounded down, and the maker is the order that rested first;
+7. auctions: every trade of an auction prints at that auction's clearing price, the
+   auction's matched quantity = Σ its trades' quantity (none for an auction that did not
+   uncross), and an uncrossed auction's clearing price lies within its recorded band.
+   (A book collecting orders for an auction, proof 1 aside, may rest crossed.)
+8. no trade while halted: no trade is stamped inside a halt of its book or of the whole
+   market (the intervals between the MarketEvents `halted` and `resumed`; a halt not yet
+   resumed runs to now);
+9. no trade outside its band: a trade that records the band in force at its time
+   (band_low_minor / band_high_minor) printed within it, and records both edges or none.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import F, Max, Min, Q, Sum
 
 from .ledger import trade_fee
 from .models import Holding, LedgerAccount, Market, Posting, PrimaryOrder, Trade, TradeOrder, Withdrawal
@@ -56,14 +67,22 @@ def market_verify() -> MarketReport:
     _holdings(report)
     _fills(report)
     _trades(report)
+    _auctions(report)
+    _halts(report)
+    _bands(report)
     return report
 
 
 def _books(report: MarketReport) -> None:
-    for market in Market.objects.annotate(
-        bid=Max("orders__limit_price_minor", filter=Q(orders__status=OS.OPEN, orders__side=Side.BUY)),
-        ask=Min("orders__limit_price_minor", filter=Q(orders__status=OS.OPEN, orders__side=Side.SELL)),
-    ).order_by("pk"):
+    # A book collecting orders for an auction (auction mode, or one called) rests crossed.
+    for market in (
+        Market.objects.filter(~Q(trading_mode=Market.TradingMode.AUCTION), next_auction_at__isnull=True)
+        .annotate(
+            bid=Max("orders__limit_price_minor", filter=Q(orders__status=OS.OPEN, orders__side=Side.BUY)),
+            ask=Min("orders__limit_price_minor", filter=Q(orders__status=OS.OPEN, orders__side=Side.SELL)),
+        )
+        .order_by("pk")
+    ):
         if market.bid is not None and market.ask is not None and market.bid >= market.ask:
             crossing = TradeOrder.objects.filter(market=market, status=OS.OPEN).filter(
                 Q(side=Side.BUY, limit_price_minor__gte=market.ask)
@@ -226,7 +245,8 @@ def _trades(report: MarketReport) -> None:
             report.problems.append(
                 f"{name}: price {t.price_minor} outside the limits (sell {sell.limit_price_minor}, buy {buy.limit_price_minor})"
             )
-        if t.maker_side != maker.side or t.price_minor != maker.limit_price_minor:
+        at_maker = t.auction_id is not None or t.price_minor == maker.limit_price_minor  # auctions: proof 7
+        if t.maker_side != maker.side or not at_maker:
             report.problems.append(
                 f"{name}: the maker is order #{maker.pk} ({maker.side} at {maker.limit_price_minor}), the trade says "
                 f"{t.maker_side} at {t.price_minor}"
@@ -256,3 +276,89 @@ def _trades(report: MarketReport) -> None:
         }
         if {k: v for k, v in moved.items() if v} != {k: v for k, v in wanted.items() if v}:
             report.problems.append(f"{name}: its journal entry moved {dict(moved)}, the trade says {wanted}")
+
+
+def _auctions(report: MarketReport) -> None:
+    """Proof 7: each auction's fills all at its clearing price, adding up to its matched
+    quantity, the clearing price within the auction's band."""
+    from .models import Auction
+
+    sums = dict(
+        Trade.objects.filter(auction__isnull=False)
+        .values("auction_id")
+        .annotate(s=Sum("quantity"))
+        .values_list("auction_id", "s")
+    )
+    for auction in Auction.objects.order_by("pk"):
+        name = f"auction #{auction.pk}"
+        traded = sums.get(auction.pk, 0)
+        if traded != auction.matched_quantity:
+            report.problems.append(
+                f"{name}: matched {auction.matched_quantity} but its trades sum to {traded} ({auction.status})"
+            )
+        if auction.status == Auction.Status.UNCROSSED:
+            low, high, price = auction.band_low_minor, auction.band_high_minor, auction.clearing_price_minor
+            if price is None or (low is not None and price < low) or (high is not None and price > high):
+                report.problems.append(f"{name}: clearing price {price} outside its band {low} – {high}")
+    for pk, price, auction_id, clearing in (
+        Trade.objects.filter(auction__isnull=False)
+        .exclude(price_minor=F("auction__clearing_price_minor"))
+        .order_by("pk")
+        .values_list("pk", "price_minor", "auction_id", "auction__clearing_price_minor")
+    ):
+        report.problems.append(f"trade #{pk}: printed at {price}, its auction #{auction_id} cleared at {clearing}")
+
+
+def halt_intervals() -> dict[int | None, list[tuple]]:
+    """{market id (None: the whole market): [(halted at, resumed at or None), ...]} from
+    the MarketEvent timeline."""
+    from .models import MarketEvent
+
+    intervals: dict[int | None, list[tuple]] = defaultdict(list)
+    started: dict[int | None, datetime] = {}
+    for market_id, kind, at in (
+        MarketEvent.objects.filter(kind__in=[MarketEvent.Kind.HALTED, MarketEvent.Kind.RESUMED])
+        .order_by("at", "pk")
+        .values_list("market_id", "kind", "at")
+    ):
+        if kind == MarketEvent.Kind.HALTED:
+            started.setdefault(market_id, at)
+        elif market_id in started:
+            intervals[market_id].append((started.pop(market_id), at))
+    for open_id, since in started.items():
+        intervals[open_id].append((since, None))
+    return intervals
+
+
+def _halts(report: MarketReport) -> None:
+    """Proof 8: no trade stamped strictly inside a halt of its book or of the whole market."""
+    for market_id, spans in sorted(halt_intervals().items(), key=lambda item: (item[0] is not None, item[0] or 0)):
+        where = "the whole market" if market_id is None else f"market #{market_id}"
+        for start, end in spans:
+            trades = Trade.objects.filter(created_at__gt=start)
+            if end is not None:
+                trades = trades.filter(created_at__lt=end)
+            if market_id is not None:
+                trades = trades.filter(market_id=market_id)
+            for pk, at in trades.order_by("pk").values_list("pk", "created_at"):
+                until = f"{end:%Y-%m-%d %H:%M:%S.%f}" if end is not None else "now"
+                report.problems.append(
+                    f"trade #{pk} at {at:%Y-%m-%d %H:%M:%S.%f} while {where} was halted "
+                    f"({start:%Y-%m-%d %H:%M:%S.%f} to {until})"
+                )
+
+
+def _bands(report: MarketReport) -> None:
+    """Proof 9: every trade that records a band printed within it."""
+    outside = (
+        Q(band_low_minor__isnull=True, band_high_minor__isnull=False)
+        | Q(band_low_minor__isnull=False, band_high_minor__isnull=True)
+        | Q(price_minor__lt=F("band_low_minor"))
+        | Q(price_minor__gt=F("band_high_minor"))
+    )
+    for pk, price, low, high in (
+        Trade.objects.filter(outside)
+        .order_by("pk")
+        .values_list("pk", "price_minor", "band_low_minor", "band_high_minor")
+    ):
+        report.problems.append(f"trade #{pk}: printed at {price}, outside the band in force {low} – {high}")

@@ -3,6 +3,7 @@ number of orders, holdings or postings (tests assert it)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -239,6 +240,9 @@ class PortfolioLine:
     last_price_minor: int | None
     value_minor: int | None
     currency: str
+    # The latest published valuation per fraction (None: never valued), shown beside the last price.
+    valuation_minor: int | None = None
+    valuation_as_of: datetime.date | None = None
 
     # The units of the holding, as the portfolio shows them (Holding says what each means).
     @property
@@ -280,8 +284,12 @@ def portfolio_lines(*, user) -> list[PortfolioLine]:
         .annotate(cost=Sum("gross_minor"))
         .values_list("asset_id", "cost")
     )
+    from .market_data import latest_valuations  # market_data reads trading_selectors, which reads this module
+
+    valued = latest_valuations(asset_ids=[h.asset_id for h in holdings])
     lines = []
     for h in holdings:
+        valuation = valued.get(h.asset_id)
         offering = getattr(h.asset, "offering", None)
         market = getattr(h.asset, "market", None)
         if market is not None and market.last_price_minor is not None:
@@ -295,6 +303,8 @@ def portfolio_lines(*, user) -> list[PortfolioLine]:
                 price,
                 price * h.quantity if price is not None else None,
                 offering.currency if offering else h.asset.currency,
+                valuation.value_per_fraction_minor if valuation else None,
+                valuation.as_of if valuation else None,
             )
         )
     return lines

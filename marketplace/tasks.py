@@ -18,3 +18,12 @@ def reconcile_holdings() -> int:
 def trade_orders_expire() -> int:
     """Beat: expire good-till-date trade orders whose time has come."""
     return trade_orders_expire_service()
+
+
+@shared_task(name="marketplace.tasks.auctions_run")
+def auctions_run() -> int:
+    """Beat (every MARKETPLACE_AUCTION_INTERVAL_SECONDS): run the due call auctions, one
+    transaction per book, and call session-open auctions (marketplace/auction.py)."""
+    from .auction import auctions_run as auctions_run_service
+
+    return auctions_run_service()

@@ -41,18 +41,24 @@ from .locks import (
     ledger_accounts_lock,
     market_lock,
     market_lock_for_asset,
+    market_wide_control_lock,
     offering_lock,
     trade_lock,
 )
-from .models import Holding, JournalEntry, LedgerAccount, Market, Offering, Trade, TradeOrder
+from .market_hours import next_session_open
+from .models import Holding, JournalEntry, LedgerAccount, Market, MarketEvent, Offering, Trade, TradeOrder
 from .selectors import eligibility_check, holder_count
 from .trading_selectors import (
+    Band,
     asset_not_tradable,
     buy_reservation,
     insufficient_cash,
+    local_time_text,
+    market_entry_failures,
     market_refusal,
+    matching_paused,
     order_input_failures,
-    price_check_failures,
+    price_band,
     sell_failures,
     sell_view,
 )
@@ -76,6 +82,7 @@ EXPIRED = "expired"
 SELF_TRADE = "self_trade"
 IOC_REMAINDER = "ioc_remainder"
 FOK_NOT_FILLED = "fok_not_filled"
+BAND_AUCTION = "band_auction"
 
 
 def _refuse(failures) -> ValidationError:
@@ -120,6 +127,9 @@ def market_open(*, asset) -> Market:
     if refusal is not None:
         raise _refuse([refusal])
     offering = Offering.objects.get(asset=asset)
+    # A market-wide halt locks its row, then every book: a book created meanwhile waits
+    # here until the halt commits (and the order is then refused), or the halt waits.
+    market_wide_control_lock(share=True)
     Market.objects.bulk_create([Market(asset=asset, currency=offering.currency)], ignore_conflicts=True)
     return Market.objects.get(asset=asset)
 
@@ -157,7 +167,9 @@ def trade_order_place(
     Raises ValidationError with codes: idempotency_key, idempotency_conflict, the input's
     (invalid_side, not_integer, not_positive, too_large, invalid_time_in_force,
     expiry_required, invalid_expiry, expiry_in_past, expiry_too_far, expiry_not_allowed),
-    market_unavailable, market_halted / market_not_continuous, a price check's code,
+    market_unavailable, market_wide_halt / market_halted, no_continuous_matching (ioc or
+    fok while matching is paused: auction mode, an auction called, outside trading
+    hours), outside_band, a price check's code,
     too_many_open_orders, rate_limited, the eligibility engine's codes, insufficient_units,
     insufficient_cash."""
     key = _key_clean(idempotency_key)
@@ -172,6 +184,9 @@ def trade_order_place(
         now=now,
     )
     market = market_lock_for_asset(asset_id=asset.pk) or market_lock(pk=market_open(asset=asset).pk)
+    # Times are taken under the book's lock, so they follow the order of the book's
+    # changes: no trade is stamped before a halt that came first (market_check).
+    now = timezone.now()
     existing = _replay(investor=investor, key=key)
     if existing is not None:
         same = (existing.market_id, existing.side, existing.limit_price_minor, existing.time_in_force) == (
@@ -301,12 +316,23 @@ def _pages(queryset, size: int = 50):
 
 
 def _plan(
-    *, market: Market, investor, side: str, quantity: int, limit: int, now, receivers: _Receivers, sellers: dict
-) -> tuple[list[_Match], list[tuple[TradeOrder, list[RuleFailure]]], bool]:
+    *,
+    market: Market,
+    investor,
+    side: str,
+    quantity: int,
+    limit: int,
+    now,
+    receivers: _Receivers,
+    sellers: dict,
+    band: Band | None,
+) -> tuple[list[_Match], list[tuple[TradeOrder, list[RuleFailure]]], bool, TradeOrder | None]:
     """Walk the opposite side of the book in priority order (best price, then time) while
     quantity is left: an owner's own order stops the walk (self-trade), an order whose
-    owner may no longer trade is set aside to be cancelled, the rest are matched.
-    Returns (matches, ineligible, stopped_by_self_trade)."""
+    owner may no longer trade is set aside to be cancelled, an order priced outside the
+    band in force stops the walk (it would print outside the band: the caller calls an
+    auction), the rest are matched.
+    Returns (matches, ineligible, stopped_by_self_trade, stopped_at_band)."""
     asset = market.asset
     opposite = TradeOrder.objects.filter(market=market, status=OS.OPEN).select_related("investor", "asset")
     if side == Side.BUY:
@@ -324,11 +350,13 @@ def _plan(
         if need == 0:
             break
         if resting.investor_id == investor.pk:
-            return matches, ineligible, True
+            return matches, ineligible, True, None
         if resting.time_in_force == TIF.GTD and resting.expires_at is not None and resting.expires_at <= now:
             # Due but not swept by beat yet: it expires now instead of trading.
             ineligible.append((resting, [RuleFailure(EXPIRED, "Its good-till-date time has come.")]))
             continue
+        if band is not None and not band.holds(resting.limit_price_minor):
+            return matches, ineligible, False, resting
         fill = min(need, resting.remaining_quantity)
         if side == Side.BUY:  # the resting order sells: may its owner still send?
             failures = _send_failures(
@@ -346,7 +374,7 @@ def _plan(
             continue
         matches.append(_Match(resting, fill))
         need -= fill
-    return matches, ineligible, False
+    return matches, ineligible, False, None
 
 
 def _place(
@@ -363,39 +391,58 @@ def _place(
     replaces: TradeOrder | None = None,
 ) -> TradeOrder:
     """The order entry under the book lock the caller holds: checks, reservation,
-    matching, the rest by time in force."""
+    matching, the rest by time in force. The market's state is read here, after the
+    lock: the whole market's halt row (one query; the book's own controls came with the
+    locked row), the band once (no query while the last trade is the reference)."""
     asset = market.asset
     refusal = market_refusal(market=market)
     if refusal is not None:
         raise _refuse([refusal])
-    price_failures = price_check_failures(market=market, side=side, limit_price_minor=limit_price_minor)
-    if price_failures:
-        raise _refuse(price_failures)
+    paused = matching_paused(market, now)
+    band = price_band(market=market, now=now)
+    entry_failures = market_entry_failures(
+        market=market,
+        side=side,
+        time_in_force=time_in_force,
+        limit_price_minor=limit_price_minor,
+        band=band,
+        paused=paused,
+    )
+    if entry_failures:
+        raise _refuse(entry_failures)
     buy = side == Side.BUY
+    capped = asset.max_holders is not None
+    market_fields = ["order_sequence", "updated_at"]
 
     # 1. Plan against the book (reads; every order of this book changes only under its lock).
-    read_holdings = {
-        (h.investor_id, h.asset_id): h
-        for h in Holding.objects.filter(
-            asset=asset,
-            investor_id__in=TradeOrder.objects.filter(market=market, status=OS.OPEN).values("investor_id"),
+    # While matching is paused (auction mode, an auction called, outside hours) the order
+    # only rests: no plan.
+    matches: list[_Match] = []
+    ineligible: list[tuple[TradeOrder, list[RuleFailure]]] = []
+    self_trade, band_stop = False, None
+    if paused is None:
+        read_holdings = {
+            (h.investor_id, h.asset_id): h
+            for h in Holding.objects.filter(
+                asset=asset,
+                investor_id__in=TradeOrder.objects.filter(market=market, status=OS.OPEN).values("investor_id"),
+            )
+        }
+        receivers = _Receivers(
+            asset=asset, holdings=dict(read_holdings), holders=holder_count(asset=asset) if capped else 0
         )
-    }
-    capped = asset.max_holders is not None
-    receivers = _Receivers(
-        asset=asset, holdings=dict(read_holdings), holders=holder_count(asset=asset) if capped else 0
-    )
-    sellers = {i: h for (i, _), h in read_holdings.items()}
-    matches, ineligible, self_trade = _plan(
-        market=market,
-        investor=investor,
-        side=side,
-        quantity=quantity,
-        limit=limit_price_minor,
-        now=now,
-        receivers=receivers,
-        sellers=sellers,
-    )
+        sellers = {i: h for (i, _), h in read_holdings.items()}
+        matches, ineligible, self_trade, band_stop = _plan(
+            market=market,
+            investor=investor,
+            side=side,
+            quantity=quantity,
+            limit=limit_price_minor,
+            now=now,
+            receivers=receivers,
+            sellers=sellers,
+            band=band,
+        )
 
     # 2. Lock the rows the plan touches, in the lock order: holdings, accounts, (offering).
     participants = {investor.pk: investor}
@@ -473,7 +520,12 @@ def _place(
         need -= fill
     filled = quantity - need
 
-    # 5. Write: the order and its reservation, the cancellations, the trades.
+    # 5. Write: the auction the book switches to, the order and its reservation, the
+    # cancellations, the trades.
+    if band_stop is not None and band is not None:
+        market_fields += _call_band_auction(market=market, band=band, price_minor=band_stop.limit_price_minor, now=now)
+    elif paused is not None:
+        market_fields += _call_session_auction(market=market, now=now)
     market.order_sequence += 1
     order = TradeOrder(
         public_id=uuid.uuid4(),
@@ -516,14 +568,19 @@ def _place(
 
     if time_in_force == TIF.FOK and filled < quantity:
         order.status, order.closed_at = OS.CANCELLED, now
-        order.cancel_code = SELF_TRADE if self_trade else FOK_NOT_FILLED
-        order.cancel_reason = (
-            "Fill or kill: your own resting order stood in the way, so nothing was traded."
-            if self_trade
-            else f"Fill or kill: only {filled:,} of {quantity:,} could be filled at once, so nothing was traded."
-        )
+        if self_trade:
+            order.cancel_code = SELF_TRADE
+            order.cancel_reason = "Fill or kill: your own resting order stood in the way, so nothing was traded."
+        elif band_stop is not None:
+            order.cancel_code = BAND_AUCTION
+            order.cancel_reason = "Fill or kill: " + _band_stop_text(market, band_stop) + " Nothing was traded."
+        else:
+            order.cancel_code = FOK_NOT_FILLED
+            order.cancel_reason = (
+                f"Fill or kill: only {filled:,} of {quantity:,} could be filled at once, so nothing was traded."
+            )
         _insert(order)
-        market.save(update_fields=["order_sequence", "updated_at"])
+        market.save(update_fields=market_fields)
         order.replayed = False
         return order
 
@@ -552,6 +609,7 @@ def _place(
                 accounts=accounts,
                 chain_accounts=chain_accounts,
                 now=now,
+                band=band,
             )
 
     if order.status == OS.OPEN:
@@ -565,6 +623,16 @@ def _place(
                 reason="Stopped at your own resting order on the other side (self-trade prevention): "
                 f"the unfilled {order.remaining_quantity:,} were cancelled.",
             )
+        elif band_stop is not None and time_in_force in (TIF.IOC, TIF.FOK):
+            _close_incoming(
+                order,
+                code=BAND_AUCTION,
+                holdings=holdings,
+                accounts=accounts,
+                now=now,
+                reason=f"Immediate or cancel: {_band_stop_text(market, band_stop)} "
+                f"The unfilled {order.remaining_quantity:,} were cancelled.",
+            )
         elif time_in_force in (TIF.IOC, TIF.FOK):
             _close_incoming(
                 order,
@@ -574,9 +642,62 @@ def _place(
                 now=now,
                 reason=f"Immediate or cancel: the unfilled {order.remaining_quantity:,} were cancelled.",
             )
-    market.save(update_fields=["order_sequence", "last_price_minor", "last_trade_at", "updated_at"])
+    market.save(update_fields=[*market_fields, "last_price_minor", "last_trade_at"])
     order.replayed = False
     return order
+
+
+def _band_stop_text(market: Market, resting: TradeOrder) -> str:
+    return (
+        f"the next resting order, at {format_money(resting.limit_price_minor, market.currency)}, lies outside the "
+        f"price band, so no trade printed there and an auction was called for "
+        f"{local_time_text(market, market.next_auction_at) if market.next_auction_at else 'later'}."
+    )
+
+
+def _call_band_auction(*, market: Market, band: Band, price_minor: int, now) -> list[str]:
+    """A trade would print outside the band: the book switches to an auction in
+    MARKETPLACE_BAND_AUCTION_SECONDS (an auction already called stays as it is).
+    Returns the Market fields changed."""
+    if market.next_auction_at is not None:
+        return []
+    market.next_auction_at = now + timedelta(seconds=settings.MARKETPLACE_BAND_AUCTION_SECONDS)
+    market.auction_reason = "band"
+    MarketEvent.objects.create(
+        market=market,
+        kind=MarketEvent.Kind.AUCTION_CALLED,
+        at=now,
+        message=f"A trade at {format_money(price_minor, market.currency)} would have printed outside the price "
+        f"band ({format_money(band.low_minor, market.currency)} to {format_money(band.high_minor, market.currency)}).",
+        data={
+            "reason": "band",
+            "price_minor": price_minor,
+            "band_low_minor": band.low_minor,
+            "band_high_minor": band.high_minor,
+            "auction_at": market.next_auction_at.isoformat(),
+        },
+    )
+    return ["next_auction_at", "auction_reason"]
+
+
+def _call_session_auction(*, market: Market, now) -> list[str]:
+    """An order reaching a continuous book outside its trading hours with no auction
+    called yet: the session opens with an auction (the orders collected meanwhile may
+    cross). Once per closed period; returns the Market fields changed."""
+    if market.trading_mode != Market.TradingMode.CONTINUOUS or market.next_auction_at is not None:
+        return []
+    opens = next_session_open(market, now)
+    if opens is None:
+        return []
+    market.next_auction_at, market.auction_reason = opens, "session_open"
+    MarketEvent.objects.create(
+        market=market,
+        kind=MarketEvent.Kind.AUCTION_CALLED,
+        at=now,
+        message="Outside trading hours: the session opens with an auction.",
+        data={"reason": "session_open", "auction_at": opens.isoformat()},
+    )
+    return ["next_auction_at", "auction_reason"]
 
 
 def _insert(order: TradeOrder) -> None:
@@ -596,15 +717,31 @@ def _close_incoming(order: TradeOrder, *, code: str, reason: str, holdings, acco
 
 
 def _execute(
-    *, market: Market, incoming: TradeOrder, resting: TradeOrder, quantity: int, holdings, accounts, chain_accounts, now
+    *,
+    market: Market,
+    incoming: TradeOrder,
+    resting: TradeOrder,
+    quantity: int,
+    holdings,
+    accounts,
+    chain_accounts,
+    now,
+    price: int | None = None,
+    auction=None,
+    band=None,
 ) -> Trade:
     """One trade at the resting order's price: the cash (buyer's held → seller's held,
     less the fees, fees to the platform), the units (seller's locked → settling out,
     buyer's pending in), the buy order's reservation cut to what its rest needs, and the
-    one outbox row that delivers the units on chain."""
+    one outbox row that delivers the units on chain.
+
+    An auction (marketplace/auction.py) passes `price` (its clearing price, within both
+    limits), `auction` (linked on the trade) and `band` (recorded on the trade: an object
+    with low_minor/high_minor, or None); `resting` is then the order with the earlier
+    priority (the maker)."""
     asset = market.asset
     buy_order, sell_order = (incoming, resting) if incoming.side == Side.BUY else (resting, incoming)
-    price = resting.limit_price_minor
+    price = resting.limit_price_minor if price is None else price
     gross = price * quantity
     maker_side = resting.side
     buyer_rate = market.maker_fee_bps if maker_side == Side.BUY else market.taker_fee_bps
@@ -641,6 +778,9 @@ def _execute(
         seller_fee_bps=seller_bps,
         buyer_fee_minor=buyer_fee,
         seller_fee_minor=seller_fee,
+        auction=auction,
+        band_low_minor=band.low_minor if band is not None else None,
+        band_high_minor=band.high_minor if band is not None else None,
         created_at=now,
     )
     # The buyer's funding and opt-in join the clawback in one atomic group when the buyer
@@ -847,12 +987,17 @@ def trade_order_modify(
     priority and may match at once. Returns the order standing afterwards (the same one,
     or the new one with `.replaces` set); a repeated key returns the order that key made.
     Raises PermissionDenied (not the owner), ValidationError (`not_open`, the input and
-    placement codes of trade_order_place)."""
+    placement codes of trade_order_place).
+
+    While the asset or the whole market is halted only a pure quantity decrease goes
+    through (it only gives back cash or units, like a partial cancel); any other change is
+    a new order and is refused with the halt's message (`market_halted` /
+    `market_wide_halt`), the old order left as it was. A new price must lie in the band."""
     if investor is None or order.investor_id != investor.pk:
         raise PermissionDenied("Only the owner can change an order.")
     key = _key_clean(idempotency_key)
-    now = timezone.now()
     market = market_lock(pk=order.market_id)
+    now = timezone.now()
     existing = _replay(investor=investor, key=key)
     if existing is not None:
         return existing

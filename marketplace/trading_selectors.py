@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -19,6 +20,7 @@ from compliance.eligibility import RECEIVE, SEND, EligibilityResult, RuleFailure
 from config.money import MAX_MINOR, format_money
 
 from .ledger import trade_fee, trade_fee_ceiling
+from .market_hours import next_session_open, session_is_open, zone
 from .models import Holding, LedgerAccount, Market, MarketWideControl, Offering, Trade, TradeOrder, Valuation
 from .selectors import eligibility_check
 
@@ -185,6 +187,108 @@ def price_band(*, market: Market, reference: Reference | None = None, now: datet
     return Band(low, high, pct, reference)
 
 
+def reference_source_text(reference: Reference) -> str:
+    """Where the reference price comes from, in words ("the last trade", "the valuation as of 3 Mar 2025")."""
+    if reference.source == "last_trade":
+        return "the last trade"
+    if reference.source == "valuation" and reference.at is not None:
+        return f"the valuation as of {reference.at.day} {reference.at:%b %Y}"
+    return "none"
+
+
+def band_failure(*, band: Band | None, limit_price_minor: int, currency: str) -> RuleFailure | None:
+    """`outside_band` when the limit price lies outside the band in force (none without a
+    reference price), naming the band, its width and its reference."""
+    if band is None or band.holds(limit_price_minor):
+        return None
+
+    def bare(minor: int) -> str:
+        return format_money(minor, currency).removesuffix(f" {currency}")
+
+    return RuleFailure(
+        "outside_band",
+        f"Your limit of {format_money(limit_price_minor, currency)} is outside this asset's price band, "
+        f"{bare(band.low_minor)}–{bare(band.high_minor)} {currency} (±{band.pct} % around the reference price of "
+        f"{format_money(band.reference.price_minor, currency)}, {reference_source_text(band.reference)}).",
+    )
+
+
+AUCTION_REASON_TEXT = {
+    "scheduled": "a scheduled auction",
+    "reopening": "the reopening auction after a halt",
+    "session_open": "the auction that opens the trading session",
+    "band": "a trade would have printed outside the price band",
+}
+
+
+def local_time_text(market: Market, at: datetime) -> str:
+    """A moment in the book's own time zone, e.g. "14 Mar 2025 15:00 Europe/Zurich"."""
+    try:
+        tz_name, tz = market.time_zone, zone(market.time_zone)
+    except DjangoValidationError:
+        tz_name, tz = "UTC", zone("UTC")
+    local = at.astimezone(tz)
+    return f"{local.day} {local:%b %Y %H:%M} {tz_name}"
+
+
+def matching_paused(market: Market, now: datetime | None = None) -> str | None:
+    """A sentence when orders on this book rest without matching (None: continuous
+    matching): auction mode, an auction called (reopening, session open, band breach),
+    or outside the book's trading hours. Halts are `market_refusal`'s. No database read."""
+    now = now or timezone.now()
+    if market.trading_mode == Market.TradingMode.AUCTION:
+        when = (
+            f" The next auction is at {local_time_text(market, market.next_auction_at)}."
+            if market.next_auction_at
+            else " No auction is scheduled yet."
+        )
+        return (
+            "This asset trades in periodic call auctions: orders collect without matching and the book "
+            f"uncrosses at one price for everyone.{when}"
+        )
+    if market.next_auction_at is not None:
+        why = AUCTION_REASON_TEXT.get(market.auction_reason, market.auction_reason or "an auction")
+        return (
+            f"An auction is called ({why}): orders rest without matching until the book uncrosses at "
+            f"{local_time_text(market, market.next_auction_at)}."
+        )
+    try:
+        open_now = session_is_open(market, now)
+    except DjangoValidationError:
+        open_now = True  # a malformed schedule never stops the market (the controls service refuses one)
+    if not open_now:
+        opens = next_session_open(market, now)
+        when = f" on {local_time_text(market, opens)}" if opens else ""
+        return f"Outside trading hours: orders rest without matching until the session opens{when} with an auction."
+    return None
+
+
+NO_CONTINUOUS_MATCHING = "no_continuous_matching"
+
+
+def market_entry_failures(
+    *, market: Market, side: str, time_in_force: str, limit_price_minor: int, band: Band | None, paused: str | None
+) -> list[RuleFailure]:
+    """The market's checks of a well-formed order after `market_refusal` (halts): while
+    matching is paused only orders that can rest are taken (`no_continuous_matching` for
+    ioc and fok); a limit outside the band in force is refused (`outside_band`); then the
+    extra checks of MARKETPLACE_PRICE_CHECKS. The engine and the quote share it."""
+    failures: list[RuleFailure] = []
+    if paused and time_in_force in (TIF.IOC, TIF.FOK):
+        failures.append(
+            RuleFailure(
+                NO_CONTINUOUS_MATCHING,
+                f"{paused} Immediate-or-cancel and fill-or-kill orders need continuous matching; "
+                "place a good-till-cancelled or good-till-date order to take part.",
+            )
+        )
+    outside = band_failure(band=band, limit_price_minor=limit_price_minor, currency=market.currency)
+    if outside is not None:
+        failures.append(outside)
+    failures.extend(price_check_failures(market=market, side=side, limit_price_minor=limit_price_minor))
+    return failures
+
+
 def price_check_failures(*, market: Market, side: str, limit_price_minor: int) -> list[RuleFailure]:
     """The price checks of settings.MARKETPLACE_PRICE_CHECKS (dotted paths of callables
     (market, side, limit_price_minor) -> RuleFailure | None), in order. None by default;
@@ -342,6 +446,8 @@ class TradeQuote:
     available_units: int
     eligibility: EligibilityResult | None
     failures: list[RuleFailure] = field(default_factory=list)
+    # Why an order placed now would rest without matching (auction, hours), or None.
+    paused: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -391,6 +497,7 @@ def trade_quote(
     price = limit_price_minor if well_formed else 0
     gross = q * price
     eligibility = None
+    paused: str | None = None
     reserve = units = 0
     if side == Side.BUY:
         max_fee = trade_fee_ceiling(gross_minor=gross, fee_bps=max_bps)
@@ -405,8 +512,19 @@ def trade_quote(
         refusal = market_refusal(market=market)
         if refusal:
             failures.append(refusal)
-        elif well_formed:
-            failures.extend(price_check_failures(market=market, side=side, limit_price_minor=price))
+        else:
+            paused = matching_paused(market)
+            if well_formed:
+                failures.extend(
+                    market_entry_failures(
+                        market=market,
+                        side=side,
+                        time_in_force=time_in_force,
+                        limit_price_minor=price,
+                        band=price_band(market=market),
+                        paused=paused,
+                    )
+                )
     if well_formed:
         if side == Side.BUY:
             eligibility = eligibility_check(
@@ -438,6 +556,7 @@ def trade_quote(
         available_units=available_units,
         eligibility=eligibility,
         failures=failures,
+        paused=paused,
     )
 
 

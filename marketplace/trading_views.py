@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from config.http import HtmxHttpRequest
 from config.money import format_money, minor_to_major_text
 
-from . import selectors, trading, trading_selectors
+from . import auction, market_data, selectors, trading, trading_selectors
 from .models import Offering, Trade, TradeOrder
 from .trading_forms import TradeOrderForm, TradeOrderModifyForm, new_key
 from .trading_page_selectors import available_to_sell, open_trade_orders_on, trades_of_order, trades_on
@@ -77,15 +77,21 @@ def _own_order(request: HttpRequest, public_id: uuid.UUID) -> TradeOrder:
 
 def _market_context(offering: Offering) -> dict[str, Any]:
     market = trading_selectors.market_for_asset(asset=offering.asset)
+    book = trading_selectors.order_book(market=market, depth=BOOK_DEPTH) if market else None
     return {
         "offering": offering,
         "asset": offering.asset,
         "market": market,
         "currency": market.currency if market else offering.currency,
-        "book": trading_selectors.order_book(market=market, depth=BOOK_DEPTH) if market else None,
+        "book": book,
+        # Market data (docs/market-integrity.md): change, 24-hour volume, bid/ask, valuation.
+        "stats": market_data.stats_from_book(market=market, book=book) if market else None,
+        "latest_valuation": market_data.latest_valuations(asset_ids=[offering.asset_id]).get(offering.asset_id),
         "last_price": trading_selectors.last_price(market=market) if market else None,
         "market_trades": trading_selectors.market_trades(market=market, limit=RECENT) if market else [],
         "refusal": trading_selectors.market_refusal(market=market) if market else None,
+        # The call auction panel (marketplace/auction.py): indicative price, next and last auction.
+        "auction": auction.auction_summary(market=market) if market else None,
     }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import trading_views, views
+from . import market_data_views, trading_views, views
 
 app_name = "marketplace"
 urlpatterns = [
@@ -23,4 +23,12 @@ urlpatterns = [
     path("trade-orders/<uuid:public_id>/cancel", trading_views.trade_order_cancel, name="trade_order_cancel"),
     path("trade-orders/<uuid:public_id>/modify", trading_views.trade_order_modify, name="trade_order_modify"),
     path("trades/<uuid:public_id>/", trading_views.trade_detail, name="trade"),
+    # Market data and valuations (docs/market-integrity.md)
+    path("assets/<uuid:asset_public_id>/chart", market_data_views.asset_chart, name="asset_chart"),
+    path(
+        "assets/<uuid:asset_public_id>/market-data.json",
+        market_data_views.asset_market_data_json,
+        name="asset_market_data_json",
+    ),
+    path("assets/<uuid:asset_public_id>/valuations/", market_data_views.valuation_submit, name="valuation_submit"),
 ]

@@ -19,9 +19,10 @@ from config.http import HtmxHttpRequest
 from config.money import minor_to_major_text
 from config.ratelimit import client_key, hit, order_rate
 
-from . import selectors, services
+from . import market_data_views, selectors, services
 from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
+from .market_data import DEFAULT_RANGE, portfolio_totals
 from .models import Offering, PrimaryOrder
 from .trading_page_selectors import open_buy_reservations
 from .trading_selectors import trade_orders_for, trades_for
@@ -76,7 +77,13 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
-    return render(request, "marketplace/offering.html", _offering_context(request, offering))
+    context = _offering_context(request, offering)
+    # Market data (docs/market-integrity.md): the valuation history and the price chart.
+    context.update(market_data_views.valuation_history_context(asset=offering.asset, user=request.user))
+    context.update(
+        market_data_views.chart_context(asset=offering.asset, range_key=DEFAULT_RANGE, currency=offering.currency)
+    )
+    return render(request, "marketplace/offering.html", context)
 
 
 @require_GET
@@ -164,11 +171,13 @@ def order_detail(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse
 def portfolio(request: HttpRequest) -> HttpResponse:
     user = request.user
     balances = selectors.cash_balances(user=user)
+    lines = selectors.portfolio_lines(user=user)
     return render(
         request,
         "marketplace/portfolio.html",
         {
-            "lines": selectors.portfolio_lines(user=user),
+            "lines": lines,
+            "totals": portfolio_totals(lines),
             "balances": balances,
             "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
             "trade_orders": list(trade_orders_for(user=user)[:LIST_LIMIT]),

@@ -294,6 +294,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "marketplace.tasks.trade_orders_expire",
             "schedule": timedelta(seconds=env.float("MARKETPLACE_EXPIRY_INTERVAL_SECONDS", default=30.0)),
         },
+        "auctions-run": {
+            "task": "marketplace.tasks.auctions_run",
+            "schedule": timedelta(seconds=env.float("MARKETPLACE_AUCTION_INTERVAL_SECONDS", default=15.0)),
+        },
     }
 )
 
@@ -332,6 +336,16 @@ MARKETPLACE_PRICE_CHECKS: list[str] = env.list("MARKETPLACE_PRICE_CHECKS", defau
 # Price bands (docs/market-integrity.md): an order priced more than this % from the
 # reference price is refused; a trade that would print outside it calls an auction.
 MARKETPLACE_PRICE_BAND_PCT = env.int("MARKETPLACE_PRICE_BAND_PCT", default=20)
+# Periodic call auctions (marketplace/auction.py): a clearing price outside the band
+# extends the auction by this many seconds, at most this many times in a row, then it is
+# skipped; beat looks for due auctions every MARKETPLACE_AUCTION_INTERVAL_SECONDS.
+MARKETPLACE_AUCTION_EXTENSION_SECONDS = env.int("MARKETPLACE_AUCTION_EXTENSION_SECONDS", default=300)
+MARKETPLACE_AUCTION_MAX_EXTENSIONS = env.int("MARKETPLACE_AUCTION_MAX_EXTENSIONS", default=3)
+MARKETPLACE_AUCTION_INTERVAL_SECONDS = env.float("MARKETPLACE_AUCTION_INTERVAL_SECONDS", default=15.0)
+# Seconds a continuous book collects orders before its reopening auction after a halt,
+# and before the auction called when a trade would print outside the band.
+MARKETPLACE_REOPENING_AUCTION_SECONDS = env.int("MARKETPLACE_REOPENING_AUCTION_SECONDS", default=300)
+MARKETPLACE_BAND_AUCTION_SECONDS = env.int("MARKETPLACE_BAND_AUCTION_SECONDS", default=300)
 # The last trade is the reference price for this many days; then the latest valuation.
 MARKETPLACE_REFERENCE_TRADE_DAYS = env.int("MARKETPLACE_REFERENCE_TRADE_DAYS", default=7)
 # How long an approved KYC stays valid, in days.

@@ -1,10 +1,11 @@
-"""The secondary market's back office: markets (mode, fees), trade orders (staff cancel
+"""The secondary market's back office: markets (fees; the controls are test_market_controls_admin.py), trade orders (staff cancel
 with a reason, audited and mailed), trades (retry or reverse a failed settlement), each
 gated by its permission, checked again by the engine, CSRF-protected."""
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
@@ -97,25 +98,44 @@ def test_the_trade_list_shows_the_settlement_state_and_the_way_to_resolve(client
 # -- markets --------------------------------------------------------------------------------
 
 
-def test_staff_change_a_markets_mode_and_fees_through_the_audited_service(client, asset, seller, operations):
+def test_staff_change_a_markets_fees_through_the_audited_service(client, asset, seller, operations):
     place(seller, asset, "sell", 1, 10_000)
     market = Market.objects.get(asset=asset)
     client.force_login(operations)
     change = reverse("admin:marketplace_market_change", args=[market.pk])
     assert client.get(change).status_code == 200
-    response = client.post(change, {"trading_mode": "auction", "maker_fee_bps": "5", "taker_fee_bps": "30"})
+    # The mode and the halt are not fields of this form (market_controls owns them): ignored here.
+    response = client.post(
+        change, {"trading_mode": "auction", "halted": "on", "maker_fee_bps": "5", "taker_fee_bps": "30"}
+    )
     assert response.status_code == 302
     market.refresh_from_db()
-    assert (market.trading_mode, market.maker_fee_bps, market.taker_fee_bps) == ("auction", 5, 30)
+    assert (market.trading_mode, market.halted, market.maker_fee_bps, market.taker_fee_bps) == (
+        "continuous",
+        False,
+        5,
+        30,
+    )
     entry = AuditEntry.objects.get(action="market.updated")
-    assert entry.actor_id == operations.pk
+    assert entry.actor_id == operations.pk and set(entry.after) == {"maker_fee_bps", "taker_fee_bps"}
     # Hostile input: a message, nothing changes
-    for bad in ({"taker_fee_bps": "10001"}, {"taker_fee_bps": "1e309"}, {"trading_mode": "sideways"}):
-        data = {"trading_mode": "continuous", "maker_fee_bps": "5", "taker_fee_bps": "30", **bad}
+    for bad in ({"taker_fee_bps": "10001"}, {"taker_fee_bps": "1e309"}, {"maker_fee_bps": "١٢"}):
+        data = {"maker_fee_bps": "5", "taker_fee_bps": "30", **bad}
         response = client.post(change, data)
         assert response.status_code == 200 and "errorlist" in response.content.decode(), bad
     market.refresh_from_db()
-    assert (market.trading_mode, market.taker_fee_bps) == ("auction", 30)
+    assert (market.maker_fee_bps, market.taker_fee_bps) == (5, 30)
+
+
+def test_the_fee_service_no_longer_changes_the_mode(asset, seller, operations):
+    from marketplace.trading_backoffice import market_update
+
+    place(seller, asset, "sell", 1, 10_000)
+    market = Market.objects.get(asset=asset)
+    with pytest.raises(ValidationError):
+        market_update(market=market, actor=operations, fields={"trading_mode": "auction"})
+    market.refresh_from_db()
+    assert market.trading_mode == "continuous"
 
 
 def test_a_market_viewer_cannot_change_it(client, asset, seller):
@@ -124,7 +144,7 @@ def test_a_market_viewer_cannot_change_it(client, asset, seller):
     client.force_login(staff_with("view_market"))
     change = reverse("admin:marketplace_market_change", args=[market.pk])
     assert client.get(change).status_code == 200
-    client.post(change, {"trading_mode": "auction", "maker_fee_bps": "0", "taker_fee_bps": "0"})
+    client.post(change, {"maker_fee_bps": "0", "taker_fee_bps": "0"})
     market.refresh_from_db()
     assert (market.trading_mode, market.maker_fee_bps) == ("continuous", 10)
     assert not AuditEntry.objects.filter(action="market.updated").exists()
@@ -251,7 +271,7 @@ def test_back_office_posts_need_the_csrf_token(asset, buyer, failed_trade, opera
         (reverse("admin:marketplace_trade_resolve", args=[failed_trade.pk]), {"text": "x", "_reverse": "1"}),
         (
             reverse("admin:marketplace_market_change", args=[market.pk]),
-            {"trading_mode": "auction", "maker_fee_bps": "1", "taker_fee_bps": "1"},
+            {"maker_fee_bps": "1", "taker_fee_bps": "1"},
         ),
     ]
     for path, data in posts:
@@ -259,5 +279,5 @@ def test_back_office_posts_need_the_csrf_token(asset, buyer, failed_trade, opera
     order.refresh_from_db()
     failed_trade.refresh_from_db()
     market.refresh_from_db()
-    assert (order.status, failed_trade.status, market.trading_mode) == ("open", "failed", "continuous")
+    assert (order.status, failed_trade.status, market.maker_fee_bps) == ("open", "failed", 10)
     assert TradeOrder.objects.filter(status="open").count() == 1

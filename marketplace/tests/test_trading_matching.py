@@ -119,7 +119,7 @@ def test_immediate_or_cancel_cancels_the_rest(asset, people):
     assert bid.reserved_minor == 0 and cash(buyer)[1] == 0
     nothing = place(buyer, asset, "buy", 5, 9_000, tif="ioc")
     assert (nothing.status, nothing.filled_quantity) == ("cancelled", 0)
-    ask = place(seller, asset, "sell", 5, 20_000, tif="ioc")
+    ask = place(seller, asset, "sell", 5, 11_000, tif="ioc")  # within the ±20 % band around 100.00
     assert ask.status == "cancelled" and units(seller, asset)[2] == 0
     books_sound()
 

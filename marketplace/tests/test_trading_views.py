@@ -479,8 +479,9 @@ def _queries(client, path) -> int:
 
 
 def test_trade_page_fragments_and_portfolio_queries_do_not_grow_with_orders_levels_and_trades(
-    client, asset, buyer, fund
+    client, asset, buyer, fund, settings
 ):
+    settings.MARKETPLACE_PRICE_BAND_PCT = 1000  # levels far from the last trade
     client.force_login(buyer)
     give_units(buyer, asset, 100)
     counterpart = verified_investor()

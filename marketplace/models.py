@@ -344,6 +344,12 @@ class Withdrawal(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
     bank_reference = models.CharField(max_length=100, blank=True)
     reason = models.TextField(blank=True)
+    payout_account = models.ForeignKey(
+        "marketplace.PayoutAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="withdrawals"
+    )
+    batch = models.ForeignKey(
+        "marketplace.PayoutBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="withdrawals"
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -356,6 +362,175 @@ class Withdrawal(models.Model):
 
     def __str__(self):
         return f"Withdrawal {self.public_id.hex[:8]} ({self.get_status_display()})"
+
+
+# -- money in and out (docs/funding.md) ------------------------------------------------------
+
+
+class PaymentReference(models.Model):
+    """The one payment reference an investor puts on every bank transfer to us: an
+    ISO 11649 creditor reference (RF + two mod-97 check digits + a random body), so a
+    typo is caught on import instead of crediting someone else."""
+
+    investor = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_reference"
+    )
+    reference = models.CharField(max_length=25, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self):
+        return self.reference
+
+
+class BankStatement(models.Model):
+    """One imported bank statement (camt.053 or CSV). The same file twice is refused;
+    each credit line is booked once across all statements (BankStatementLine.entry_reference)."""
+
+    class Format(models.TextChoices):
+        CAMT053 = "camt053", "ISO 20022 camt.053"
+        CSV = "csv", "CSV"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    format = models.CharField(max_length=16, choices=Format.choices)
+    file_name = models.CharField(max_length=200)
+    file_sha256 = models.CharField(max_length=64, unique=True)
+    statement_id = models.CharField(max_length=100, blank=True, help_text="The bank's id of the statement.")
+    account_iban = models.CharField(max_length=34, blank=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField(default=timezone.now, editable=False)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_matched = models.PositiveIntegerField(default=0)
+    lines_review = models.PositiveIntegerField(default=0)
+    lines_skipped = models.PositiveIntegerField(default=0, help_text="Debits and lines already booked.")
+
+    class Meta:
+        ordering = ["-imported_at", "-pk"]
+        permissions = [("import_bankstatement", "Can import bank statements")]
+
+    def __str__(self):
+        return f"Statement {self.statement_id or self.public_id.hex[:8]} ({self.get_format_display()})"
+
+
+class BankStatementLine(models.Model):
+    """A credit line of a statement: matched by its payment reference to a deposit, or
+    waiting in the review queue with the reason until staff assign or return it."""
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", "Matched: booked as a deposit"
+        REVIEW = "review", "Waiting for review"
+        ASSIGNED = "assigned", "Assigned by staff: booked as a deposit"
+        RETURNED = "returned", "Returned to the sender"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    statement = models.ForeignKey(BankStatement, on_delete=models.PROTECT, related_name="lines")
+    entry_reference = models.CharField(max_length=100, unique=True, help_text="The bank's unique id of the entry.")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    booking_date = models.DateField(null=True, blank=True)
+    remitter_name = models.CharField(max_length=140, blank=True)
+    remitter_iban = models.CharField(max_length=34, blank=True)
+    remittance_info = models.CharField(max_length=500, blank=True)
+    payment_reference = models.CharField(max_length=35, blank=True, help_text="The RF reference found, if any.")
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it waits for review (or was returned).")
+    investor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    deposit = models.OneToOneField(
+        Deposit, null=True, blank=True, on_delete=models.PROTECT, related_name="statement_line"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gte=1), name="statement_line_credit_positive"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["matched", "assigned"]) | Q(deposit__isnull=False),
+                name="statement_line_booked_has_deposit",
+            ),
+        ]
+        permissions = [("review_bankstatementline", "Can assign or return unmatched bank statement lines")]
+
+    def __str__(self):
+        return f"Statement line {self.entry_reference}"
+
+
+class PayoutAccount(models.Model):
+    """A bank account an investor saved for withdrawals. It can be used once its
+    cooling-off period has passed (a mail went to the investor when it was added) and,
+    when the holder's name does not match the verified KYC name, once staff cleared it."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REVIEW = "review", "Waiting for review (name differs from your verified name)"
+        REJECTED = "rejected", "Rejected"
+        REMOVED = "removed", "Removed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_accounts")
+    label = models.CharField(max_length=60, blank=True)
+    holder_name = models.CharField(max_length=70)
+    iban = models.CharField(max_length=34)
+    bic = models.CharField(max_length=11, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    name_matches_kyc = models.BooleanField(default=False)
+    usable_from = models.DateTimeField(help_text="End of the cooling-off period.")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["investor", "iban"], condition=~Q(status="removed"), name="payout_account_once_per_investor"
+            )
+        ]
+        permissions = [("review_payoutaccount", "Can clear or reject payout accounts flagged for review")]
+
+    def __str__(self):
+        return f"{self.holder_name} {self.iban[:4]}…{self.iban[-4:]}"
+
+
+class PayoutBatch(models.Model):
+    """Approved withdrawals exported together as one SEPA credit-transfer file
+    (pain.001). Marking the batch as sent pays its withdrawals, exactly once."""
+
+    class Status(models.TextChoices):
+        EXPORTED = "exported", "Exported, not sent yet"
+        SENT = "sent", "Sent to the bank: withdrawals paid"
+        CANCELLED = "cancelled", "Cancelled: withdrawals back in the queue"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.EXPORTED, db_index=True)
+    message_id = models.CharField(max_length=35, unique=True)
+    total_minor = models.BigIntegerField(default=0)
+    count = models.PositiveIntegerField(default=0)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("pay_withdrawals", "Can export payout files and mark them sent")]
+
+    def __str__(self):
+        return f"Payout batch {self.message_id} ({self.get_status_display()})"
 
 
 # -- secondary market ----------------------------------------------------------------------

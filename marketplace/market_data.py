@@ -18,6 +18,7 @@ from datetime import UTC, timedelta
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import BigIntegerField, Func, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -153,12 +154,12 @@ def _figures(by_market: dict, at: datetime.datetime) -> dict[int, MarketStats]:
     volumes: dict[int, tuple[int, int]] = {}
     if by_market:
         traded = Trade.objects.filter(market_id__in=list(by_market)).exclude(status=REVERSED)
-        closes = dict(
-            traded.filter(created_at__lt=_day_start(at))
-            .order_by("market_id", "-created_at", "-pk")
-            .distinct("market_id")
-            .values_list("market_id", "price_minor")
-        )
+        before = traded.filter(created_at__lt=_day_start(at)).order_by("market_id", "-created_at", "-pk")
+        if connection.features.can_distinct_on_fields:
+            closes = dict(before.distinct("market_id").values_list("market_id", "price_minor"))
+        else:  # SQLite (`make run`): the first row per book, read in Python
+            for market_id, price in before.values_list("market_id", "price_minor"):
+                closes.setdefault(market_id, price)
         volumes = {
             market_id: (units or 0, gross or 0)
             for market_id, units, gross in traded.filter(created_at__gt=at - timedelta(hours=24), created_at__lte=at)
@@ -245,6 +246,8 @@ def daily_candles(*, asset, since: datetime.date | None = None, until: datetime.
         qs = qs.filter(
             created_at__lt=datetime.datetime.combine(until + timedelta(days=1), datetime.time.min, tzinfo=UTC)
         )
+    if connection.vendor != "postgresql":
+        return _candles_in_python(qs)
     rows = (
         qs.annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
@@ -259,6 +262,23 @@ def daily_candles(*, asset, since: datetime.date | None = None, until: datetime.
         .order_by("day")
     )
     return [Candle(r["day"], r["open"], r["high"], r["low"], r["close"], r["units"], r["gross"]) for r in rows]
+
+
+def _candles_in_python(qs) -> list[Candle]:
+    """SQLite (`make run`, no ARRAY_AGG): the same candles from the trades in time order."""
+    days: dict[datetime.date, list[int]] = {}
+    for at, price, quantity, gross in qs.order_by("created_at", "pk").values_list(
+        "created_at", "price_minor", "quantity", "gross_minor"
+    ):
+        day = at.astimezone(UTC).date()
+        c = days.get(day)
+        if c is None:
+            days[day] = [price, price, price, price, quantity, gross]
+        else:
+            c[1], c[2], c[3] = max(c[1], price), min(c[2], price), price
+            c[4] += quantity
+            c[5] += gross
+    return [Candle(day, o, h, lo, c, u, g) for day, (o, h, lo, c, u, g) in days.items()]
 
 
 # -- valuations --------------------------------------------------------------------------
@@ -278,12 +298,15 @@ def latest_valuations(*, asset_ids) -> dict[int, Valuation]:
     ids = list(asset_ids)
     if not ids:
         return {}
-    rows = (
-        Valuation.objects.filter(asset_id__in=ids, status=Valuation.Status.PUBLISHED)
-        .order_by("asset_id", "-as_of", "-pk")
-        .distinct("asset_id")
+    rows = Valuation.objects.filter(asset_id__in=ids, status=Valuation.Status.PUBLISHED).order_by(
+        "asset_id", "-as_of", "-pk"
     )
-    return {v.asset_id: v for v in rows}
+    if not connection.features.can_distinct_on_fields:  # SQLite (`make run`): first per asset in Python
+        latest: dict[int, Valuation] = {}
+        for v in rows:
+            latest.setdefault(v.asset_id, v)
+        return latest
+    return {v.asset_id: v for v in rows.distinct("asset_id")}
 
 
 def implied_yield(asset, price_minor: int | None) -> None:

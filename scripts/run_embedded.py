@@ -2,7 +2,8 @@
 embedded database, seed demo data, create and fund the platform's chain accounts, then
 run the web server and a Celery worker (with beat) side by side, each restarted with a
 capped back-off when it exits (config/supervisor.py), and seed the demo order book once
-the worker runs (seed_demo_book: it needs settlements on chain). Ctrl-C stops everything.
+the worker runs (seed_demo_book: it needs settlements on chain), then the market-integrity
+demo (seed_demo_integrity). Ctrl-C stops everything.
 
 A custody master key is generated once into var/custody-master.keys unless
 CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE is given. ALGOD_URL set in the
@@ -142,13 +143,16 @@ def main() -> int:
     )
     # The demo order book needs the worker (mint, primary purchases and trades settle on
     # devnet), so it is seeded now, in the background; it waits for each step on chain
-    # and ends with market_check. Idempotent: a restart replays the same orders.
-    book = subprocess.Popen([PY, "manage.py", "seed_demo_book"], cwd=ROOT, start_new_session=True)
+    # and ends with market_check. Idempotent: a restart replays the same orders. Then,
+    # in the same background chain, the market-integrity demo (seed_demo_integrity: a
+    # book in auction mode and a price history, docs/market-integrity.md "Demo").
+    seeders = iter(["seed_demo_integrity"])
+    seeding = subprocess.Popen([PY, "manage.py", "seed_demo_book"], cwd=ROOT, start_new_session=True)
 
     def stop(*_):
-        if book.poll() is None:
-            book.terminate()
-            book.wait(timeout=10)
+        if seeding.poll() is None:
+            seeding.terminate()
+            seeding.wait(timeout=10)
         stop_all(supervisors)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
@@ -160,6 +164,8 @@ def main() -> int:
         while True:
             for sup in supervisors:
                 sup.poll()
+            if seeding.poll() is not None and (seeder := next(seeders, None)):
+                seeding = subprocess.Popen([PY, "manage.py", seeder], cwd=ROOT, start_new_session=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)

@@ -44,8 +44,18 @@ OPERATIONS_PERMISSIONS = (
     "marketplace.view_journalentry",
     "marketplace.view_deposit",
     "marketplace.add_deposit",
+    # Funding (docs/funding.md): bank statement import and the review queue of its lines.
+    "marketplace.view_bankstatement",
+    "marketplace.import_bankstatement",
+    "marketplace.view_bankstatementline",
+    "marketplace.review_bankstatementline",
     "marketplace.view_withdrawal",
     "marketplace.change_withdrawal",
+    # Payouts (docs/funding.md): the payout-account review queue and SEPA payout files.
+    "marketplace.view_payoutaccount",
+    "marketplace.review_payoutaccount",
+    "marketplace.view_payoutbatch",
+    "marketplace.pay_withdrawals",
     "marketplace.view_primaryorder",
     "marketplace.change_primaryorder",
     "marketplace.view_holding",

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -5,7 +6,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django_countries import countries
 
+from chain.templatetags.chain_links import asset_link, txid_link
+from config.admin_money import MoneyAdminMixin
 from config.numbers import WHOLE_NUMBER_FIELDS
 
 from . import services
@@ -39,8 +43,8 @@ WORKFLOW_FIELDS = (
     "reviewed_at",
     "review_comment",
     "failure_reason",
-    "asa_id",
-    "creation_txid",
+    "asa_id_link",
+    "creation_txid_link",
     "creation_round",
     "metadata_hash",
     "live_at",
@@ -62,12 +66,36 @@ class AssetDocumentInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', reverse("assets:document", args=[obj.public_id]), obj.original_name)
 
 
+class AssetAdminForm(forms.ModelForm):
+    """Staff pick the allowed countries of residence from the ISO 3166-1 list (the model
+    validates the stored list again)."""
+
+    allowed_countries = forms.MultipleChoiceField(
+        choices=countries,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 12}),
+        help_text="Investors resident in these countries may buy; none selected means any not blocked. "
+        "Hold Ctrl (⌘ on a Mac) to select several.",
+    )
+
+    class Meta:
+        model = Asset
+        fields = [
+            "allowed_countries",
+            "accreditation_required",
+            "min_holding",
+            "max_holding",
+            "max_holders",
+            "lockup_days",
+        ]
+
+
 @admin.register(Asset)
-class AssetAdmin(admin.ModelAdmin):
+class AssetAdmin(MoneyAdminMixin, admin.ModelAdmin):
     """The issuance review queue. Decisions go through services (four eyes, audit log,
     minting through the outbox); staff edit only the transfer restrictions here."""
 
-    list_display = ("name", "issuer", "category", "status", "submitted_at", "total_fractions", "asa_id")
+    list_display = ("name", "issuer", "category", "status", "submitted_at", "total_fractions", "asa_id_link")
     list_filter = ("status", "category", "currency")
     search_fields = ("name", "issuer__email", "unit_name", "asset_name", "location")
     list_select_related = ("issuer",)
@@ -91,11 +119,20 @@ class AssetAdmin(admin.ModelAdmin):
         ),
         ("Review and minting", {"fields": WORKFLOW_FIELDS}),
     )
+    form = AssetAdminForm
     change_form_template = "admin/assets/asset/change_form.html"
     formfield_overrides = WHOLE_NUMBER_FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issuers register assets in the app, not staff in admin
+
+    @admin.display(description="ASA id", ordering="asa_id")
+    def asa_id_link(self, obj: Asset) -> str:
+        return asset_link(obj.asa_id) if obj.asa_id else "—"
+
+    @admin.display(description="Creation txid")
+    def creation_txid_link(self, obj: Asset) -> str:
+        return txid_link(obj.creation_txid) if obj.creation_txid else "—"
 
     def has_delete_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
         return False

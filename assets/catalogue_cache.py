@@ -72,6 +72,13 @@ def connect() -> None:
 
     post_save.connect(catalogue_changed, sender=Asset, dispatch_uid="assets.catalogue_changed.save")
     post_delete.connect(catalogue_changed, sender=Asset, dispatch_uid="assets.catalogue_changed.delete")
+    # An offering's status (sold out, closed, reopened) shows on its card; the purchase that
+    # sells the last fractions bypasses save() and calls catalogue_changed itself.
+    post_save.connect(
+        catalogue_changed,
+        sender=apps.get_model("marketplace", "Offering"),
+        dispatch_uid="assets.catalogue_changed.offering",
+    )
     post_save.connect(
         trade_printed, sender=apps.get_model("marketplace", "Trade"), dispatch_uid="assets.catalogue_trade_printed"
     )

@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from config.money import CURRENCY_CHOICES, currency_clean, minor_to_major_text, parse_major_to_minor
 from config.numbers import WholeNumberField, parse_whole_number
@@ -106,12 +107,6 @@ class AssetForm(forms.ModelForm):
     def clean_currency(self):
         return currency_clean(self.cleaned_data["currency"])
 
-    def clean_country(self):
-        code = self.cleaned_data.get("country", "").strip().upper()
-        if code and (len(code) != 2 or not code.isalpha()):
-            raise ValidationError("Use a two-letter ISO country code, e.g. US or DE.")
-        return code
-
     def clean_valuation(self):
         return parse_major_to_minor(self.cleaned_data["valuation"], field="valuation")
 
@@ -147,6 +142,8 @@ class AssetForm(forms.ModelForm):
         opens, closes = data.get("offering_opens_at"), data.get("offering_closes_at")
         if opens and closes and closes <= opens:
             self.add_error("offering_closes_at", "The offering must close after it opens.")
+        elif closes and closes <= timezone.now():
+            self.add_error("offering_closes_at", "The closing date is in the past; choose a date in the future.")
         return data
 
     def asset_fields(self) -> dict:

@@ -1,15 +1,27 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django_countries import countries
+from django_countries.fields import CountryField
 
 from config.money import CURRENCY_CHOICES
 
 # Algorand amounts are uint64; PostgreSQL's bigint stops at 2**63 - 1, so that is our cap.
 UINT64_MAX = 2**64 - 1
 MAX_FRACTIONS = 2**63 - 1
+
+
+def validate_country_codes(value) -> None:
+    """A list of ISO 3166-1 alpha-2 codes (the transfer restrictions' allow-list)."""
+    if not isinstance(value, list | tuple):
+        raise ValidationError('Give a list of ISO country codes, e.g. ["NL", "DE"].')
+    unknown = [str(code) for code in value if not isinstance(code, str) or code.upper() not in countries]
+    if unknown:
+        raise ValidationError("Not ISO 3166-1 country codes: %(codes)s.", params={"codes": ", ".join(unknown)})
 
 
 class Asset(models.Model):
@@ -39,7 +51,7 @@ class Asset(models.Model):
     category = models.CharField(max_length=32, choices=Category.choices)
     description = models.TextField()
     location = models.CharField(max_length=200, help_text="City and country, or where the asset is kept.")
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code of the asset's location.")
+    country = CountryField(blank=True, help_text="The country where the asset is (ISO 3166-1).")
     valuation_minor = models.BigIntegerField(
         validators=[MinValueValidator(1)], help_text="Valuation in minor units (cents)."
     )
@@ -59,7 +71,10 @@ class Asset(models.Model):
 
     # Transfer restrictions, edited by staff; the eligibility engine reads them.
     allowed_countries = models.JSONField(
-        default=list, blank=True, help_text="ISO codes of investor residence allowed; empty means any not blocked."
+        default=list,
+        blank=True,
+        validators=[validate_country_codes],
+        help_text="ISO 3166-1 codes of investor residence allowed; empty means any not blocked.",
     )
     accreditation_required = models.BooleanField(default=False)
     min_holding = models.BigIntegerField(default=0, validators=[MinValueValidator(0)])

@@ -116,6 +116,8 @@ def asset_submit(*, asset: Asset, actor) -> Asset:
     _require_editable(asset)
     if not asset.documents.exists():
         raise ValidationError("Upload at least one document before submitting for review.")
+    if asset.offering_closes_at and asset.offering_closes_at <= timezone.now():
+        raise ValidationError("The offering's closing date has passed; edit the asset and choose a later one.")
     before = model_snapshot(asset, SNAPSHOT_FIELDS)
     asset.status, asset.submitted_at = S.SUBMITTED, timezone.now()
     asset.save(update_fields=["status", "submitted_at", "updated_at"])

@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from chain.templatetags.chain_links import asset_link, txid_link
+
 from . import gateway
 from .models import ChainAccount, ChainTransaction
 from .services import outbox_retry
@@ -35,7 +37,7 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
         "kind",
         "status",
         "txid_round",
-        "asset_id",
+        "asset_id_link",
         "attempts",
         "short_error",
         "created_at",
@@ -50,13 +52,13 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
         "status",
         "idempotency_key",
         "payload",
-        "txid",
+        "txid_link",
         "group_txids",
         "generation",
         "first_valid_round",
         "last_valid_round",
         "confirmed_round",
-        "asset_id",
+        "asset_id_link",
         "attempts",
         "last_error",
         "on_confirmed",
@@ -77,7 +79,15 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
     def txid_round(self, obj: ChainTransaction) -> str:
         if not obj.txid:
             return "—"
-        return format_html("<code>{}</code> ({})", obj.txid, obj.confirmed_round or "unconfirmed")
+        return format_html("{} ({})", txid_link(obj.txid), obj.confirmed_round or "unconfirmed")
+
+    @admin.display(description="txid", ordering="txid")
+    def txid_link(self, obj: ChainTransaction) -> str:
+        return txid_link(obj.txid) if obj.txid else "—"
+
+    @admin.display(description="asset id", ordering="asset_id")
+    def asset_id_link(self, obj: ChainTransaction) -> str:
+        return asset_link(obj.asset_id) if obj.asset_id else "—"
 
     @admin.display(description="last error")
     def short_error(self, obj: ChainTransaction) -> str:

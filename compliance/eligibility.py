@@ -247,7 +247,7 @@ def _investor_facts(investor, at: datetime) -> dict:
         "kyc_expires_at": standing.expires_at,
         "sanctions_clear": standing.sanctions_clear,
         "frozen": bool(profile and profile.frozen),
-        "residence_country": app.country_of_residence if app else "",
+        "residence_country": str(app.country_of_residence or "") if app else "",
         "qualified_investor": bool(app and app.investor_category in KycApplication.QUALIFIED_CATEGORIES),
     }
 

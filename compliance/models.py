@@ -4,8 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-from .countries import COUNTRIES
+from django_countries.fields import CountryField
 
 
 class InvestorProfile(models.Model):
@@ -68,8 +67,8 @@ class KycApplication(models.Model):
 
     legal_name = models.CharField(max_length=200, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
-    nationality = models.CharField(max_length=2, blank=True, choices=COUNTRIES)
-    country_of_residence = models.CharField(max_length=2, blank=True, choices=COUNTRIES)
+    nationality = CountryField(blank=True)
+    country_of_residence = CountryField(blank=True)
     address = models.TextField(blank=True)
     investor_category = models.CharField(max_length=16, choices=Category.choices, default=Category.RETAIL)
     self_certified = models.BooleanField(

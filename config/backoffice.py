@@ -18,9 +18,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from config.admin_money import MoneyAdminMixin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that staff read but never add, edit or delete here."""
+
+class ReadOnlyAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    """Rows that staff read but never add, edit or delete here. Amounts in the currency's
+    units (config/admin_money.py)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -44,7 +47,7 @@ def form_errors_from(form: forms.BaseForm, exc: ValidationError) -> None:
 _M = TypeVar("_M", bound=Model)
 
 
-class ServiceFormAdmin(admin.ModelAdmin, Generic[_M]):
+class ServiceFormAdmin(MoneyAdminMixin, admin.ModelAdmin, Generic[_M]):
     """Add and change pages that call a service. Subclasses give `service_form` (the form
     for a new row when obj is None, else for obj) and `service_perform` (calls the
     service, returns a success message). Without change permission the change page is

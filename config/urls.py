@@ -1,6 +1,8 @@
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import TemplateView
 
@@ -13,8 +15,16 @@ admin.site.index_title = "Operations"
 # second-factor stage and its failed-login limit (config/checks.py keeps it so).
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # deliberate wrap of the bound method
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    # Resolved per request: a manifest storage knows the hashed name only after collectstatic.
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # Browsers ask for /favicon.ico where a page names no icon (a PDF, a plain-text error).
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("allauth.urls")),
@@ -22,6 +32,7 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("assets/", include("assets.urls")),
     path("market/", include("marketplace.urls")),
+    path("chain/", include("chain.urls")),
     path("backoffice/", admin.site.urls),
 ]
 

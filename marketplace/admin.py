@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from chain.templatetags.chain_links import txid_link
+from config.admin_money import MoneyAdminMixin
 from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
 from config.money import format_money
 from config.numbers import WHOLE_NUMBER_FIELDS
@@ -85,7 +87,7 @@ def settlement_cell(tx) -> str:
     if tx is None:
         return "—"
     if tx.confirmed_round:
-        return format_html("round {} · <code>{}</code>", tx.confirmed_round, tx.txid)
+        return format_html("round {} · {}", tx.confirmed_round, txid_link(tx.txid))
     return tx.get_status_display() + (f": {tx.last_error[:80]}" if tx.last_error else "")
 
 
@@ -156,13 +158,14 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     search_fields = ["user__email"]
     list_select_related = ["user"]
     fields = ["kind", "user", "currency", "balance", "created_at"]
+    money_extra_fields = ("balance",)
 
     @admin.display(description="balance", ordering="balance")
     def balance_display(self, obj: LedgerAccount) -> str:
         return format_money(obj.balance, obj.currency)
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(MoneyAdminMixin, admin.TabularInline):
     model = Posting
     fields = ["account", "amount_minor"]
     readonly_fields = cast(list[str], fields)  # names only, no groups
@@ -243,6 +246,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         "status",
         "bank_reference",
         "reason",
+        "payout_account",
+        "batch",
         "decided_by",
         "created_at",
         "decided_at",
@@ -261,6 +266,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     def decide_link(self, obj: Withdrawal) -> str:
         if obj.status != Withdrawal.Status.REQUESTED:
             return "—"
+        if obj.batch_id is not None:
+            return "In a payout batch: mark the batch sent or cancel it"
         return format_html(
             '<a class="button" href="{}">Pay or reject</a>',
             reverse("admin:marketplace_withdrawal_decide", args=[obj.pk]),
@@ -710,4 +717,8 @@ class TradeAdmin(ReadOnlyAdmin):
         )
 
 
-from . import admin_valuations  # noqa: E402, F401  (valuations: ModelAdmin and decision views)
+from . import (  # noqa: E402  (registers the back office of these modules)
+    admin_funding,  # noqa: E402, F401  (bank statement import and the review queue of unmatched lines)
+    admin_payouts,  # noqa: E402, F401  (payout accounts review and SEPA payout batches)
+    admin_valuations,  # noqa: E402, F401  (valuations: ModelAdmin and decision views)
+)

@@ -8,6 +8,7 @@ the engine), assets (live assets), the marketplace's holdings and offerings, and
 from dataclasses import dataclass
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from compliance.models import KycApplication
 from compliance.selectors import investor_profile_for, kyc_standing_for, kyc_status_for
 from compliance.services import kyc_can_start_new
 
-from .models import Holding
+from .models import Holding, Offering
 from .selectors import eligibility_check_many, offering_refusal
 
 STATUS_LABELS = {
@@ -72,12 +73,13 @@ def _next_step(latest: KycApplication | None, state: str, can_start: bool) -> tu
 
 
 def _buy_check(asset: Asset, check: EligibilityResult, at) -> EligibilityResult:
-    """The engine's verdict, with the offering's window in front when it is shut."""
+    """The engine's verdict, with the offering's state in front when it sells nothing now
+    (sold out, closed, not open yet)."""
     try:
         offering = asset.offering
     except ObjectDoesNotExist:  # live, its offering not opened yet
         return check
-    refusal = offering_refusal(offering=offering, status=offering.window_status(at))
+    refusal = offering_refusal(offering=offering, status=offering.current_status(at))
     return EligibilityResult([refusal, *check.failures]) if refusal else check
 
 
@@ -91,7 +93,16 @@ def investor_dashboard(*, user) -> dict:
     account = investor_account_for_user(user)
 
     held = list(Holding.objects.filter(investor=user, quantity__gt=0).select_related("asset").order_by("asset__name"))
-    live = list(Asset.objects.filter(status=Asset.Status.LIVE).select_related("offering").order_by("name")[:20])
+    # Open offerings: a sold-out or closed one is not open, so it is not listed (its asset
+    # page says so); a live asset whose offering is upcoming or being prepared is.
+    live = list(
+        Asset.objects.filter(status=Asset.Status.LIVE)
+        .exclude(offering__status__in=[Offering.Status.SOLD_OUT, Offering.Status.CLOSED])
+        .exclude(offering__fractions_sold__gte=F("offering__fractions_for_sale"))
+        .exclude(offering__closes_at__lte=now)
+        .select_related("offering")
+        .order_by("name")[:20]
+    )
     # One engine call for every button on the page: queries stay constant as holdings grow.
     checks = iter(
         eligibility_check_many(

@@ -33,6 +33,9 @@ class PurchaseForm(forms.Form):
     # Rendered into the page once; a double click or a retried POST reuses it, so the
     # order is placed at most once.
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # The review of an investor's first purchase of an asset (views.order_place): ticked to
+    # confirm the order and that the asset is illiquid and can lose value.
+    risk_acknowledged = forms.BooleanField(required=False)
 
     @staticmethod
     def new_key() -> str:
@@ -45,11 +48,24 @@ class PurchaseForm(forms.Form):
 class WithdrawalForm(forms.Form):
     amount = forms.CharField(label="Amount", max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     currency = forms.ChoiceField(label="Currency")
+    payout_account = forms.ChoiceField(
+        label="Pay to",
+        help_text="One of your payout accounts that can be used now.",
+        error_messages={
+            "required": "Choose the bank account to pay the withdrawal to (add one under Payout accounts).",
+            "invalid_choice": "Choose one of your payout accounts that can be used now.",
+        },
+    )
 
-    def __init__(self, *args, currencies: list[str], **kwargs):
+    def __init__(self, *args, currencies: list[str], accounts=(), **kwargs):
         super().__init__(*args, **kwargs)
         # self.fields holds copies of the fields declared above
         cast(forms.ChoiceField, self.fields["currency"]).choices = [(c, c) for c in currencies]
+        # The investor's usable payout accounts (payouts.usable_payout_accounts).
+        cast(forms.ChoiceField, self.fields["payout_account"]).choices = [
+            (str(a.public_id), f"{a.label + ' · ' if a.label else ''}{a.holder_name} · {a.iban[:4]}…{a.iban[-4:]}")
+            for a in accounts
+        ]
 
     def clean_amount(self) -> int:
         return parse_major_to_minor(self.cleaned_data["amount"], field="amount")

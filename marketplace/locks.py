@@ -1,6 +1,8 @@
 """Row locks of the marketplace. THE lock order, for every transaction that takes more
 than one of them:
 
+    0. PayoutBatch (FOR NO KEY UPDATE: marking a payout file sent or cancelling it,
+       payouts.py; then the ledger accounts and the batch's withdrawals)
     1. chain.ChainTransaction (a settlement row: compensation; the outbox's confirm/fail
        callbacks already hold it when they run)
     2a. MarketWideControl (pk=1, the whole market's halt): FOR UPDATE by a market-wide
@@ -14,10 +16,12 @@ than one of them:
        (none today) would be taken in pk order.
     3. Holding, several at once in pk order (matching: the buyer's and the sellers')
     4. LedgerAccount, several at once in pk order
+    4a. PayoutAccount (FOR NO KEY UPDATE: withdrawal_request after the ledger accounts;
+       removing or reviewing an account takes it alone)
     5. Offering (last of the buyer's locks: every buyer of an offering queues on it, so
        order_place takes it with its final UPDATE, just before the commit; matching
        takes it only when a new holder receives units of an asset with max_holders)
-    6. PrimaryOrder / Withdrawal / Trade
+    6. PrimaryOrder / Withdrawal / Trade / BankStatementLine (a reviewed statement line, funding.py)
     7. the audit chain head (compliance.audit_record, always last)
 
 A transaction may skip levels but never goes back up. Rows that are only inserted (a

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.money import CURRENCY_CHOICES
+from config.money import CURRENCY_CHOICES, format_money
 
 
 class Holding(models.Model):
@@ -248,7 +248,8 @@ class Posting(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount_minor=0), name="posting_amount_not_zero")]
 
     def __str__(self):
-        return f"{self.amount_minor:+d} {self.account}"
+        sign = "+" if self.amount_minor > 0 else ""
+        return f"{sign}{format_money(self.amount_minor, self.account.currency)} {self.account}"
 
 
 class PrimaryOrder(models.Model):

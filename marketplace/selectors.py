@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Sum, When
 from django.http import Http404
 
 from assets.models import Asset
@@ -55,6 +55,17 @@ def offering_get_for_asset(*, asset_public_id) -> Offering:
     if offering is None:
         raise Http404("No offering for this asset.")
     return offering
+
+
+def purchase_review_needed(*, user, asset) -> bool:
+    """Whether buying `asset` is the investor's first purchase of it, which they review and
+    confirm (what, how many, price, fee, total, and that the asset is illiquid and can lose
+    value) before the order is placed: no primary order of it and no units of it yet."""
+    if not user.is_authenticated:
+        return True
+    bought = PrimaryOrder.objects.filter(investor=user, asset=asset)
+    held = Holding.objects.filter(user_holdings_q(user), asset=asset)
+    return not (bought.exists() or held.exists())
 
 
 def offering_for_asset(*, asset) -> Offering | None:
@@ -270,8 +281,8 @@ class PortfolioLine:
 
 def portfolio_lines(*, user) -> list[PortfolioLine]:
     """Holdings with settled or pending units, their split (settled, pending, locked in
-    sell orders, settling out, available to sell), cost basis (price paid for settled
-    units in primary purchases, fees excluded) and value at the last price (the last
+    sell orders, settling out, available to sell), cost basis (what was paid for settled
+    units in primary purchases: price plus the platform fee) and value at the last price (the last
     secondary-market trade, else the offering price)."""
     holdings = list(
         Holding.objects.filter(user_holdings_q(user))
@@ -281,7 +292,7 @@ def portfolio_lines(*, user) -> list[PortfolioLine]:
     costs = dict(
         PrimaryOrder.objects.filter(investor=user, status=OS.SETTLED)
         .values("asset_id")
-        .annotate(cost=Sum("gross_minor"))
+        .annotate(cost=Sum("total_minor"))
         .values_list("asset_id", "cost")
     )
     from .market_data import latest_valuations  # market_data reads trading_selectors, which reads this module
@@ -332,6 +343,104 @@ def movements_for(*, user) -> QuerySet[Posting]:
         .select_related("entry", "entry__order", "entry__order__asset", "entry__order__chain_tx", "account")
         .order_by("-entry__created_at", "-pk")
     )
+
+
+# The business event a journal entry belongs to: its purchase, trade, buy order,
+# withdrawal or deposit (each entry names at most one of them).
+_EVENT_FIELDS = ("order_id", "trade_id", "trade_order_id", "withdrawal_id", "deposit_id")
+
+
+@dataclass
+class CashEvent:
+    """One business event in the investor's cash (a deposit, a purchase, a trade, a buy
+    order, a withdrawal), summing its ledger lines: `available_minor` is what it changed in
+    the cash available, `held_minor` what it still holds (negative: paid from held cash)."""
+
+    kind: str  # deposit, purchase, trade_bought, trade_sold, buy_order, withdrawal, other
+    currency: str
+    postings: list[Posting]
+    available_minor: int = 0
+    held_minor: int = 0
+
+    @property
+    def entry(self):
+        """The event's latest entry (postings are newest first)."""
+        return self.postings[0].entry
+
+    @property
+    def first_at(self):
+        return self.postings[-1].entry.created_at
+
+    @property
+    def last_at(self):
+        return self.postings[0].entry.created_at
+
+
+def _event_key(entry) -> tuple:
+    for name in _EVENT_FIELDS:
+        value = getattr(entry, name)
+        if value is not None:
+            return (name, value)
+    return ("entry_id", entry.pk)
+
+
+def _event_kind(entry, user) -> str:
+    if entry.order_id is not None:
+        return "purchase"
+    if entry.trade_id is not None:
+        return "trade_bought" if entry.trade.buyer_id == user.pk else "trade_sold"
+    if entry.trade_order_id is not None:
+        return "buy_order"
+    if entry.withdrawal_id is not None:
+        return "withdrawal"
+    if entry.deposit_id is not None:
+        return "deposit"
+    return "other"
+
+
+def cash_events_for(*, user, limit: int = 50) -> list[CashEvent]:
+    """The investor's latest `limit` cash events, newest first, each with its ledger lines
+    (for the portfolio: one line per event, the lines on demand). Three queries whatever
+    the number of events or lines."""
+    mine = Posting.objects.filter(account__user=user, account__kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD])
+    # The latest events: entries grouped by the event they belong to, by their latest entry.
+    whole = Q(**{f"entry__{name[:-3]}__isnull": True for name in _EVENT_FIELDS})
+    latest = list(
+        mine.annotate(own=Case(When(whole, then=F("entry_id")), default=None))
+        .values(*(f"entry__{name}" for name in _EVENT_FIELDS), "own")
+        .annotate(last=Max("entry__created_at"), last_pk=Max("entry_id"))
+        .order_by("-last", "-last_pk")[:limit]
+    )
+    if not latest:
+        return []
+    wanted = Q(pk__in=[])
+    for name in _EVENT_FIELDS:
+        ids = [row[f"entry__{name}"] for row in latest if row[f"entry__{name}"] is not None]
+        if ids:
+            wanted |= Q(**{f"entry__{name}__in": ids})
+    own = [row["own"] for row in latest if row["own"] is not None]
+    if own:
+        wanted |= Q(entry_id__in=own)
+    postings = (
+        mine.filter(wanted)
+        .select_related("entry", "entry__order", "entry__order__asset", "entry__trade", "entry__trade__asset")
+        .select_related("entry__trade__chain_tx")
+        .select_related("entry__trade_order", "entry__trade_order__asset", "entry__withdrawal", "entry__deposit")
+        .select_related("account")
+        .order_by("-entry__created_at", "-entry_id", "-pk")
+    )
+    events: dict[tuple, CashEvent] = {}
+    for p in postings:
+        key = _event_key(p.entry)
+        event = events.get(key)
+        if event is None:
+            event = events[key] = CashEvent(_event_kind(p.entry, user), p.account.currency, [])
+        event.postings.append(p)
+        if p.account.kind == A.INVESTOR_HELD:
+            event.held_minor += p.amount_minor
+        else:
+            event.available_minor += p.amount_minor
+    return list(events.values())
 
 
 def withdrawals_for(*, user) -> QuerySet[Withdrawal]:

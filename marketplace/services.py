@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.notifications import notify
+from assets.catalogue_cache import catalogue_changed
 from chain.models import ChainTransaction
 from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
@@ -160,6 +161,18 @@ def offering_update(*, offering: Offering, actor, fields: dict, reason: str = ""
 @transaction.atomic(durable=True)
 def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference: str, actor) -> Deposit:
     """Staff: cash arrived in the platform's bank account for `investor`."""
+    return deposit_book(
+        investor=investor, amount_minor=amount_minor, currency=currency, bank_reference=bank_reference, actor=actor
+    )
+
+
+def deposit_book(*, investor, amount_minor: int, currency: str, bank_reference: str, actor) -> Deposit:
+    """The body of `deposit_record` inside the caller's transaction: the bank statement
+    import (funding.py) books all lines of a statement in one transaction. The same
+    checks, ledger entry, audit entry and mail; call it in a savepoint to survive a
+    refusal."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("deposit_book must run inside the caller's transaction")
     _require_staff(actor, "marketplace.add_deposit", not_user=investor)
     amount_minor = _positive_int(amount_minor, what="amount")
     currency = currency_clean(currency)
@@ -208,19 +221,26 @@ def deposit_record(*, investor, amount_minor: int, currency: str, bank_reference
 
 
 @transaction.atomic(durable=True)
-def withdrawal_request(*, investor, amount_minor: int, currency: str) -> Withdrawal:
-    """The investor asks for cash back; it is held until staff pay or reject it."""
+def withdrawal_request(*, investor, amount_minor: int, currency: str, payout_account=None) -> Withdrawal:
+    """The investor asks for cash back to one of their payout accounts (a PayoutAccount
+    or its public_id; usable: active and past its cooling-off period, see payouts.py);
+    the cash is held until staff pay or reject it."""
+    from .payouts import payout_account_for_withdrawal
+
     amount_minor = _positive_int(amount_minor, what="amount")
     currency = currency_clean(currency)
     available, held = ledger_accounts_lock(
         specs=[(A.INVESTOR_AVAILABLE, investor, currency), (A.INVESTOR_HELD, investor, currency)]
     )
+    account = payout_account_for_withdrawal(investor=investor, payout_account=payout_account, currency=currency)
     if available.balance < amount_minor:
         raise ValidationError(
             f"You have {format_money(available.balance, currency)} available, less than {format_money(amount_minor, currency)}.",
             code="insufficient_cash",
         )
-    withdrawal = Withdrawal.objects.create(investor=investor, amount_minor=amount_minor, currency=currency)
+    withdrawal = Withdrawal.objects.create(
+        investor=investor, amount_minor=amount_minor, currency=currency, payout_account=account
+    )
     ledger_post(
         kind=JournalEntry.Kind.WITHDRAWAL_REQUEST,
         legs=[Leg(available, -amount_minor), Leg(held, amount_minor)],
@@ -238,6 +258,10 @@ def _withdrawal_decision_lock(withdrawal: Withdrawal, *, accounts) -> tuple[With
     withdrawal = withdrawal_lock(pk=withdrawal.pk)
     if withdrawal.status != Withdrawal.Status.REQUESTED:
         raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    if withdrawal.batch_id is not None:
+        raise ValidationError(
+            "This withdrawal is in an exported payout file: mark the batch sent or cancel it first.", code="in_batch"
+        )
     return withdrawal, locked
 
 
@@ -251,6 +275,18 @@ def withdrawal_approve(*, withdrawal: Withdrawal, actor, bank_reference: str) ->
     withdrawal, (held, bank) = _withdrawal_decision_lock(
         withdrawal, accounts=[(A.INVESTOR_HELD, withdrawal.investor), (A.BANK, None)]
     )
+    return withdrawal_mark_paid(withdrawal=withdrawal, held=held, bank=bank, actor=actor, bank_reference=bank_reference)
+
+
+def withdrawal_mark_paid(
+    *, withdrawal: Withdrawal, held: LedgerAccount, bank: LedgerAccount, actor, bank_reference: str
+) -> Withdrawal:
+    """The one place a withdrawal becomes paid: the ledger entry (held -> bank), the
+    status, the audit entry and the investor's mail. Runs inside the caller's transaction
+    (withdrawal_approve, payouts.payout_batch_mark_sent), which holds the investor's held
+    account and the bank account, then the withdrawal, locked and still requested."""
+    if withdrawal.status != Withdrawal.Status.REQUESTED:
+        raise ValidationError(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
     before = model_snapshot(withdrawal, ("status", "bank_reference"))
     ledger_post(
         kind=JournalEntry.Kind.WITHDRAWAL_PAID,
@@ -463,6 +499,7 @@ _OFFERING_TAKE_SQL = (
     "THEN %(sold_out)s ELSE status END, updated_at = %(now)s "
     "WHERE id = %(pk)s AND fractions_sold <= fractions_for_sale - %(q)s AND "
     + " AND ".join(f"{name} IS NOT DISTINCT FROM %({name})s" for name in OFFERING_TERMS)
+    + " RETURNING status"
 )
 
 
@@ -486,7 +523,10 @@ def _offering_take(offering: Offering, quantity: int, at) -> None:
         )
         with connection.cursor() as cursor:
             cursor.execute(_OFFERING_TAKE_SQL, params)
-            return cursor.rowcount == 1
+            row = cursor.fetchone()
+        if row is not None and row[0] == Offering.Status.SOLD_OUT:
+            catalogue_changed()  # the catalogue's cards show "Sold out"
+        return row is not None
 
     if take():
         return

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import market_data_views, trading_views, views
+from . import funding_views, market_data_views, payout_views, trading_views, views
 
 app_name = "marketplace"
 urlpatterns = [
@@ -13,6 +13,12 @@ urlpatterns = [
     path("portfolio/transactions.csv", views.portfolio_csv, name="portfolio_csv"),
     path("portfolio/holdings/<int:pk>/chain", views.holding_chain_check, name="holding_chain_check"),
     path("withdrawals/new", views.withdrawal_create, name="withdrawal_create"),
+    # Funding: deposit instructions and the investor's payment reference (docs/funding.md)
+    path("add-funds/", funding_views.add_funds, name="add_funds"),
+    # Payout accounts (docs/funding.md, "Payouts")
+    path("payout-accounts/", payout_views.payout_accounts, name="payout_accounts"),
+    path("payout-accounts/add", payout_views.payout_account_add, name="payout_account_add"),
+    path("payout-accounts/<uuid:public_id>/remove", payout_views.payout_account_remove, name="payout_account_remove"),
     # The secondary market (docs/trading.md)
     path("assets/<uuid:asset_public_id>/trade/", trading_views.trade_page, name="asset_trade"),
     path("assets/<uuid:asset_public_id>/trade/book", trading_views.trade_market_data, name="trade_market_data"),

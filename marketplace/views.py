@@ -17,13 +17,14 @@ from chain.selectors import investor_account_for_user
 from compliance.eligibility import RECEIVE
 from config.http import HtmxHttpRequest
 from config.money import minor_to_major_text
-from config.ratelimit import client_key, hit, order_rate
+from config.ratelimit import client_key, give_back, order_rate, take
 
 from . import market_data_views, selectors, services
 from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
 from .market_data import DEFAULT_RANGE, portfolio_totals
 from .models import Offering, PrimaryOrder
+from .payouts import usable_payout_accounts
 from .trading_page_selectors import open_buy_reservations
 from .trading_selectors import trade_orders_for, trades_for
 
@@ -55,12 +56,16 @@ def _offering_context(
         "progress_pct": (offering.fractions_sold * 100) // offering.fractions_for_sale,
         "eligibility": None,
         "available_minor": None,
+        "review_needed": False,
+        "risk_acknowledged": False,
     }
     if user.is_authenticated:
         context["eligibility"] = selectors.eligibility_check(
             investor=user, asset=offering.asset, quantity=offering.min_purchase, direction=RECEIVE
         )
         context["available_minor"] = selectors.available_cash(user=user, currency=offering.currency)
+        context["review_needed"] = selectors.purchase_review_needed(user=user, asset=offering.asset)
+        context["risk_acknowledged"] = bool(form is not None and form.is_bound and form.data.get("risk_acknowledged"))
     return context
 
 
@@ -112,36 +117,59 @@ def offering_quote(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResp
 @require_POST
 def order_place(request: HtmxHttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
+    # The limit counts orders placed (what it protects: the settlement outbox and the chain
+    # behind it, and order spam), so every attempt that places none is given back: a
+    # refused order, a replayed idempotency key, an attempt over the limit.
     limit, window = order_rate()
-    if not hit(action="order_place", who=client_key(request), limit=limit, window=window):
-        message = (
-            f"Too many orders: you can place at most {limit} orders every {window} seconds. "
-            "Wait a minute and try again."
-        )
-        if request.htmx:
-            return render(request, "marketplace/offering.html#rate_limited", {"message": message}, status=429)
-        return render(request, "marketplace/rate_limited.html", {"message": message, "offering": offering}, status=429)
-    form = PurchaseForm(request.POST)
-    errors: list[str] = []
-    if form.is_valid():
-        try:
-            order = services.order_place(
-                investor=request.user,
-                offering_id=offering.pk,
-                quantity=form.cleaned_data["quantity"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
+    allowed, counted = take(action="order_place", who=client_key(request), limit=limit, window=window)
+    placed = False
+    try:
+        if not allowed:
+            message = (
+                f"Too many orders: you can place at most {limit} orders every {window} seconds. "
+                "Wait a minute and try again."
             )
-        except ValidationError as exc:
-            errors = _errors(exc)
-        else:
-            url = order_url(order)
-            if not order.replayed:
-                messages.success(request, f"Order placed: {order.quantity:,} fractions reserved for you.")
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    offering.refresh_from_db()
-    context = _offering_context(request, offering, form=form, errors=errors)
-    template = "marketplace/offering.html#purchase" if request.htmx else "marketplace/offering.html"
-    return render(request, template, context, status=422)
+            if request.htmx:
+                return render(request, "marketplace/offering.html#rate_limited", {"message": message}, status=429)
+            return render(
+                request, "marketplace/rate_limited.html", {"message": message, "offering": offering}, status=429
+            )
+        form = PurchaseForm(request.POST)
+        errors: list[str] = []
+        if form.is_valid():
+            if not form.cleaned_data["risk_acknowledged"] and selectors.purchase_review_needed(
+                user=request.user, asset=offering.asset
+            ):
+                errors = [REVIEW_REQUIRED]
+            else:
+                try:
+                    order = services.order_place(
+                        investor=request.user,
+                        offering_id=offering.pk,
+                        quantity=form.cleaned_data["quantity"],
+                        idempotency_key=form.cleaned_data["idempotency_key"],
+                    )
+                except ValidationError as exc:
+                    errors = _errors(exc)
+                else:
+                    placed = not order.replayed
+                    url = order_url(order)
+                    if not order.replayed:
+                        messages.success(request, f"Order placed: {order.quantity:,} fractions reserved for you.")
+                    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        offering.refresh_from_db()
+        context = _offering_context(request, offering, form=form, errors=errors)
+        template = "marketplace/offering.html#purchase" if request.htmx else "marketplace/offering.html"
+        return render(request, template, context, status=422)
+    finally:
+        if not placed:
+            give_back(counted)
+
+
+REVIEW_REQUIRED = (
+    "Review your first purchase of this asset: check the order and tick the box to confirm that you "
+    "understand the asset is illiquid and can lose value."
+)
 
 
 def order_url(order: PrimaryOrder) -> str:
@@ -172,6 +200,7 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     user = request.user
     balances = selectors.cash_balances(user=user)
     lines = selectors.portfolio_lines(user=user)
+    payout_accounts = list(usable_payout_accounts(user=user))
     return render(
         request,
         "marketplace/portfolio.html",
@@ -183,9 +212,10 @@ def portfolio(request: HttpRequest) -> HttpResponse:
             "trade_orders": list(trade_orders_for(user=user)[:LIST_LIMIT]),
             "trades": list(trades_for(user=user)[:LIST_LIMIT]),
             "held_for_orders": open_buy_reservations(user=user),
-            "movements": list(selectors.movements_for(user=user)[:LIST_LIMIT]),
+            "cash_events": selectors.cash_events_for(user=user, limit=LIST_LIMIT),
             "withdrawals": list(selectors.withdrawals_for(user=user)[:20]),
-            "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances]),
+            "withdrawal_form": WithdrawalForm(currencies=[b.currency for b in balances], accounts=payout_accounts),
+            "payout_accounts": payout_accounts,
             "list_limit": LIST_LIMIT,
         },
     )
@@ -212,11 +242,15 @@ def holding_chain_check(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def withdrawal_create(request: HttpRequest) -> HttpResponse:
     balances = selectors.cash_balances(user=request.user)
-    form = WithdrawalForm(request.POST, currencies=[b.currency for b in balances])
+    accounts = list(usable_payout_accounts(user=request.user))
+    form = WithdrawalForm(request.POST, currencies=[b.currency for b in balances], accounts=accounts)
     if form.is_valid():
         try:
             services.withdrawal_request(
-                investor=request.user, amount_minor=form.cleaned_data["amount"], currency=form.cleaned_data["currency"]
+                investor=request.user,
+                amount_minor=form.cleaned_data["amount"],
+                currency=form.cleaned_data["currency"],
+                payout_account=form.cleaned_data["payout_account"],
             )
         except ValidationError as exc:
             for message in _errors(exc):

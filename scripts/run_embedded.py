@@ -28,6 +28,21 @@ DEVNET_PORT = os.environ.get("RWA_DEVNET_PORT", "4001")
 DEVNET_TOKEN = "a" * 64  # devnet's default, the well-known LocalNet token
 
 
+def public_base_url(environ) -> str:
+    """The site's absolute address for links in mails and the asset pages' ARC-3 link
+    (settings.PUBLIC_BASE_URL, the one setting they are built from): PUBLIC_BASE_URL when
+    given, else where this runner serves, RWA_HOST and RWA_PORT (a wildcard host is
+    reached on 127.0.0.1)."""
+    if environ.get("PUBLIC_BASE_URL"):
+        return environ["PUBLIC_BASE_URL"]
+    host = environ.get("RWA_HOST", "127.0.0.1")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{environ.get('RWA_PORT', '8000')}"
+
+
 def master_key_file(var: Path) -> None:
     if os.environ.get("CUSTODY_MASTER_KEYS") or os.environ.get("CUSTODY_MASTER_KEY_FILE"):
         return
@@ -95,6 +110,8 @@ def manage(*args: str) -> None:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    # Before seeding: the demo assets' ARC-3 URLs, minted on chain, start with it too.
+    os.environ["PUBLIC_BASE_URL"] = public_base_url(os.environ)
     var = ROOT / "var"
     for sub in ("broker/queue", "broker/processed", "broker/control", "cache", "mail", "private"):
         (var / sub).mkdir(parents=True, exist_ok=True)

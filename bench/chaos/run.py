@@ -476,7 +476,8 @@ class PrimaryPurchases:
         return f"/market/offerings/{sent.asset}/"
 
     def form(self, sent: Sent) -> dict:
-        return {"quantity": str(sent.quantity)}
+        # The review box of a first purchase of an asset, ticked (marketplace.views.order_place).
+        return {"quantity": str(sent.quantity), "risk_acknowledged": "on"}
 
     def accepted(self, sent: Sent, location: str) -> bool:
         if "/market/orders/" not in location:

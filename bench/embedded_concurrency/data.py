@@ -17,6 +17,7 @@ def seed(groups: list[dict]) -> dict:
 
     from accounts.models import User
     from marketplace.services import deposit_record
+    from marketplace.tests.factories import usable_payout_account
 
     staff = User.objects.filter(email="bench-staff@bench.rwa").first() or User.objects.create_superuser(
         "bench-staff@bench.rwa", None, full_name="Bench Staff"
@@ -34,9 +35,11 @@ def seed(groups: list[dict]) -> dict:
                 bank_reference=f"BENCH-{email}",
                 actor=staff,
             )
+            account = usable_payout_account(investor)  # past its cooling-off: a withdrawal names one
             client = Client()
             client.force_login(investor)
-            sessions[email] = client.cookies["sessionid"].value
+            # "<session id> <payout account id>": what a signed-in browser's form carries
+            sessions[email] = f"{client.cookies['sessionid'].value} {account.public_id}"
     return out
 
 

@@ -170,9 +170,10 @@ def fire_withdrawals(port: int, sessions: list[str], amount: str = AMOUNT) -> li
     barrier = threading.Barrier(len(sessions))
     results: list = [None] * len(sessions)
 
-    def one(i: int, session: str) -> None:
+    def one(i: int, signed_in: str) -> None:
+        session, account = signed_in.split(" ")  # as data.seed returns them
         csrf = secrets.token_hex(16)  # an unmasked 32-character CSRF secret, as the cookie holds it
-        body = urlencode({"csrfmiddlewaretoken": csrf, "amount": amount, "currency": "EUR"})
+        body = urlencode({"csrfmiddlewaretoken": csrf, "amount": amount, "currency": "EUR", "payout_account": account})
         headers = {
             "Cookie": f"sessionid={session}; csrftoken={csrf}",
             "Content-Type": "application/x-www-form-urlencoded",

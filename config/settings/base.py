@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "django_countries",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -52,6 +53,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A signed-out HTMX request or POST goes to the sign-in page with `next` set to the
+    # page the visitor was on (config/login_redirect.py).
+    "config.login_redirect.LoginRedirectMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.mfa.StaffMfaMiddleware",
 ]
@@ -250,6 +254,12 @@ ALGOD_URL = env.str("ALGOD_URL", default="")
 ALGOD_TOKEN = env.str("ALGOD_TOKEN", default="")
 ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="devnet")
 ALGOD_TIMEOUT_SECONDS = env.int("ALGOD_TIMEOUT_SECONDS", default=10)
+# Block explorer of the network, as URL templates with {txid} and {asset_id} (e.g.
+# "https://explorer.example/tx/{txid}"): txids and asset ids link there. Empty (the
+# devnet): they link to our own pages, /chain/tx/<txid>/ and /chain/asset/<id>/, which
+# read algod (chain/explorer.py).
+ALGOD_EXPLORER_TX_URL = env.str("ALGOD_EXPLORER_TX_URL", default="")
+ALGOD_EXPLORER_ASSET_URL = env.str("ALGOD_EXPLORER_ASSET_URL", default="")
 # A devnet genesis (rwa-devnet-*) is refused unless this is on; production defaults it off.
 ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET", default=True)
 # Where chain_bootstrap finds the devnet dispenser (DIR/genesis.json); empty elsewhere.
@@ -352,6 +362,50 @@ MARKETPLACE_REFERENCE_TRADE_DAYS = env.int("MARKETPLACE_REFERENCE_TRADE_DAYS", d
 KYC_VALIDITY_DAYS = env.int("KYC_VALIDITY_DAYS", default=365)
 # Fuzzy-match score (0-100) at or above which a name is a sanctions hit.
 SANCTIONS_MATCH_THRESHOLD = env.int("SANCTIONS_MATCH_THRESHOLD", default=88)
+# Funding (docs/funding.md): the platform's bank account per currency that investors pay
+# into, shown on the "Add funds" page with their payment reference. Keys per currency:
+# holder, iban, bic, bank; "demo": true makes the page warn that it is not a real account.
+# The defaults are DEMO values (published example IBANs), never real accounts: production
+# sets PLATFORM_BANK_ACCOUNTS as JSON, e.g.
+# {"EUR": {"holder": "…", "iban": "…", "bic": "…", "bank": "…"}}.
+PLATFORM_BANK_ACCOUNTS: dict[str, dict] = env.json(
+    "PLATFORM_BANK_ACCOUNTS",
+    default={
+        "EUR": {
+            "holder": "RWA Marketplace B.V.",
+            "iban": "NL91ABNA0417164300",
+            "bic": "ABNANL2A",
+            "bank": "ABN AMRO Bank N.V. (demo account)",
+            "demo": True,
+        },
+        "USD": {
+            "holder": "RWA Marketplace B.V.",
+            "iban": "GB29NWBK60161331926819",
+            "bic": "NWBKGB2L",
+            "bank": "National Westminster Bank (demo account)",
+            "demo": True,
+        },
+        "GBP": {
+            "holder": "RWA Marketplace B.V.",
+            "iban": "GB33BUKB20201555555555",
+            "bic": "BUKBGB22",
+            "bank": "Barclays Bank UK (demo account)",
+            "demo": True,
+        },
+    },
+)
+# Largest bank statement file the back office and import_bank_statement accept, in bytes.
+BANK_STATEMENT_MAX_BYTES = env.int("BANK_STATEMENT_MAX_BYTES", default=5 * 1024 * 1024)
+# Payouts (docs/funding.md): a new payout account can be used for withdrawals this many
+# hours after it was added (a mail tells the investor at once: account-takeover defence).
+PAYOUT_ACCOUNT_COOLING_OFF_HOURS = env.int("PAYOUT_ACCOUNT_COOLING_OFF_HOURS", default=24)
+# The debtor of SEPA payout files when PLATFORM_BANK_ACCOUNTS has no "EUR" entry: the
+# platform's EUR account that pays the withdrawals.
+PAYOUT_DEBTOR_ACCOUNT = {
+    "holder": env.str("PAYOUT_DEBTOR_HOLDER", default="RWA Marketplace B.V."),
+    "iban": env.str("PAYOUT_DEBTOR_IBAN", default="NL91ABNA0417164300"),
+    "bic": env.str("PAYOUT_DEBTOR_BIC", default="ABNANL2A"),
+}
 # Seconds the public catalogue page is cached (bumped on every change anyway).
 CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=300)
 

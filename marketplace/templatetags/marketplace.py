@@ -21,6 +21,26 @@ def blocks_purchase(eligibility) -> bool:
     return any(f.code not in QUANTITY_CODES for f in eligibility.failures)
 
 
+# One word per settlement state, the same for primary orders and trades on every page (the
+# order and trade pages, the portfolio, the trade page): delivered on chain is "Settled".
+SETTLEMENT_WORDS = {
+    "reserved": "Reserved",
+    "matched": "Matched",
+    "submitted": "Submitted",
+    "settled": "Settled",
+    "confirmed": "Settled",
+    "failed": "Settlement failed",
+    "refunded": "Refunded",
+    "reversed": "Reversed",
+}
+
+
+@register.filter
+def settlement_word(status) -> str:
+    """The investor's word for an order's or a trade's settlement state."""
+    return SETTLEMENT_WORDS.get(str(status), str(status).replace("_", " ").capitalize())
+
+
 @register.filter
 def lookup(mapping, key):
     return mapping.get(key) if mapping else None

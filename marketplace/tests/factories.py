@@ -52,3 +52,28 @@ def verified_investor(**kwargs):
     KycApplicationFactory(user=user, approved=True)
     investor_account_get_or_create(user=user)
     return user
+
+
+def usable_payout_account(investor, **kwargs):
+    """A payout account past its cooling-off period, active (what a withdrawal names).
+    The IBAN is a valid one generated for the investor (unique per investor)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from schwifty import IBAN
+
+    from marketplace.models import PayoutAccount
+
+    n = PayoutAccount.objects.count() + 1
+    iban = IBAN.generate("DE", bank_code="37040044", account_code=f"{investor.pk:05d}{n:05d}")
+    fields = dict(
+        investor=investor,
+        holder_name=investor.full_name or "Test Holder",
+        iban=str(iban.compact),
+        bic="COBADEFFXXX",
+        status=PayoutAccount.Status.ACTIVE,
+        name_matches_kyc=True,
+        usable_from=timezone.now() - timedelta(days=2),
+    )
+    fields.update(kwargs)
+    return PayoutAccount.objects.create(**fields)

@@ -5,6 +5,7 @@ from compliance.models import AuditEntry
 from marketplace.models import Deposit, LedgerAccount, Offering, Withdrawal
 from marketplace.services import order_place, withdrawal_request
 
+from .factories import usable_payout_account
 from .test_orders import fail
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,9 @@ def test_non_staff_cannot_reach_the_deposit_form(client, investor):
 
 def test_staff_pay_a_withdrawal_in_admin(client, staff, investor, fund):
     fund(investor, 10_000)
-    withdrawal = withdrawal_request(investor=investor, amount_minor=2_500, currency="EUR")
+    withdrawal = withdrawal_request(
+        investor=investor, amount_minor=2_500, currency="EUR", payout_account=usable_payout_account(investor)
+    )
     client.force_login(staff)
     url = reverse("admin:marketplace_withdrawal_decide", args=[withdrawal.pk])
     client.post(url, {"text": "OUT-REF-1", "_pay": "1"})
@@ -58,7 +61,7 @@ def test_staff_change_offering_terms_through_the_service(client, staff, offering
     url = reverse("admin:marketplace_offering_change", args=[offering.pk])
     assert client.get(url).status_code == 200
     data = {
-        "price_per_fraction_minor": 12_000,
+        "price_per_fraction_minor": "120.00",  # typed in the currency's units (issue 15, defect 10)
         "fractions_for_sale": 900,
         "min_purchase": 2,
         "max_purchase": 40,
@@ -73,6 +76,7 @@ def test_staff_change_offering_terms_through_the_service(client, staff, offering
     assert response.status_code == 302, response.content.decode()[:3000]
     offering.refresh_from_db()
     assert (offering.fee_bps, offering.fractions_for_sale, offering.min_purchase) == (75, 900, 2)
+    assert offering.price_per_fraction_minor == 12_000
     # The offering keeps the one window; the asset page shows it (not the issuer's proposal).
     assert (
         "31 Dec 2027 17:00 UTC"

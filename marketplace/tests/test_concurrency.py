@@ -21,7 +21,7 @@ from marketplace.services import (
     withdrawal_request,
 )
 
-from .factories import OfferingFactory, StaffFactory, verified_investor
+from .factories import OfferingFactory, StaffFactory, usable_payout_account, verified_investor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 A = LedgerAccount.Kind
@@ -127,7 +127,10 @@ def test_concurrent_withdrawals_never_overdraw(platform_accounts):
     staff = StaffFactory()
     investor = verified_investor()
     deposit_record(investor=investor, amount_minor=10_000, currency="EUR", bank_reference="R", actor=staff)
-    results = run_in_threads([lambda: withdrawal_request(investor=investor, amount_minor=3_000, currency="EUR")] * 6)
+    account = usable_payout_account(investor)
+    results = run_in_threads(
+        [lambda: withdrawal_request(investor=investor, amount_minor=3_000, currency="EUR", payout_account=account)] * 6
+    )
     assert sum(isinstance(r, Withdrawal) for r in results) == 3
     assert all(isinstance(r, (Withdrawal, ValidationError)) for r in results), results
     cash_invariants()
@@ -138,6 +141,7 @@ def random_operations(*, offering, investors, staff, seed, steps_per_thread=12):
     withdrawals from another thread at the same time. Returns outcome counts."""
     outcomes = Counter()
     lock = threading.Lock()
+    accounts = {investor.pk: usable_payout_account(investor) for investor in investors}
 
     def note(name):
         with lock:
@@ -166,7 +170,12 @@ def random_operations(*, offering, investors, staff, seed, steps_per_thread=12):
                             idempotency_key=f"{seed}-{step}",
                         )
                     else:
-                        withdrawal_request(investor=investor, amount_minor=rnd.randint(1, 30_000), currency="EUR")
+                        withdrawal_request(
+                            investor=investor,
+                            amount_minor=rnd.randint(1, 30_000),
+                            currency="EUR",
+                            payout_account=accounts[investor.pk],
+                        )
                     note(f"{op}:ok")
                 except ValidationError as exc:
                     note(f"{op}:{exc.error_list[0].code}")

@@ -33,8 +33,13 @@ def test_new_investor_sees_what_to_do_next_and_disabled_buttons(client):
 
     html = response.content.decode()
     assert "Not verified" in html and "Start verification" in html
-    assert 'disabled aria-describedby="why-buy"' in html
+    # Browsing needs no KYC: a working link to the catalogue, with what buying needs below it
+    assert 'href="/assets/" role="button" class="small" id="browse-offerings"' in html
+    assert 'disabled aria-describedby="why-buy"' not in html
+    assert 'id="why-buy"' in html
     assert "Verify your identity (KYC) before buying." in html
+    # ... and selling is not offered as "allowed" when there is nothing to sell
+    assert "You hold no fractions yet" in html and 'id="sell-link"' not in html
 
 
 def test_dashboard_htmx_returns_only_the_status_card(client):
@@ -96,8 +101,41 @@ def test_a_shut_offering_window_disables_buy_with_the_offering_pages_words(clien
 
     html = client.get(reverse("marketplace:dashboard")).content.decode()
 
-    assert f'id="why-{closed.asset.pk}-buy" data-codes="offering_closed"' in html
-    assert "This offering is closed." in html
+    # A closed offering is not an open one: not listed (issue 15, defect 5)
+    assert closed.asset.name not in html and f'id="why-{closed.asset.pk}-buy"' not in html
     assert f'id="why-{upcoming.asset.pk}-buy" data-codes="offering_not_open"' in html
     assert "This offering opens on 05 Jan 2099 09:00 UTC." in html
     assert f'id="why-{open_one.asset.pk}-buy"' not in html
+
+
+def test_a_sold_out_offering_is_not_listed_as_open_and_has_no_buy_button(client):
+    client.force_login(KycApplicationFactory(approved=True).user)
+    sold_out = OfferingFactory(asset__name="Sold Out Tower", fractions_for_sale=10, fractions_sold=10)
+    marked = OfferingFactory(
+        asset__name="Marked Sold Mill", fractions_for_sale=10, fractions_sold=10, status="sold_out"
+    )
+    open_one = OfferingFactory(asset__name="Open Lofts", fractions_for_sale=10, fractions_sold=9)
+
+    html = client.get(reverse("marketplace:dashboard")).content.decode()
+
+    assert "Sold Out Tower" not in html and "Marked Sold Mill" not in html
+    assert f'href="/assets/{sold_out.asset.public_id}/" role="button"' not in html
+    assert f'href="/assets/{marked.asset.public_id}/" role="button"' not in html
+    assert "Open Lofts" in html and f'href="/assets/{open_one.asset.public_id}/" role="button"' in html
+
+
+def test_sell_links_to_the_trade_page_with_one_holding_and_the_portfolio_with_several(client):
+    app = KycApplicationFactory(approved=True)
+    client.force_login(app.user)
+    first = AssetFactory(status=Asset.Status.LIVE)
+    Holding.objects.create(investor=app.user, asset=first, quantity=3)
+
+    html = client.get(reverse("marketplace:dashboard")).content.decode()
+    trade = reverse("marketplace:asset_trade", args=[first.public_id])
+    assert f'<a href="{trade}" role="button" class="small" id="sell-link">' in html
+    assert 'badge-ok">allowed' not in html and ">allowed<" not in html
+
+    Holding.objects.create(investor=app.user, asset=AssetFactory(status=Asset.Status.LIVE), quantity=1)
+    html = client.get(reverse("marketplace:dashboard")).content.decode()
+    portfolio = reverse("marketplace:portfolio")
+    assert f'<a href="{portfolio}" role="button" class="small" id="sell-link">' in html

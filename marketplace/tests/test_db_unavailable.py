@@ -9,9 +9,11 @@ from django.db import connection
 from django.urls import reverse
 
 from marketplace import services, views
-from marketplace.models import JournalEntry, Withdrawal
+from marketplace.models import JournalEntry, PayoutAccount, Withdrawal
 from marketplace.selectors import cash_balances
 from tests.plugins.db_faults import terminate_this_thread_connection
+
+from .factories import usable_payout_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MESSAGE = "The service is briefly unavailable; please try again."
@@ -20,6 +22,7 @@ MESSAGE = "The service is briefly unavailable; please try again."
 @pytest.fixture
 def funded_investor(client, investor, fund):
     fund(investor, 100_00)
+    usable_payout_account(investor)
     client.force_login(investor)
     return investor
 
@@ -29,7 +32,9 @@ def _balances(user):
 
 
 def _withdraw(client, **headers):
-    return client.post(reverse("marketplace:withdrawal_create"), {"amount": "10.00", "currency": "EUR"}, **headers)
+    account = PayoutAccount.objects.values_list("public_id", flat=True).get()
+    data = {"amount": "10.00", "currency": "EUR", "payout_account": str(account)}
+    return client.post(reverse("marketplace:withdrawal_create"), data, **headers)
 
 
 def _kill_inside_the_transaction(monkeypatch):

@@ -11,6 +11,8 @@ from marketplace.locks import ledger_accounts_lock
 from marketplace.models import JournalEntry, LedgerAccount, Withdrawal
 from marketplace.services import deposit_record, withdrawal_approve, withdrawal_reject, withdrawal_request
 
+from .factories import usable_payout_account
+
 pytestmark = pytest.mark.django_db
 A = LedgerAccount.Kind
 
@@ -101,7 +103,9 @@ def test_cash_moves_only_in_currencies_the_platform_settles(staff, currency):
 def test_withdrawal_holds_cash_then_staff_pay_it(staff, fund):
     investor = UserFactory()
     fund(investor, 10_000)
-    withdrawal = withdrawal_request(investor=investor, amount_minor=4_000, currency="EUR")
+    withdrawal = withdrawal_request(
+        investor=investor, amount_minor=4_000, currency="EUR", payout_account=usable_payout_account(investor)
+    )
     balances = {a.kind: a.balance for a in LedgerAccount.objects.filter(user=investor)}
     assert balances == {A.INVESTOR_AVAILABLE: 6_000, A.INVESTOR_HELD: 4_000}
     withdrawal_approve(withdrawal=withdrawal, actor=staff, bank_reference="OUT-1")
@@ -117,7 +121,9 @@ def test_withdrawal_holds_cash_then_staff_pay_it(staff, fund):
 def test_rejected_withdrawal_releases_the_cash(staff, fund):
     investor = UserFactory()
     fund(investor, 10_000)
-    withdrawal = withdrawal_request(investor=investor, amount_minor=10_000, currency="EUR")
+    withdrawal = withdrawal_request(
+        investor=investor, amount_minor=10_000, currency="EUR", payout_account=usable_payout_account(investor)
+    )
     withdrawal_reject(withdrawal=withdrawal, actor=staff, reason="Account details do not match")
     assert LedgerAccount.objects.get(user=investor, kind=A.INVESTOR_AVAILABLE).balance == 10_000
     assert AuditEntry.objects.filter(action="cash.withdrawal_rejected").exists()
@@ -128,7 +134,9 @@ def test_withdrawal_of_more_than_available_is_refused_and_nothing_is_posted(fund
     fund(investor, 1_000)
     before = JournalEntry.objects.count()
     with pytest.raises(ValidationError, match="available"):
-        withdrawal_request(investor=investor, amount_minor=1_001, currency="EUR")
+        withdrawal_request(
+            investor=investor, amount_minor=1_001, currency="EUR", payout_account=usable_payout_account(investor)
+        )
     assert JournalEntry.objects.count() == before
 
 

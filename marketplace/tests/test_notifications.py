@@ -21,6 +21,7 @@ from marketplace.services import (
     withdrawal_request,
 )
 
+from .factories import usable_payout_account
 from .test_orders import confirm, fail
 
 pytestmark = pytest.mark.django_db
@@ -112,8 +113,9 @@ def test_cash_and_orders_reach_the_investor(
     assert "refunded" in message.subject.lower() and "Supply short on chain" in message.body
 
     with django_capture_on_commit_callbacks(execute=True):
-        paid = withdrawal_request(investor=investor, amount_minor=1_000, currency="EUR")
-        rejected = withdrawal_request(investor=investor, amount_minor=2_000, currency="EUR")
+        account = usable_payout_account(investor)
+        paid = withdrawal_request(investor=investor, amount_minor=1_000, currency="EUR", payout_account=account)
+        rejected = withdrawal_request(investor=investor, amount_minor=2_000, currency="EUR", payout_account=account)
     assert not mail.outbox
     with django_capture_on_commit_callbacks(execute=True):
         withdrawal_approve(withdrawal=paid, actor=staff, bank_reference="OUT-9")

@@ -14,7 +14,7 @@ from accounts.tests.factories import UserFactory
 from marketplace.models import PrimaryOrder, Withdrawal
 from marketplace.services import order_place, withdrawal_request
 
-from .factories import verified_investor
+from .factories import usable_payout_account, verified_investor
 from .test_orders import confirm
 
 pytestmark = pytest.mark.django_db
@@ -127,7 +127,9 @@ def test_anonymous_post_places_nothing(client, offering):
 @pytest.fixture
 def withdrawal(investor, fund):
     fund(investor, 10_000)
-    return withdrawal_request(investor=investor, amount_minor=1_000, currency="EUR")
+    return withdrawal_request(
+        investor=investor, amount_minor=1_000, currency="EUR", payout_account=usable_payout_account(investor)
+    )
 
 
 def test_non_staff_cannot_decide_a_withdrawal_or_resolve_an_order(client, withdrawal, order):

@@ -11,7 +11,7 @@ from chain.gateway import AlgodRetryable
 from marketplace.models import PrimaryOrder
 from marketplace.services import order_place
 
-from .factories import OfferingFactory, verified_investor
+from .factories import OfferingFactory, usable_payout_account, verified_investor
 from .test_orders import confirm
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +19,9 @@ pytestmark = pytest.mark.django_db
 
 def offering_url(offering, name="offering"):
     return reverse(f"marketplace:{name}", args=[offering.asset.public_id])
+
+
+ACK = {"risk_acknowledged": "on"}  # the review of a first purchase, ticked
 
 
 def htmx(client, method, url, data=None):
@@ -60,7 +63,7 @@ def test_quote_shows_total_with_fee_as_the_investor_types(client, offering, inve
 def test_submitting_places_the_order_and_redirects_to_its_page(client, offering, investor, fund):
     fund(investor, 100_000)
     client.force_login(investor)
-    data = {"quantity": "5", "idempotency_key": "abc123"}
+    data = {"quantity": "5", "idempotency_key": "abc123", "risk_acknowledged": "on"}
     response = htmx(client, "post", offering_url(offering, "order_place"), data)
     order = PrimaryOrder.objects.get()
     assert response.status_code == 200 and response["HX-Redirect"] == reverse(
@@ -87,7 +90,10 @@ def test_bad_input_is_answered_in_the_form_and_nothing_is_placed(client, offerin
     fund(investor, 100_000)
     client.force_login(investor)
     response = htmx(
-        client, "post", offering_url(offering, "order_place"), {"quantity": quantity, "idempotency_key": "k"}
+        client,
+        "post",
+        offering_url(offering, "order_place"),
+        {"quantity": quantity, "idempotency_key": "k", "risk_acknowledged": "on"},
     )
     assert response.status_code == 422
     assert message in response.content.decode()
@@ -99,12 +105,14 @@ def test_order_placement_is_rate_limited_with_a_clear_429(client, offering, inve
     fund(investor, 1_000_000)
     client.force_login(investor)
     for i in range(2):
-        client.post(offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": f"k{i}"})
-    response = client.post(offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": "k9"})
+        client.post(offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": f"k{i}", **ACK})
+    response = client.post(offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": "k9", **ACK})
     assert response.status_code == 429
     assert "Too many orders" in response.content.decode()
     assert PrimaryOrder.objects.count() == 2
-    response = htmx(client, "post", offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": "k10"})
+    response = htmx(
+        client, "post", offering_url(offering, "order_place"), {"quantity": "1", "idempotency_key": "k10", **ACK}
+    )
     assert response.status_code == 429 and 'id="order-errors"' in response.content.decode()
 
 
@@ -178,13 +186,18 @@ def test_csv_export_lists_every_movement_in_exact_amounts(client, offering, inve
 
 def test_withdrawal_request_from_the_portfolio(client, investor, fund):
     fund(investor, 10_000)
+    account = str(usable_payout_account(investor).public_id)
     client.force_login(investor)
     response = client.post(
-        reverse("marketplace:withdrawal_create"), {"amount": "40.00", "currency": "EUR"}, follow=True
+        reverse("marketplace:withdrawal_create"),
+        {"amount": "40.00", "currency": "EUR", "payout_account": account},
+        follow=True,
     )
     assert "Withdrawal requested" in response.content.decode()
     response = client.post(
-        reverse("marketplace:withdrawal_create"), {"amount": "400.00", "currency": "EUR"}, follow=True
+        reverse("marketplace:withdrawal_create"),
+        {"amount": "400.00", "currency": "EUR", "payout_account": account},
+        follow=True,
     )
     assert "less than" in response.content.decode()
 
@@ -242,6 +255,7 @@ def test_portfolio_query_count_is_constant_as_holdings_and_orders_grow(client, i
                 )
 
     buy(1)
+    client.get(reverse("marketplace:portfolio"))  # the first visit creates the payment reference (once)
     few = _queries(client, reverse("marketplace:portfolio"))
     buy(4)
     assert _queries(client, reverse("marketplace:portfolio")) == few

@@ -55,7 +55,10 @@ def test_investor_submits_officer_approves_dashboard_shows_verified(page, page_p
     sign_in(page, investor.email)
     page.get_by_role("link", name="Dashboard", exact=True).click()
     assert page.locator("[data-kyc-state]").inner_text() == "Not verified"
-    assert page.get_by_role("button", name="Browse offerings").is_disabled()
+    # Browsing needs no KYC: a working link, with what buying needs below it
+    assert page.get_by_role("button", name="Browse offerings").is_enabled()
+    assert page.get_by_role("button", name="Browse offerings").get_attribute("href") == "/assets/"
+    assert "Verify your identity (KYC) before buying." in page.locator("#why-buy").inner_text()
     page.get_by_role("button", name="Start verification").click()
     page.get_by_label("Full legal name").fill("Nina Hartmann")
     page.get_by_label("Date of birth").fill("1988-04-12")

@@ -47,10 +47,18 @@ def test_verified_investor_buys_five_fractions_and_sees_them_on_chain(
     quantity.fill("9")
     page.locator("#quote-total").filter(has_text="2,272.50 EUR").wait_for()  # 2,250.00 + 1 % fee
     page.get_by_text("more than the cash you have available").wait_for()
+    # ... a first purchase of the asset is reviewed: the risk, and a box to tick before buying
+    review = page.locator("#purchase-review")
+    assert "illiquid" in review.inner_text() and "can lose value" in review.inner_text()
+    page.get_by_role("button", name="Buy fractions").click()
+    page.locator("#order-errors").filter(has_text="tick the box").wait_for()
+    assert not PrimaryOrder.objects.filter(investor=investor).exists()
+    page.get_by_label("I have reviewed this order").check()
     # ... a refused order explains itself in place (the form answers 422 and htmx swaps it)
     page.get_by_role("button", name="Buy fractions").click()
     page.locator("#order-errors").filter(has_text="Not enough cash").wait_for()
     assert not PrimaryOrder.objects.filter(investor=investor).exists()
+    assert page.get_by_label("I have reviewed this order").is_checked()  # the tick survives the 422
     quantity = page.get_by_label("Number of fractions")
     quantity.fill("5")
     page.locator("#quote-total").filter(has_text="1,262.50 EUR").wait_for()  # 1,250.00 + 12.50

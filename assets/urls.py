@@ -9,6 +9,7 @@ urlpatterns = [
     path("<uuid:public_id>/verify", views.asset_verify, name="verify"),
     path("m/<str:public_hex>.json", views.arc3_metadata, name="arc3"),
     path("documents/<uuid:public_id>", views.document_download, name="document"),
+    path("documents/<uuid:public_id>/preview", views.document_preview, name="document_preview"),
     path("issuer/", views.issuer_dashboard, name="issuer_dashboard"),
     path("issuer/new", views.asset_create, name="create"),
     path("issuer/<uuid:public_id>/", views.asset_manage, name="manage"),

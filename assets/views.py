@@ -20,7 +20,7 @@ from config.http import HtmxHttpRequest
 from config.money import parse_major_to_minor
 from config.numbers import parse_whole_number
 from config.ratelimit import client_key, hit
-from config.uploads import private_file_response
+from config.uploads import PDF, pdf_preview_response, private_file_response
 
 from . import catalogue_cache, metadata, selectors, services
 from .forms import AssetForm, DocumentUploadForm
@@ -63,7 +63,13 @@ def _page_number(raw: str, errors: list[str]) -> int:
         return 1
 
 
-CATALOGUE_PARAMS = ("q", "category", "location", "price_min", "price_max")
+CATALOGUE_PARAMS = ("q", "category", "location", "price_min", "price_max", "sort")
+
+
+def _sort_param(raw: str) -> str:
+    """A known sort order or "" (the default, newest first): an unknown value is not an
+    error, and every unknown value shares the default's cache entry."""
+    return raw if raw in selectors.CATALOGUE_SORTS and raw != selectors.DEFAULT_SORT else ""
 
 
 def _catalogue_results(raw: dict[str, str]) -> str:
@@ -76,6 +82,7 @@ def _catalogue_results(raw: dict[str, str]) -> str:
         q=_text_filter(raw["q"], errors, "search"),
         price_min_minor=_price_filter(raw["price_min"], errors, "minimum price"),
         price_max_minor=_price_filter(raw["price_max"], errors, "maximum price"),
+        sort=raw["sort"] or selectors.DEFAULT_SORT,
     )
     page = Paginator(assets, PAGE_SIZE).get_page(_page_number(raw["page"], errors))
     # Last price and change per card: a constant number of queries (marketplace.market_data).
@@ -96,11 +103,19 @@ def _catalogue_results(raw: dict[str, str]) -> str:
 def catalogue(request: HtmxHttpRequest) -> HttpResponse:
     params = request.GET
     raw = {name: params.get(name, "").strip()[:100] for name in (*CATALOGUE_PARAMS, "page")}
+    raw["sort"] = _sort_param(raw["sort"])
     results = mark_safe(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))  # noqa: S308
     if request.htmx:
         return HttpResponse(results)
     return render(
-        request, "assets/catalogue.html", {"params": raw, "categories": Asset.Category.choices, "results": results}
+        request,
+        "assets/catalogue.html",
+        {
+            "params": raw,
+            "categories": Asset.Category.choices,
+            "sorts": selectors.SORT_LABELS.items(),
+            "results": results,
+        },
     )
 
 
@@ -212,6 +227,16 @@ def arc3_metadata(request: HttpRequest, public_hex: str) -> HttpResponse:
 def document_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     document = selectors.document_get_for_user(public_id=public_id, user=request.user)
     return private_file_response(document.file, filename=document.original_name, content_type=document.content_type)
+
+
+@require_GET
+def document_preview(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
+    """A PDF shown in the browser's viewer, for whoever may download it (the same check),
+    without running the document's scripts (config/uploads.py PREVIEW_CSP). Other types: 404."""
+    document = selectors.document_get_for_user(public_id=public_id, user=request.user)
+    if document.content_type != PDF:
+        raise Http404
+    return pdf_preview_response(document.file, filename=document.original_name)
 
 
 @login_required

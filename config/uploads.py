@@ -113,6 +113,14 @@ def _refuse_active_pdf(content: bytes) -> None:
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
 
 
+# A PDF previewed in the browser (a top-level navigation, never framed by our pages):
+# `sandbox` without allow-scripts puts it in a unique origin and disables the document's
+# JavaScript and forms; nothing may be loaded, framed or embedded from it. Chromium's
+# built-in viewer renders a top-level PDF under this policy (checked with Chromium 156:
+# it refuses PDFs only in sandboxed *frames*); Firefox's pdf.js turns scripting off.
+PREVIEW_CSP = "sandbox; default-src 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'none'"
+
+
 def content_disposition_attachment(filename: str, content_type: str) -> str:
     """RFC 6266: an ASCII filename every browser reads, plus filename* when the name has
     other characters. No path, no control characters, the extension of the content."""
@@ -121,10 +129,34 @@ def content_disposition_attachment(filename: str, content_type: str) -> str:
     fallback = sanitize_filename(base, content_type)
     stem = re.sub(r'[<>:"|?*]+', "_", base.rsplit(".", 1)[0] if "." in base else base)[:120].strip(" .")
     full = f"{stem}.{EXTENSIONS.get(content_type, 'bin')}"
-    header = f'attachment; filename="{fallback}"'
+    return _disposition("attachment", fallback, full, stem)
+
+
+def _disposition(kind: str, fallback: str, full: str, stem: str) -> str:
+    header = f'{kind}; filename="{fallback}"'
     if full != fallback and stem:
         header += f"; filename*=UTF-8''{quote(full, safe='')}"
     return header
+
+
+def content_disposition_inline(filename: str, content_type: str) -> str:
+    """The same names as content_disposition_attachment, displayed in the browser."""
+    return "inline" + content_disposition_attachment(filename, content_type).removeprefix("attachment")
+
+
+def pdf_preview_response(field_file: "FieldFile", *, filename: str) -> "FileResponse":
+    """Serve a PDF the caller may read (permission already checked, content type stored as
+    application/pdf) for display in the browser: inline, with PREVIEW_CSP so the viewer
+    runs none of the document's scripts, nosniff, never cached by shared caches."""
+    from django.http import FileResponse
+
+    response = FileResponse(field_file.open("rb"), content_type=PDF)
+    response["Content-Disposition"] = content_disposition_inline(filename, PDF)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = PREVIEW_CSP
+    response["X-Frame-Options"] = "DENY"
+    return response
 
 
 def private_file_response(field_file: "FieldFile", *, filename: str, content_type: str) -> "FileResponse":

@@ -27,7 +27,7 @@ def _upload(page, kind, title, name, mime, content):
     page.get_by_label("Title").fill(title)
     page.get_by_label("File").set_input_files({"name": name, "mimeType": mime, "buffer": content})
     page.get_by_role("button", name="Upload").click()
-    page.locator("#dataroom").get_by_role("link", name=title).wait_for()
+    page.locator("#dataroom").get_by_role("link", name=f"Download {title}").wait_for()
 
 
 def test_issuer_submits_admin_approves_asset_goes_live_and_verifies(

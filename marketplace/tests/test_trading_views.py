@@ -353,6 +353,9 @@ def test_the_trade_page_shows_matched_then_confirmed_in_round_n_to_both_sides(cl
     assert "Q" * 52 in fragment and "hx-trigger" not in fragment
     client.force_login(buyer)
     assert "Settled in round 271" in client.get(url("asset_trade", asset.public_id)).content.decode()
+    # The asset's recent trades use the same word (one word for one state)
+    recent = htmx(client, "get", url("trade_market_data", asset.public_id)).content.decode()
+    assert "<td>Settled</td>" in recent and "Confirmed" not in recent
 
 
 # -- authorization --------------------------------------------------------------------------

@@ -149,7 +149,8 @@ class BankStatementAdmin(ReadOnlyAdmin):
             else:
                 messages.success(
                     request,
-                    f"Imported {statement.file_name}: {statement.lines_total} entries, {statement.lines_matched} "
+                    f"Imported {statement.file_name}: {statement.lines_total} "
+                    f"{'entry' if statement.lines_total == 1 else 'entries'}, {statement.lines_matched} "
                     f"booked as deposits, {statement.lines_review} to review, {statement.lines_skipped} skipped.",
                 )
                 return redirect(reverse("admin:marketplace_bankstatement_change", args=[statement.pk]))

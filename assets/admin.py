@@ -1,8 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -14,7 +17,7 @@ from config.numbers import WHOLE_NUMBER_FIELDS
 
 from . import services
 from .forms import ReviewDecisionForm
-from .models import Asset, AssetDocument
+from .models import Asset, AssetDocument, AssetImage
 
 ISSUER_FIELDS = (
     "issuer",
@@ -66,6 +69,123 @@ class AssetDocumentInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', reverse("assets:document", args=[obj.public_id]), obj.original_name)
 
 
+class _ShownOnlyFormSet(BaseInlineFormSet):
+    """A formset to show rows, never to edit them: it ignores the change form's POST, so
+    saving the asset's other fields neither needs nor touches it."""
+
+    def __init__(self, data=None, files=None, *args, **kwargs):
+        super().__init__(None, None, *args, **kwargs)
+
+    def is_valid(self) -> bool:
+        return True
+
+    def save(self, commit: bool = True) -> list:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        return []
+
+
+def _can_view_gallery(request: HttpRequest) -> bool:
+    # Moderating an asset's public page belongs to staff who may view / change the asset
+    # (the admin role), not to separate image permissions nobody is granted.
+    return request.user.has_perm("assets.view_asset")
+
+
+def _image_preview(obj: AssetImage) -> str:
+    return format_html(
+        '<a href="{}"><img src="{}" alt="{}" width="120" loading="lazy"></a>',
+        reverse("assets:image", args=[obj.public_id]),
+        reverse("assets:image_thumbnail", args=[obj.public_id]),
+        obj.caption or f"Photo {obj.position}",
+    )
+
+
+class AssetImageInline(admin.TabularInline):
+    """The public gallery on the asset's page, to look at. Photos are added by the issuer
+    in the app and taken down from "Gallery photos" (AssetImageAdmin's action), never by
+    this form: a removal button here would be the change form's default button (Enter)."""
+
+    model = AssetImage
+    formset = _ShownOnlyFormSet
+    extra = 0
+    can_delete = False
+    fields = ("preview", "caption", "dimensions", "size", "uploaded_by", "created_at", "moderate")
+    readonly_fields = fields
+    verbose_name = "gallery photo"
+
+    def has_view_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
+        return _can_view_gallery(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest, obj: Asset | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("uploaded_by")
+
+    @admin.display(description="Photo")
+    def preview(self, obj: AssetImage) -> str:
+        return _image_preview(obj)
+
+    @admin.display(description="Pixels")
+    def dimensions(self, obj: AssetImage) -> str:
+        return f"{obj.width} × {obj.height}"
+
+    @admin.display(description="")
+    def moderate(self, obj: AssetImage) -> str:
+        url = reverse("admin:assets_assetimage_changelist") + f"?asset__id__exact={obj.asset_id}"
+        return format_html('<a href="{}">Remove photos…</a>', url)
+
+
+@admin.register(AssetImage)
+class AssetImageAdmin(admin.ModelAdmin):
+    """Every gallery photo, for staff to take one down: the action goes through
+    services.asset_image_remove (audited; the files are deleted on commit)."""
+
+    list_display = ("preview", "asset", "caption", "size_text", "uploaded_by", "created_at")
+    list_filter = ("asset__status",)
+    search_fields = ("asset__name", "caption", "uploaded_by__email")
+    list_select_related = ("asset", "uploaded_by")
+    fields = ("preview", "asset", "caption", "content_type", "size_text", "uploaded_by", "created_at")
+    readonly_fields = fields
+    actions = ["remove_from_gallery"]
+
+    def has_view_permission(self, request: HttpRequest, obj: AssetImage | None = None) -> bool:
+        return _can_view_gallery(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _can_view_gallery(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AssetImage | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AssetImage | None = None) -> bool:
+        return False  # Django's own delete would leave the files and write no audit entry
+
+    def has_remove_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(services.IMAGE_REMOVE_PERMISSION)
+
+    @admin.display(description="Photo")
+    def preview(self, obj: AssetImage) -> str:
+        return _image_preview(obj)
+
+    @admin.display(description="Size", ordering="size")
+    def size_text(self, obj: AssetImage) -> str:
+        return f"{obj.width} × {obj.height}, {filesizeformat(obj.size)}"
+
+    @admin.action(description="Remove the selected photos from their galleries", permissions=["remove"])
+    def remove_from_gallery(self, request: HttpRequest, queryset: QuerySet[AssetImage]) -> None:
+        removed = 0
+        for image in queryset.select_related("asset"):
+            services.asset_image_remove(image=image, actor=request.user)
+            removed += 1
+        self.message_user(request, f"{removed} photo{pluralize(removed)} removed.", messages.SUCCESS)
+
+
 class AssetAdminForm(forms.ModelForm):
     """Staff pick the allowed countries of residence from the ISO 3166-1 list (the model
     validates the stored list again)."""
@@ -100,7 +220,7 @@ class AssetAdmin(MoneyAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "issuer__email", "unit_name", "asset_name", "location")
     list_select_related = ("issuer",)
     date_hierarchy = "submitted_at"
-    inlines = [AssetDocumentInline]
+    inlines = [AssetDocumentInline, AssetImageInline]
     readonly_fields = ISSUER_FIELDS + WORKFLOW_FIELDS
     fieldsets = (
         ("Asset", {"fields": ISSUER_FIELDS}),

@@ -1,8 +1,12 @@
-"""Small but real documents for demo data: a one-page PDF with text and a PNG picture,
-generated without any library so that `make run` needs nothing more."""
+"""Small but real documents for demo data: a one-page PDF with text and a PNG picture
+(written by hand, no library), and gallery photos drawn with Pillow at seed time (no
+binary file in the repository)."""
 
 import struct
 import zlib
+from io import BytesIO
+
+from PIL import Image, ImageDraw
 
 
 def pdf_document(title: str, lines: list[str]) -> bytes:
@@ -57,3 +61,50 @@ def png_picture(width: int, height: int, top: tuple[int, int, int], bottom: tupl
         + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
         + chunk(b"IEND", b"")
     )
+
+
+def _sky(draw: ImageDraw.ImageDraw, width: int, height: int, top, bottom) -> None:
+    for y in range(height):
+        t = y / max(1, height - 1)
+        draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+
+
+def demo_photo(scene: str, colours: tuple[tuple[int, int, int], tuple[int, int, int]], size=(1200, 800)) -> bytes:
+    """A drawn 'photo' as JPEG bytes: "facade" (a building's window grid), "waterfront"
+    (a skyline over water) or "lobby" (an interior in perspective)."""
+    width, height = size
+    picture = Image.new("RGB", size)
+    draw = ImageDraw.Draw(picture)
+    top, bottom = colours
+    _sky(draw, width, height, top, bottom)
+    dark = tuple(c // 3 for c in top)
+    if scene == "facade":
+        left, right, roof = width // 5, width * 4 // 5, height // 8
+        draw.rectangle([left, roof, right, height], fill=(96, 104, 116))
+        for row in range(roof + 30, height - 40, 70):
+            for col in range(left + 30, right - 60, 90):
+                draw.rectangle([col, row, col + 55, row + 45], fill=(200, 220, 235), outline=dark, width=3)
+    elif scene == "waterfront":
+        shore = height * 3 // 5
+        for i, x in enumerate(range(0, width, width // 9)):
+            draw.rectangle([x + 10, shore - 80 - (i * 53) % 220, x + width // 9 - 10, shore], fill=dark)
+        draw.rectangle([0, shore, width, height], fill=(40, 80, 120))
+        for y in range(shore + 20, height, 28):
+            draw.line(
+                [(width // 10 + (y * 7) % 200, y), (width // 2 + (y * 13) % 300, y)], fill=(150, 190, 220), width=3
+            )
+    else:  # lobby
+        draw.rectangle([0, 0, width, height], fill=(214, 208, 196))
+        draw.polygon(
+            [(0, height), (width, height), (width * 3 // 4, height * 2 // 3), (width // 4, height * 2 // 3)],
+            fill=(170, 150, 120),
+        )
+        draw.rectangle(
+            [width // 4, height // 4, width * 3 // 4, height * 2 // 3], fill=(230, 228, 220), outline=dark, width=4
+        )
+        draw.rectangle([width * 7 // 16, height * 3 // 8, width * 9 // 16, height * 2 // 3], fill=dark)
+        for x in range(width // 4 + 40, width * 3 // 4 - 20, 120):
+            draw.ellipse([x, height // 4 + 20, x + 30, height // 4 + 50], fill=(255, 236, 170))
+    out = BytesIO()
+    picture.save(out, "JPEG", quality=88)
+    return out.getvalue()

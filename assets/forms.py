@@ -1,12 +1,15 @@
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
 
 from config.money import CURRENCY_CHOICES, currency_clean, minor_to_major_text, parse_major_to_minor
 from config.numbers import WholeNumberField, parse_whole_number
 from config.uploads import validate_upload
 
-from .models import MAX_FRACTIONS, UINT64_MAX, Asset, AssetDocument
+from .models import IMAGE_FORMATS, MAX_FRACTIONS, UINT64_MAX, Asset, AssetDocument, AssetImage
 
 MONEY_HELP = "In {currency}, e.g. 1250.00"
 
@@ -168,6 +171,98 @@ class DocumentUploadForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("file", exc)
         return data
+
+
+# Pillow tries only these decoders, whatever the file says it is: never its other
+# plugins (EPS would start Ghostscript, and every extra decoder is more attack surface).
+GALLERY_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+def _pixel_limit_error(max_pixels: int, size: tuple[int, int] | None = None) -> ValidationError:
+    declared = f"This image is {size[0]:,} × {size[1]:,} pixels" if size else "This image declares too many pixels"
+    return ValidationError(
+        f"{declared}; we accept at most {max_pixels:,} pixels in all. Export it smaller and upload that.",
+        code="too_many_pixels",
+    )
+
+
+def image_decode(upload, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """The upload decoded into pixels, judged by its content alone (the name and the
+    browser's content type are ignored): JPEG, PNG or WebP, at most `max_bytes`, at most
+    `max_pixels` read from the header before anything is decoded (a decompression bomb
+    is a form error, never a 500). Checked twice as Pillow recommends: verify() reads the
+    structure (PNG checksums), then a fresh open decodes the pixels. A large JPEG is
+    decoded at a reduced scale when it would be shrunk anyway (AssetImage.MAX_SIDE)."""
+    size = upload.size
+    if not size:
+        raise ValidationError("The file is empty (0 bytes).", code="empty")
+    if size > max_bytes:
+        raise ValidationError(
+            f"The file is {filesizeformat(size)}; the limit is {filesizeformat(max_bytes)}.", code="too_large"
+        )
+    try:
+        # Pillow itself warns above its MAX_IMAGE_PIXELS (89 M) and refuses at twice that,
+        # both while opening; our own limit is checked right after, before any decoding.
+        upload.seek(0)
+        with Image.open(upload, formats=GALLERY_FORMATS) as probe:
+            if probe.width * probe.height > max_pixels:
+                raise _pixel_limit_error(max_pixels, probe.size)
+            probe.verify()
+        upload.seek(0)
+        picture = Image.open(upload, formats=GALLERY_FORMATS)
+        if picture.width * picture.height > max_pixels:
+            raise _pixel_limit_error(max_pixels, picture.size)
+        if picture.format in ("JPEG", "MPO"):
+            scale = AssetImage.MAX_SIDE / max(picture.size)
+            picture.draft("RGB", (int(picture.width * scale) or 1, int(picture.height * scale) or 1))
+        picture.load()
+    except ValidationError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _pixel_limit_error(max_pixels) from None
+    except UnidentifiedImageError:
+        raise ValidationError(
+            "This file is not a JPEG, PNG or WebP image, whatever its name says.", code="bad_type"
+        ) from None
+    except Exception:  # Pillow reports a damaged file with many types (OSError, SyntaxError, struct.error, ...)
+        raise ValidationError(
+            "This image is damaged or incomplete; we could not read it. Export it again and upload that.",
+            code="bad_image",
+        ) from None
+    finally:
+        upload.seek(0)
+    if picture.format not in IMAGE_FORMATS:
+        raise ValidationError("This file is not a JPEG, PNG or WebP image, whatever its name says.", code="bad_type")
+    return picture
+
+
+class AssetImageUploadForm(forms.Form):
+    """A photo for the asset's public gallery. `image` cleans to the decoded picture;
+    assets.services.asset_image_add re-encodes it without metadata and makes the thumbnail."""
+
+    image = forms.FileField(
+        label="Photo", widget=forms.FileInput(attrs={"accept": ", ".join(sorted(set(IMAGE_FORMATS.values())))})
+    )
+    caption = forms.CharField(
+        label="Caption",
+        max_length=200,
+        required=False,
+        help_text="Optional. What the photo shows; people who cannot see it hear this.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["image"].help_text = (
+            f"JPEG, PNG or WebP, up to {filesizeformat(settings.ASSET_IMAGE_MAX_BYTES)}. "
+            "Public on the asset's page; location and camera data are removed."
+        )
+
+    def clean_image(self) -> Image.Image:
+        return image_decode(
+            self.cleaned_data["image"],
+            max_bytes=settings.ASSET_IMAGE_MAX_BYTES,
+            max_pixels=settings.ASSET_IMAGE_MAX_PIXELS,
+        )
 
 
 class ReviewDecisionForm(forms.Form):

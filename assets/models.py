@@ -159,3 +159,49 @@ class AssetDocument(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# Pillow's format names of the photos we accept (a camera's multi-picture JPEG opens as MPO).
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def image_upload_to(instance, filename):
+    # Our own name, never the uploader's: the image's public id and the stored type.
+    return f"asset-images/{instance.asset.public_id}/{instance.public_id.hex}.{IMAGE_EXTENSIONS[instance.content_type]}"
+
+
+def thumbnail_upload_to(instance, filename):
+    return f"asset-images/{instance.asset.public_id}/{instance.public_id.hex}-thumb.webp"
+
+
+class AssetImage(models.Model):
+    """A photo of the asset in its public gallery: re-encoded by us without metadata
+    (assets/services.py asset_image_add), with a server-side thumbnail. Public whenever
+    the asset's page is (the image view applies the page's rule)."""
+
+    THUMBNAIL_CONTENT_TYPE = "image/webp"
+    MAX_SIDE = 2560  # a larger photo is stored shrunk to this many pixels on its long side
+    THUMBNAIL_BOX = (400, 800)  # thumbnails are 400 px wide (narrower only if the photo is)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="images")
+    image = models.FileField(upload_to=image_upload_to, max_length=200)
+    content_type = models.CharField(max_length=20, choices=[(t, t) for t in IMAGE_EXTENSIONS])
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="Bytes of the stored image.")
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=200)
+    thumbnail_width = models.PositiveIntegerField()
+    thumbnail_height = models.PositiveIntegerField()
+    caption = models.CharField(max_length=200, blank=True, help_text="Also the image's alternative text.")
+    position = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        indexes = [models.Index(fields=["asset", "position"])]
+
+    def __str__(self):
+        return self.caption or f"Photo {self.position} of {self.asset}"

@@ -5,7 +5,7 @@ from accounts.roles import ISSUER, user_has_role
 from compliance.kyc_state import KycState
 from compliance.selectors import kyc_standing_for
 
-from .models import Asset, AssetDocument
+from .models import Asset, AssetDocument, AssetImage
 
 # The catalogue's sort orders (the `sort` query parameter): a fixed list, the pk last so
 # that pages never overlap or skip an asset between equal values.
@@ -78,6 +78,16 @@ def investor_is_verified(user) -> bool:
     return kyc_standing_for(user).state == KycState.APPROVED
 
 
+def asset_visible_to(*, asset: Asset, user) -> bool:
+    """Who sees an asset's page (and its photo gallery): everyone once it is live; before
+    that its issuer and reviewers only."""
+    return (
+        asset.status == Asset.Status.LIVE
+        or (user.is_authenticated and asset.issuer_id == user.pk)
+        or user_can_review(user)
+    )
+
+
 def asset_get_for_viewer(*, public_id, user) -> Asset:
     """Live assets are public; anything else only to its issuer and reviewers (else 404)."""
     try:
@@ -85,13 +95,25 @@ def asset_get_for_viewer(*, public_id, user) -> Asset:
         asset = Asset.objects.select_related("issuer", "reviewed_by", "offering").get(public_id=public_id)
     except (Asset.DoesNotExist, ValueError):
         raise Http404 from None
-    if (
-        asset.status == Asset.Status.LIVE
-        or (user.is_authenticated and asset.issuer_id == user.pk)
-        or user_can_review(user)
-    ):
+    if asset_visible_to(asset=asset, user=user):
         return asset
     raise Http404
+
+
+def asset_image_get_for_viewer(*, public_id, user) -> AssetImage:
+    """A gallery photo for whoever may see its asset's page (else 404, as for the page)."""
+    try:
+        image = AssetImage.objects.select_related("asset").get(public_id=public_id)
+    except (AssetImage.DoesNotExist, ValueError):
+        raise Http404 from None
+    if not asset_visible_to(asset=image.asset, user=user):
+        raise Http404
+    return image
+
+
+def asset_images(*, asset: Asset) -> QuerySet[AssetImage]:
+    """The asset's gallery in its order; one query however many photos."""
+    return asset.images.all()
 
 
 def asset_get_for_issuer(*, public_id, user) -> Asset:

@@ -2,17 +2,24 @@
 rejected → minting → live (or failed). Every decision is audited; minting goes through
 the chain outbox, never straight to algod."""
 
+from dataclasses import dataclass
+from io import BytesIO
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image, ImageOps
 
 from accounts.notifications import notify
 from chain.services import outbox_request, outbox_retry
 from compliance.audit import audit_record, model_snapshot
 
 from . import metadata
-from .models import Asset, AssetDocument
+from .models import IMAGE_FORMATS, Asset, AssetDocument, AssetImage
 
 S = Asset.Status
 SNAPSHOT_FIELDS = ("status", "review_comment", "asa_id", "metadata_hash", "failure_reason")
@@ -108,6 +115,150 @@ def document_delete(*, document: AssetDocument, actor) -> None:
     assert name, "a stored document always has a file"
     document.delete()
     transaction.on_commit(lambda: storage.delete(name))
+
+
+# How the gallery stores a photo: the kind it came as, re-encoded by Pillow (nothing of
+# the upload's bytes survives: no EXIF, GPS, XMP, ICC or comments); thumbnails are WebP.
+IMAGE_ENCODERS: dict[str, tuple[str, dict]] = {
+    "image/jpeg": ("JPEG", {"quality": 85, "optimize": True, "progressive": True}),
+    "image/png": ("PNG", {}),
+    "image/webp": ("WEBP", {"quality": 85, "method": 4}),
+}
+THUMBNAIL_ENCODER: tuple[str, dict] = ("WEBP", {"quality": 80, "method": 4})
+# Staff who may change an asset may take its photos down (the back office's gallery inline).
+IMAGE_REMOVE_PERMISSION = "assets.change_asset"
+IMAGE_SNAPSHOT_FIELDS = ("public_id", "caption", "content_type", "width", "height", "uploaded_by", "created_at")
+
+
+@dataclass(frozen=True)
+class _EncodedImage:
+    content_type: str
+    data: bytes
+    size: tuple[int, int]
+    thumbnail: bytes
+    thumbnail_size: tuple[int, int]
+
+
+def _encode(picture: Image.Image, encoder: tuple[str, dict]) -> bytes:
+    picture.info = {}  # resize and convert copy the source's metadata along; none is written
+    buffer = BytesIO()
+    picture.save(buffer, encoder[0], **encoder[1])
+    return buffer.getvalue()
+
+
+def _image_encode(picture: Image.Image) -> _EncodedImage:
+    """The photo upright (EXIF orientation applied first, since the tag goes), in a mode
+    its format stores, at most AssetImage.MAX_SIDE on its long side, and its thumbnail."""
+    content_type = IMAGE_FORMATS.get(picture.format or "")
+    if content_type is None:
+        raise ValidationError("This file is not a JPEG, PNG or WebP image.", code="bad_type")
+    if picture.width * picture.height > settings.ASSET_IMAGE_MAX_PIXELS:
+        raise ValidationError("This image has too many pixels.", code="too_many_pixels")
+    try:
+        upright = ImageOps.exif_transpose(picture)
+    except Exception:  # unreadable EXIF: the photo is kept as decoded (the tags are dropped anyway)
+        upright = picture
+    alpha = upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in upright.info
+    if content_type == "image/jpeg":
+        mode = "L" if upright.mode == "L" else "RGB"
+    else:
+        mode = "RGBA" if alpha else "RGB"
+    clean = upright.convert(mode)
+    if max(clean.size) > AssetImage.MAX_SIDE:
+        clean = ImageOps.contain(clean, (AssetImage.MAX_SIDE, AssetImage.MAX_SIDE), Image.Resampling.LANCZOS)
+    thumbnail = clean.copy()
+    thumbnail.thumbnail(AssetImage.THUMBNAIL_BOX, Image.Resampling.LANCZOS)
+    return _EncodedImage(
+        content_type=content_type,
+        data=_encode(clean, IMAGE_ENCODERS[content_type]),
+        size=clean.size,
+        thumbnail=_encode(thumbnail, THUMBNAIL_ENCODER),
+        thumbnail_size=thumbnail.size,
+    )
+
+
+def _require_gallery_room(asset: Asset) -> None:
+    limit = settings.ASSET_IMAGES_PER_ASSET
+    if asset.images.count() >= limit:
+        raise ValidationError(f"An asset can have at most {limit} photos; remove one before adding another.")
+
+
+def asset_image_add(*, asset: Asset, actor, picture: Image.Image, caption: str = "") -> AssetImage:
+    """Add a photo to the asset's public gallery: its issuer (the caller checked), while
+    the asset is editable, up to ASSET_IMAGES_PER_ASSET. `picture` is the decoded upload
+    (AssetImageUploadForm: content, bytes and pixels checked). The encoding (CPU) and the
+    files (storage I/O) come before the transaction that takes the asset's lock; a row
+    refused there deletes its files again."""
+    _require_editable(asset)  # cheap refusals first; both are checked again under the lock
+    _require_gallery_room(asset)
+    encoded = _image_encode(picture)
+    image = AssetImage(
+        asset=asset,
+        content_type=encoded.content_type,
+        width=encoded.size[0],
+        height=encoded.size[1],
+        size=len(encoded.data),
+        thumbnail_width=encoded.thumbnail_size[0],
+        thumbnail_height=encoded.thumbnail_size[1],
+        caption=caption.strip(),
+        uploaded_by=actor,
+    )
+    image.image.save("image", ContentFile(encoded.data), save=False)  # named by upload_to, not by us here
+    image.thumbnail.save("thumbnail", ContentFile(encoded.thumbnail), save=False)
+    try:
+        return _asset_image_insert(image)
+    except BaseException:
+        _image_files_delete(image)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _asset_image_insert(image: AssetImage) -> AssetImage:
+    asset = _locked(image.asset)
+    _require_editable(asset)
+    _require_gallery_room(asset)
+    image.position = (asset.images.aggregate(last=Max("position"))["last"] or 0) + 1
+    image.full_clean()
+    image.save()
+    return image
+
+
+def _files_delete(storage, names: list[str | None]) -> None:
+    for name in names:
+        if name:
+            storage.delete(name)
+
+
+def _image_files_delete(image: AssetImage) -> None:
+    _files_delete(image.image.storage, [image.image.name, image.thumbnail.name])
+
+
+def _image_delete(image: AssetImage) -> None:
+    storage, names = image.image.storage, [image.image.name, image.thumbnail.name]
+    image.delete()
+    transaction.on_commit(lambda: _files_delete(storage, names))
+
+
+@transaction.atomic(durable=True)
+def asset_image_delete(*, image: AssetImage, actor) -> None:
+    """The issuer removes a photo from the gallery while the asset is editable (the caller
+    checked the asset is theirs)."""
+    asset = _locked(image.asset)
+    _require_editable(asset)
+    _image_delete(image)
+
+
+@transaction.atomic(durable=True)
+def asset_image_remove(*, image: AssetImage, actor) -> None:
+    """Staff take a photo down from the public gallery at any stage (the back office),
+    with an audit entry."""
+    if not (actor.is_active and actor.is_staff and actor.has_perm(IMAGE_REMOVE_PERMISSION)):
+        raise PermissionDenied("Only staff who may change assets can remove a photo.")
+    asset = _locked(image.asset)
+    audit_record(
+        actor=actor, action="asset.image_removed", target=asset, before=model_snapshot(image, IMAGE_SNAPSHOT_FIELDS)
+    )
+    _image_delete(image)
 
 
 @transaction.atomic(durable=True)

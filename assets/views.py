@@ -3,16 +3,18 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.cache import get_conditional_response
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
@@ -23,11 +25,20 @@ from config.ratelimit import client_key, hit
 from config.uploads import PDF, pdf_preview_response, private_file_response
 
 from . import catalogue_cache, metadata, selectors, services
-from .forms import AssetForm, DocumentUploadForm
-from .models import Asset, AssetDocument
+from .forms import AssetForm, AssetImageUploadForm, DocumentUploadForm
+from .models import Asset, AssetDocument, AssetImage
 
 PAGE_SIZE = 12
 VERIFY_RATE = (10, 60)  # verifications per client per minute
+# Each photo is decoded and re-encoded (seconds of CPU for a large one): bounded per issuer.
+IMAGE_UPLOAD_RATE = (20, 60)
+# A live asset's photos are public and never change under their URL (a new photo gets a
+# new id); a day keeps a photo staff took down from lingering long in shared caches.
+PUBLIC_IMAGE_CACHE = "public, max-age=86400"
+# A photo opened on its own: no script and a unique origin as for any user file
+# (config/uploads.py DOWNLOAD_CSP), but the browser's image viewer may style itself
+# (Chromium's inline styles would otherwise be reported as violations) and show the image.
+IMAGE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
 
 def _issuer_required(request: HttpRequest) -> None:
@@ -131,6 +142,7 @@ def asset_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "documents": selectors.document_listing(asset=asset),
             "visible_ids": set(visible.values_list("pk", flat=True)),
             "photos": [d for d in visible if d.is_image],
+            "images": selectors.asset_images(asset=asset),
             "metadata_url": metadata.metadata_url(asset) if asset.metadata_hash else "",
             "is_issuer": request.user.is_authenticated and asset.issuer_id == request.user.pk,
         },
@@ -239,6 +251,39 @@ def document_preview(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
     return pdf_preview_response(document.file, filename=document.original_name)
 
 
+def _image_response(request: HttpRequest, image: AssetImage, *, thumbnail: bool) -> HttpResponseBase:
+    """A gallery photo (or its thumbnail) shown in the page, after the caller applied the
+    page's visibility rule. The file is ours (re-encoded at upload), its type stored; the
+    browser is told not to guess it. Cached publicly only for a live asset."""
+    field, content_type = (
+        (image.thumbnail, AssetImage.THUMBNAIL_CONTENT_TYPE) if thumbnail else (image.image, image.content_type)
+    )
+    etag = f'"{image.public_id.hex}{"-thumbnail" if thumbnail else ""}"'
+    response: HttpResponseBase | None = get_conditional_response(request, etag=etag)
+    if response is None:
+        try:
+            response = FileResponse(field.open("rb"), content_type=content_type)
+        except OSError:  # the file is gone from storage: as if the photo did not exist
+            raise Http404 from None
+    response["ETag"] = etag
+    response["Cache-Control"] = PUBLIC_IMAGE_CACHE if image.asset.status == Asset.Status.LIVE else "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = IMAGE_CSP
+    return response
+
+
+@require_safe
+def asset_image(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
+    image = selectors.asset_image_get_for_viewer(public_id=public_id, user=request.user)
+    return _image_response(request, image, thumbnail=False)
+
+
+@require_safe
+def asset_image_thumbnail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
+    image = selectors.asset_image_get_for_viewer(public_id=public_id, user=request.user)
+    return _image_response(request, image, thumbnail=True)
+
+
 @login_required
 def issuer_dashboard(request: HttpRequest) -> HttpResponse:
     _issuer_required(request)
@@ -278,14 +323,22 @@ def asset_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return render(request, "assets/asset_form.html", {"form": form, "asset": asset})
 
 
+def _manage_context(asset: Asset, **forms: Any) -> dict[str, Any]:
+    return {
+        "asset": asset,
+        "documents": asset.documents.all(),
+        "upload_form": DocumentUploadForm(),
+        "images": selectors.asset_images(asset=asset),
+        "image_form": AssetImageUploadForm(),
+        "images_max": settings.ASSET_IMAGES_PER_ASSET,
+        **forms,
+    }
+
+
 @login_required
 def asset_manage(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
-    return render(
-        request,
-        "assets/manage.html",
-        {"asset": asset, "documents": asset.documents.all(), "upload_form": DocumentUploadForm()},
-    )
+    return render(request, "assets/manage.html", _manage_context(asset))
 
 
 @login_required
@@ -310,7 +363,7 @@ def document_upload(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRespo
         else:
             messages.success(request, f"“{data['title']}” uploaded.")
             form = DocumentUploadForm()
-    context = {"asset": asset, "documents": asset.documents.all(), "upload_form": form}
+    context = _manage_context(asset, upload_form=form)
     template = "assets/manage.html#dataroom" if request.htmx else "assets/manage.html"
     return render(request, template, context, status=200 if form.is_bound is False or not form.errors else 400)
 
@@ -325,6 +378,53 @@ def document_delete(request: HttpRequest, public_id: uuid.UUID, document_id: uui
     try:
         services.document_delete(document=document, actor=request.user)
         messages.success(request, "Document removed.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("assets:manage", public_id=asset.public_id)
+
+
+@login_required
+@require_POST
+def asset_image_upload(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Add a photo to the gallery (the asset's issuer). A refusal comes back as the gallery
+    with the form's errors or the service's reason, 422 (HTMX swaps it in:
+    static/js/htmx-status.js), or 429 over the rate limit."""
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    limit, window = IMAGE_UPLOAD_RATE
+    form = AssetImageUploadForm()
+    status, error = 200, ""
+    if not hit(action="asset_image_upload", who=client_key(request), limit=limit, window=window):
+        status, error = 429, f"You can add {limit} photos a minute; wait a minute and try again."  # not decoded
+    elif not (form := AssetImageUploadForm(request.POST, request.FILES)).is_valid():
+        status = 422
+    else:
+        try:
+            services.asset_image_add(
+                asset=asset,
+                actor=request.user,
+                picture=form.cleaned_data["image"],
+                caption=form.cleaned_data["caption"],
+            )
+        except ValidationError as exc:
+            # Shown above the form, which is gone when the asset is locked or the gallery full.
+            status, error = 422, " ".join(exc.messages)
+        else:
+            messages.success(request, "Photo added to the gallery.")
+            form = AssetImageUploadForm()
+    template = "assets/manage.html#gallery" if request.htmx else "assets/manage.html"
+    return render(request, template, _manage_context(asset, image_form=form, gallery_error=error), status=status)
+
+
+@login_required
+@require_POST
+def asset_image_delete(request: HttpRequest, public_id: uuid.UUID, image_id: uuid.UUID) -> HttpResponse:
+    asset = selectors.asset_get_for_issuer(public_id=public_id, user=request.user)
+    image = asset.images.filter(public_id=image_id).first()
+    if image is None:
+        raise Http404
+    try:
+        services.asset_image_delete(image=image, actor=request.user)
+        messages.success(request, "Photo removed.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("assets:manage", public_id=asset.public_id)

@@ -1,13 +1,15 @@
 import datetime
 import hashlib
+from io import BytesIO
 
 import factory
 from django.core.files.base import ContentFile
+from PIL import Image
 
 from accounts.roles import INVESTOR, ISSUER
 from accounts.services import user_add_role
 from accounts.tests.factories import UserFactory
-from assets.models import Asset, AssetDocument
+from assets.models import Asset, AssetDocument, AssetImage
 
 # Smallest valid files of each accepted kind, by their magic bytes.
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -67,3 +69,34 @@ def make_document(
     document.file.save("doc", ContentFile(content), save=False)
     document.save()
     return document
+
+
+def image_bytes(size=(1200, 800), fmt="JPEG", colour=(40, 90, 160), **save) -> bytes:
+    """A real image of that size and format (Pillow), e.g. exif=... to carry metadata."""
+    buffer = BytesIO()
+    Image.new("RGB", size, colour).save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+def make_image(asset, *, caption: str = "", size=(800, 600)) -> AssetImage:
+    """A stored gallery photo, whatever the asset's status (the upload path needs a draft)."""
+    position = asset.images.count() + 1
+    thumbnail = (400, size[1] * 400 // size[0])
+    image = AssetImage(
+        asset=asset,
+        content_type="image/jpeg",
+        width=size[0],
+        height=size[1],
+        size=0,
+        thumbnail_width=thumbnail[0],
+        thumbnail_height=thumbnail[1],
+        caption=caption,
+        position=position,
+        uploaded_by=asset.issuer,
+    )
+    data = image_bytes(size)
+    image.size = len(data)
+    image.image.save("image", ContentFile(data), save=False)
+    image.thumbnail.save("thumbnail", ContentFile(image_bytes(thumbnail, "WEBP")), save=False)
+    image.save()
+    return image

@@ -5,10 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from assets.models import Asset, AssetDocument
+from assets.models import Asset, AssetDocument, AssetImage
 from compliance.tests.factories import KycApplicationFactory
 
-from .factories import AssetFactory, IssuerFactory, make_document
+from .factories import AssetFactory, IssuerFactory, make_document, make_image
 
 pytestmark = pytest.mark.django_db
 
@@ -56,4 +56,38 @@ def test_asset_page_is_constant_in_documents(client, viewer):
     add(6)
     many, html = _queries(client, url)
     assert AssetDocument.objects.filter(asset=asset).count() == 7 and html.count("Appraisal ") >= 7
+    assert many == few
+
+
+@pytest.mark.parametrize("viewer", ["anonymous", "verified investor", "issuer"])
+def test_asset_page_is_constant_in_gallery_photos(client, viewer):
+    asset = AssetFactory(status=Asset.Status.LIVE, asa_id=1235)
+    if viewer == "issuer":
+        client.force_login(asset.issuer)
+    elif viewer == "verified investor":
+        client.force_login(KycApplicationFactory(approved=True).user)
+    url = reverse("assets:detail", args=[asset.public_id])
+
+    make_image(asset, caption="Photo 1")
+    few, _ = _queries(client, url)
+    for n in range(2, 9):
+        make_image(asset, caption=f"Photo {n}")
+    many, html = _queries(client, url)
+
+    assert AssetImage.objects.filter(asset=asset).count() == 8 and html.count('alt="Photo ') == 8
+    assert many == few
+
+
+def test_manage_page_is_constant_in_gallery_photos(client):
+    asset = AssetFactory()
+    client.force_login(asset.issuer)
+    url = reverse("assets:manage", args=[asset.public_id])
+
+    make_image(asset)
+    few, _ = _queries(client, url)
+    for _ in range(6):
+        make_image(asset)
+    many, html = _queries(client, url)
+
+    assert "7 of 20 photos" in html
     assert many == few

@@ -408,6 +408,12 @@ PAYOUT_DEBTOR_ACCOUNT = {
 }
 # Seconds the public catalogue page is cached (bumped on every change anyway).
 CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=300)
+# An asset's public photo gallery (docs/assets.md "Photo gallery"): largest upload in
+# bytes, largest image in pixels (width × height, checked from the header before anything
+# is decoded: the decompression-bomb guard), photos per asset.
+ASSET_IMAGE_MAX_BYTES = env.int("ASSET_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+ASSET_IMAGE_MAX_PIXELS = env.int("ASSET_IMAGE_MAX_PIXELS", default=40_000_000)
+ASSET_IMAGES_PER_ASSET = env.int("ASSET_IMAGES_PER_ASSET", default=20)
 
 # Absolute base URL of the public site: ARC-3 metadata URLs on chain start with it
 # (at most 96 bytes in all, so keep it short).

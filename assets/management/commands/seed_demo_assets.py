@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from assets import services
-from assets.demo_documents import pdf_document, png_picture
+from assets.demo_documents import demo_photo, pdf_document, png_picture
+from assets.forms import AssetImageUploadForm
 from assets.models import Asset
 from config.uploads import validate_upload
 
@@ -30,6 +31,11 @@ DEMO_ASSETS = [
         "min_purchase": 1,
         "max_purchase": 5_000,
         "colours": ((120, 170, 220), (230, 240, 250)),
+        "photos": [
+            ("facade", "The six-storey facade seen from the Maas"),
+            ("waterfront", "The building on the Rotterdam waterfront"),
+            ("lobby", "Entrance lobby"),
+        ],
     },
     {
         "name": "LBMA Gold Lot 4471",
@@ -84,6 +90,7 @@ class Command(BaseCommand):
         for spec in DEMO_ASSETS:
             spec = dict(spec)
             colours = spec.pop("colours")
+            photos = spec.pop("photos", [])
             if Asset.objects.filter(issuer=issuer, name=spec["name"]).exists():
                 continue
             asset = services.asset_create(issuer=issuer, fields={**spec, "valuation_date": datetime.date(2026, 9, 30)})
@@ -137,6 +144,17 @@ class Command(BaseCommand):
                     upload=upload,
                     validated=validated,
                     public_to_investors=public,
+                )
+            for scene, caption in photos:
+                # The issuer's path: the upload form decodes it, the service re-encodes it.
+                form = AssetImageUploadForm(
+                    data={"caption": caption},
+                    files={"image": SimpleUploadedFile(f"{scene}.jpg", demo_photo(scene, colours))},
+                )
+                if not form.is_valid():
+                    raise CommandError(f"Demo photo {scene}: {form.errors.as_text()}")
+                services.asset_image_add(
+                    asset=asset, actor=issuer, picture=form.cleaned_data["image"], caption=form.cleaned_data["caption"]
                 )
             services.asset_submit(asset=asset, actor=issuer)
             services.asset_approve(asset=asset, reviewer=reviewer, comment="Demo approval.")

@@ -365,7 +365,7 @@ def document_upload(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRespo
             form = DocumentUploadForm()
     context = _manage_context(asset, upload_form=form)
     template = "assets/manage.html#dataroom" if request.htmx else "assets/manage.html"
-    return render(request, template, context, status=200 if form.is_bound is False or not form.errors else 400)
+    return render(request, template, context, status=200 if form.is_bound is False or not form.errors else 422)
 
 
 @login_required

@@ -87,7 +87,7 @@ def _upload(client, asset, name, content, **extra):
 def test_bad_uploads_are_refused_and_nothing_stored(issuer_client, name, content, message, settings, tmp_path):
     asset = AssetFactory(issuer=issuer_client.issuer)
     response = _upload(issuer_client, asset, name, content)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
     assert AssetDocument.objects.count() == 0
     assert not any((tmp_path / "private").rglob("*"))
@@ -96,7 +96,7 @@ def test_bad_uploads_are_refused_and_nothing_stored(issuer_client, name, content
 def test_oversize_upload_is_refused(issuer_client, settings, tmp_path):
     asset = AssetFactory(issuer=issuer_client.issuer)
     response = _upload(issuer_client, asset, "big.pdf", PDF_BYTES + b"0" * 11 * 1024 * 1024)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "the limit is 10.0" in response.content.decode()
     assert AssetDocument.objects.count() == 0
 

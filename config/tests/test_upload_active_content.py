@@ -195,7 +195,7 @@ def test_data_room_upload_refuses_a_pdf_with_active_content(client, tmp_path, co
         {"kind": "appraisal", "title": "Appraisal", "file": SimpleUploadedFile("appraisal.pdf", content)},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert f"This PDF contains scripts or embedded actions {listed}" in response.content.decode()
     assert AssetDocument.objects.count() == 0 and _stored_files(tmp_path) == []
 
@@ -210,7 +210,7 @@ def test_an_uninspectable_pdf_is_refused_with_its_reason(client, tmp_path):
         {"kind": "appraisal", "title": "Appraisal", "file": SimpleUploadedFile("appraisal.pdf", content)},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "so we cannot check it for scripts" in response.content.decode()
     assert AssetDocument.objects.count() == 0 and _stored_files(tmp_path) == []
 

@@ -15,6 +15,7 @@ def navigation(request):
     if INVESTOR in roles:
         items.append(("Dashboard", reverse("marketplace:dashboard")))
         items.append(("Portfolio", reverse("marketplace:portfolio")))
+        items.append(("Distributions", reverse("marketplace:distributions")))
     items.append(("Profile", reverse("accounts:profile")))
     if user.is_staff and (ADMIN in roles or COMPLIANCE_OFFICER in roles or user.is_superuser):
         items.append(("Back office", reverse("admin:index")))

@@ -29,6 +29,12 @@ COMPLIANCE_PERMISSIONS = (
     "compliance.freeze_investorprofile",
     "compliance.view_sanctionsentry",
     "compliance.view_auditentry",
+    # Withholding tax profiles and held distribution payouts (docs/distributions.md).
+    "compliance.view_taxprofile",
+    "compliance.add_taxprofile",
+    "compliance.change_taxprofile",
+    "marketplace.view_distributionpayment",
+    "marketplace.release_distribution_payment",
 )
 COMPLIANCE_OFFICER = Role(
     "compliance_officer",
@@ -68,6 +74,12 @@ OPERATIONS_PERMISSIONS = (
     "marketplace.view_trade",
     "marketplace.retry_trade",
     "marketplace.reverse_trade",
+    # Income distributions: approve (never one's own declaration: four eyes in the engine),
+    # fund and pay (docs/distributions.md).
+    "marketplace.view_distribution",
+    "marketplace.approve_distribution",
+    "marketplace.pay_distribution",
+    "marketplace.view_distributionpayment",
     "chain.view_chaintransaction",
     "chain.change_chaintransaction",
     "chain.view_chainaccount",

@@ -1,5 +1,7 @@
+import re
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django import forms
@@ -14,10 +16,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
-from config.numbers import parse_id
+from config.numbers import parse_id, refuse_foreign_digits
 from config.uploads import private_file_response
 
-from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry
+from .audit import audit_record
+from .models import AuditEntry, InvestorProfile, KycApplication, KycDocument, SanctionsEntry, TaxProfile
 from .selectors import audit_entries_for
 from .services import (
     REVIEW_PERMISSION,
@@ -27,6 +30,7 @@ from .services import (
     kyc_application_reject,
     kyc_application_request_info,
 )
+from .withholding import COUNTRY_RATES, DEFAULT_RATES, default_rate_bps, rate_for_profile
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -326,3 +330,143 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ["actor_label", "target_repr", "target_id", "action"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+
+# Tax profiles (withholding on income distributions, compliance/withholding.py) -----------
+
+_PERCENT = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,2})?")
+
+
+def _tax_snapshot(profile: TaxProfile) -> dict[str, Any]:
+    return {
+        "tax_residence": str(profile.tax_residence or ""),
+        "treaty_form_on_file": profile.treaty_form_on_file,
+        "withholding_rate_bps": profile.withholding_rate_bps,
+    }
+
+
+def _pct(bps: int) -> str:
+    return f"{bps // 100}.{bps % 100:02d} %"
+
+
+def parse_rate_percent(raw: str) -> int | None:
+    """'26.38' -> 2638 basis points; '' -> None (the country's default applies)."""
+    text = (raw or "").strip().rstrip("%").strip()
+    if not text:
+        return None
+    refuse_foreign_digits(text)
+    if not _PERCENT.fullmatch(text):
+        raise ValidationError("Enter the rate in percent with at most two decimals, e.g. 15 or 26.38.")
+    bps = int(Decimal(text).scaleb(2))
+    if bps > 10_000:
+        raise ValidationError("The rate cannot be more than 100 %.")
+    return bps
+
+
+class TaxProfileForm(forms.ModelForm):
+    withholding_rate = forms.CharField(
+        label="Withholding rate (%)",
+        required=False,
+        max_length=8,
+        help_text="Set only to override the default, e.g. 15 or 26.38. Empty: the default for the country of tax "
+        "residence applies (with the treaty rate when a treaty form is on file).",
+    )
+    acting_user_id: int | None = None  # the staff member saving (TaxProfileAdmin.get_form)
+
+    class Meta:
+        model = TaxProfile
+        fields = ["user", "tax_residence", "treaty_form_on_file"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.withholding_rate_bps is not None:
+            bps = self.instance.withholding_rate_bps
+            self.initial["withholding_rate"] = f"{bps // 100}.{bps % 100:02d}"
+
+    def clean_withholding_rate(self) -> int | None:
+        return parse_rate_percent(self.cleaned_data["withholding_rate"])
+
+    def clean(self):
+        data = super().clean()
+        user = data.get("user") or (self.instance.user if self.instance.user_id else None)
+        if user is not None and user.pk == self.acting_user_id:
+            raise ValidationError("Nobody sets their own tax profile: ask another compliance officer.")
+        return data
+
+
+def _default_rates_text() -> str:
+    rates = ", ".join(
+        f"{country} {_pct(without)}" + (f" ({_pct(treaty)} with a treaty form)" if treaty != without else "")
+        for country, (without, treaty) in sorted(COUNTRY_RATES.items())
+    )
+    return f"Defaults: {rates}; any other country, or none known, {_pct(DEFAULT_RATES[0])}."
+
+
+@admin.register(TaxProfile)
+class TaxProfileAdmin(admin.ModelAdmin):
+    """Compliance sets an investor's tax residence, treaty form and, if needed, a rate that
+    overrides the default. Every save is audited with the values before and after."""
+
+    form = TaxProfileForm
+    list_display = [
+        "user",
+        "tax_residence",
+        "treaty_form_on_file",
+        "rate_set",
+        "rate_in_force",
+        "updated_by",
+        "updated_at",
+    ]
+    list_filter = ["treaty_form_on_file", "tax_residence"]
+    search_fields = ["user__email", "user__full_name"]
+    autocomplete_fields = ["user"]
+    list_select_related = ["user", "updated_by"]
+    readonly_fields = ["default_rate", "rate_in_force", "updated_by", "updated_at"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: TaxProfile | None = None) -> Any:
+        return [
+            (None, {"fields": ["user", "tax_residence", "treaty_form_on_file"]}),
+            (
+                "Withholding",
+                {"fields": ["withholding_rate", "default_rate", "rate_in_force"], "description": _default_rates_text()},
+            ),
+            ("Changed", {"fields": ["updated_by", "updated_at"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TaxProfile | None = None) -> list[str]:
+        return [*self.readonly_fields, *(["user"] if obj else [])]
+
+    def get_form(self, request: HttpRequest, obj: TaxProfile | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type("TaxProfileFormFor", (form,), {"acting_user_id": request.user.pk})
+
+    def has_delete_permission(self, request: HttpRequest, obj: TaxProfile | None = None) -> bool:
+        return False
+
+    @admin.display(description="rate set by compliance")
+    def rate_set(self, obj: TaxProfile) -> str:
+        return _pct(obj.withholding_rate_bps) if obj.withholding_rate_bps is not None else "—"
+
+    @admin.display(description="default for the country")
+    def default_rate(self, obj: TaxProfile) -> str:
+        country = str(obj.tax_residence or "")
+        treaty = " with a treaty form" if obj.treaty_form_on_file else ""
+        return f"{_pct(default_rate_bps(country, obj.treaty_form_on_file))} (default for {country or 'an unknown country'}{treaty})"
+
+    @admin.display(description="rate in force")
+    def rate_in_force(self, obj: TaxProfile) -> str:
+        rate = rate_for_profile(obj if obj.pk else None)
+        return f"{_pct(rate.rate_bps)} ({rate.source})"
+
+    def save_model(self, request: HttpRequest, obj: TaxProfile, form: forms.ModelForm, change: bool) -> None:
+        before = _tax_snapshot(TaxProfile.objects.get(pk=obj.pk)) if change else None
+        obj.withholding_rate_bps = form.cleaned_data["withholding_rate"]
+        obj.updated_by_id = request.user.pk
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action="tax_profile.changed" if change else "tax_profile.created",
+            target=obj,
+            before=before,
+            after=_tax_snapshot(obj),
+        )

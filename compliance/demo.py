@@ -26,6 +26,8 @@ VERIFIED = "investor@demo.rwa"
 # Two more verified investors who trade on the demo's secondary market
 # (marketplace/management/commands/seed_demo_book.py): (email, country, category).
 TRADERS = [("nora@demo.rwa", "NL", "retail"), ("otto@demo.rwa", "DE", "accredited")]
+# Verified now; her KYC lapses in the distributions demo, so her payout is held.
+LAPSING = ("lena@demo.rwa", "SE", "retail")
 UNVERIFIED = "una@demo.rwa"
 FLAGGED = "viktor@demo.rwa"
 DEMO_KYC_USERS = [(UNVERIFIED, "Una Unverified"), (FLAGGED, "Viktor Drakov")]
@@ -58,7 +60,7 @@ def kyc_demo_seed(*, users: dict, reviewer) -> list[str]:
         entries += alt_csv_parse((DATA / "alt_sample.csv").read_text(), {e.ent_num: e for e in entries})
         sanctions_list_replace(entries=entries, rescreen=False)
 
-    for email, country, category in [(VERIFIED, "GB", "accredited"), *TRADERS]:
+    for email, country, category in [(VERIFIED, "GB", "accredited"), *TRADERS, LAPSING]:
         verified = users[email]
         if not KycApplication.objects.filter(user=verified, status=KycApplication.Status.APPROVED).exists():
             app = _submit(verified, legal_name=verified.full_name or email, country=country, category=category)
@@ -74,6 +76,7 @@ def kyc_demo_seed(*, users: dict, reviewer) -> list[str]:
             f"  {email:<24} KYC verified ({category}, {country}); trades on the demo order book"
             for email, country, category in TRADERS
         ),
+        f"  {LAPSING[0]:<24} KYC verified, then lapsed by the distributions demo: her payout is held",
         f"  {UNVERIFIED:<24} no KYC yet",
         f"  {FLAGGED:<24} KYC flagged by sanctions screening: needs two reviewers",
     ]

@@ -32,7 +32,7 @@ from django.utils.formats import date_format
 from .countries import country_name
 from .kyc_state import KycState
 from .models import KycApplication
-from .selectors import investor_profile_for, kyc_standing_for
+from .selectors import frozen_user_ids, investor_profile_for, kyc_standing_for, kyc_standings_for_many
 
 Direction = Literal["receive", "send"]
 RECEIVE: Final = "receive"
@@ -385,3 +385,42 @@ def investor_check(*, investor, direction: Direction, at=None) -> EligibilityRes
     at = at or timezone.now()
     facts = TransferFacts(direction=direction, quantity=1, at=at, **_investor_facts(investor, at))
     return _run(INVESTOR_RULES, facts)
+
+
+def _rule_kyc_income(f: TransferFacts):
+    """Income is paid to holders whose KYC is valid; a lapsed one is held until renewed."""
+    if f.kyc_state == KycState.APPROVED:
+        return None
+    if f.kyc_state == KycState.EXPIRED:
+        when = f" on {_day(f.kyc_expires_at)}" if f.kyc_expires_at else ""
+        return RuleFailure(
+            "kyc_expired", f"Your KYC verification expired{when}; the payment is held until you renew it."
+        )
+    return RuleFailure("kyc_not_approved", "Your identity is not verified (KYC); the payment is held until it is.")
+
+
+INCOME_RULES = (_rule_kyc_income, _rule_sanctions, _rule_frozen)
+
+
+def income_check_many(*, investor_ids, at=None) -> dict[int, EligibilityResult]:
+    """May each investor be paid income (a distribution) now? The person's rules only:
+    KYC valid, sanctions clear, not frozen. A constant number of queries for any number
+    of investors."""
+    at = at or timezone.now()
+    ids = list(investor_ids)
+    standings = kyc_standings_for_many(ids, today=timezone.localdate(at))
+    frozen = frozen_user_ids(ids)
+    results = {}
+    for uid in ids:
+        standing = standings[uid]
+        facts = TransferFacts(
+            direction=RECEIVE,
+            quantity=1,
+            at=at,
+            kyc_state=standing.state,
+            kyc_expires_at=standing.expires_at,
+            sanctions_clear=standing.sanctions_clear,
+            frozen=uid in frozen,
+        )
+        results[uid] = _run(INCOME_RULES, facts)
+    return results

@@ -27,6 +27,38 @@ class InvestorProfile(models.Model):
         return f"Investor profile of {self.user}"
 
 
+class TaxProfile(models.Model):
+    """Where an investor pays tax, for withholding on income distributions. Compliance sets
+    the rate; without a rate set, the default of `compliance.withholding` applies (the
+    country of tax residence, and whether a treaty form is on file)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tax_profile")
+    tax_residence = CountryField(blank=True, help_text="Country of tax residence (ISO 3166).")
+    treaty_form_on_file = models.BooleanField(
+        default=False, help_text="A treaty form (e.g. W-8BEN) is on file: the treaty rate applies."
+    )
+    withholding_rate_bps = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Set by compliance, in basis points (1500 = 15 %). Empty: the default for the country.",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(withholding_rate_bps__isnull=True) | Q(withholding_rate_bps__lte=10_000),
+                name="tax_profile_rate_at_most_100_pct",
+            )
+        ]
+
+    def __str__(self):
+        return f"Tax profile of {self.user}"
+
+
 class KycApplication(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"

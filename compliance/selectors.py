@@ -34,6 +34,26 @@ def kyc_standing_for(user, *, today: date | None = None) -> KycStanding:
     even while a renewal application is being prepared or reviewed."""
     today = today or timezone.localdate()
     apps = list(kyc_applications_for(user)[:20]) if getattr(user, "is_authenticated", False) else []
+    return _standing_from(apps, today)
+
+
+def kyc_standings_for_many(user_ids, *, today: date | None = None) -> dict[int, KycStanding]:
+    """`kyc_standing_for` for many investors in one query (distribution runs)."""
+    today = today or timezone.localdate()
+    per_user: dict[int, list[KycApplication]] = {uid: [] for uid in user_ids}
+    for app in KycApplication.objects.filter(user_id__in=list(per_user)).order_by("user_id", "-created_at", "-pk"):
+        per_user[app.user_id].append(app)
+    return {uid: _standing_from(apps, today) for uid, apps in per_user.items()}
+
+
+def frozen_user_ids(user_ids) -> set[int]:
+    return set(
+        InvestorProfile.objects.filter(user_id__in=list(user_ids), frozen=True).values_list("user_id", flat=True)
+    )
+
+
+def _standing_from(apps: list[KycApplication], today: date) -> KycStanding:
+    """`apps`: the investor's applications, newest first."""
     latest = apps[0] if apps else None
     approved = next((a for a in apps if a.status == KycApplication.Status.APPROVED), None)
     flagged = any(a.screening_status == KycApplication.Screening.HIT for a in (approved, latest) if a is not None)

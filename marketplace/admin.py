@@ -718,6 +718,7 @@ class TradeAdmin(ReadOnlyAdmin):
 
 
 from . import (  # noqa: E402  (registers the back office of these modules)
+    admin_distributions,  # noqa: E402, F401  (income distributions and held payments)
     admin_funding,  # noqa: E402, F401  (bank statement import and the review queue of unmatched lines)
     admin_payouts,  # noqa: E402, F401  (payout accounts review and SEPA payout batches)
     admin_valuations,  # noqa: E402, F401  (valuations: ModelAdmin and decision views)

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
+from .bulk_sql import update_from_values
 from .models import JournalEntry, LedgerAccount, Posting
+
+# Above this many accounts in one entry, balances move in one UPDATE instead of one each.
+MANY_ACCOUNTS = 8
 
 
 class LedgerError(ValueError):
@@ -36,9 +40,13 @@ def ledger_post(
     withdrawal=None,
     trade_order=None,
     trade=None,
+    distribution=None,
+    wide: bool = False,
 ) -> JournalEntry:
     """Write one balanced journal entry and move the balances. Call inside the caller's
-    transaction, after locking the accounts (locks.ledger_accounts_lock)."""
+    transaction, after locking the accounts (locks.ledger_accounts_lock). `wide`: move
+    every balance in one statement whatever the number of accounts (a distribution
+    batch: a constant number of statements per batch)."""
     if not transaction.get_connection().in_atomic_block:
         raise LedgerError("ledger_post must run inside the caller's transaction")
     if kind not in JournalEntry.Kind.values:
@@ -68,13 +76,17 @@ def ledger_post(
         withdrawal=withdrawal,
         trade_order=trade_order,
         trade=trade,
+        distribution=distribution,
     )
     Posting.objects.bulk_create(
         [Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs]
     )
-    for account_pk in sorted(per_account):
-        delta = per_account[account_pk]
-        if delta:
+    moved = {pk: delta for pk, delta in sorted(per_account.items()) if delta}
+    if wide or len(moved) > MANY_ACCOUNTS:
+        # One statement for a wide entry (a distribution batch pays thousands of holders).
+        update_from_values(LedgerAccount, columns=["balance"], rows=moved.items(), increment=["balance"])
+    else:
+        for account_pk, delta in moved.items():
             LedgerAccount.objects.filter(pk=account_pk).update(balance=F("balance") + delta)
     for leg in legs:  # keep the caller's instances truthful
         leg.account.balance += leg.amount_minor

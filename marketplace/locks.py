@@ -3,6 +3,9 @@ than one of them:
 
     0. PayoutBatch (FOR NO KEY UPDATE: marking a payout file sent or cancelling it,
        payouts.py; then the ledger accounts and the batch's withdrawals)
+    0b. Distribution (FOR UPDATE: approving, funding, paying a batch, cancelling,
+       releasing a held payment, distributions.py; its payments change only under it;
+       then the ledger accounts, locked together in one statement)
     1. chain.ChainTransaction (a settlement row: compensation; the outbox's confirm/fail
        callbacks already hold it when they run)
     2a. MarketWideControl (pk=1, the whole market's halt): FOR UPDATE by a market-wide
@@ -35,7 +38,17 @@ from django.db.models import Q
 from accounts.models import User
 from chain.models import ChainTransaction
 
-from .models import Holding, LedgerAccount, Market, MarketWideControl, Offering, PrimaryOrder, Trade, Withdrawal
+from .models import (
+    Distribution,
+    Holding,
+    LedgerAccount,
+    Market,
+    MarketWideControl,
+    Offering,
+    PrimaryOrder,
+    Trade,
+    Withdrawal,
+)
 
 
 def chain_transaction_lock(*, pk: int) -> ChainTransaction:
@@ -156,6 +169,47 @@ def ledger_accounts_lock(*, specs: list[tuple[str, User | None, str]]) -> list[L
     if len(accounts) != len(wanted):
         raise LookupError("ledger accounts could not be created")
     return [accounts[key(k, getattr(u, "pk", None), c)] for k, u, c in specs]
+
+
+def ledger_accounts_lock_bulk(
+    *, currency: str, platform_kinds: tuple[str, ...], user_kinds: dict[str, set[int]]
+) -> tuple[dict[str, LedgerAccount], dict[tuple[str, int], LedgerAccount]]:
+    """`ledger_accounts_lock` for wide entries (a distribution batch): the platform's
+    accounts of `platform_kinds` and the users' accounts {kind: user ids}, created when
+    missing, locked in ONE statement in pk order (the lock order above), whatever the
+    number of users. Returns ({kind: platform account}, {(kind, user_id): account})."""
+    query = Q(kind__in=platform_kinds, user__isnull=True)
+    for kind, user_ids in user_kinds.items():
+        query |= Q(kind=kind, user_id__in=sorted(user_ids))
+
+    def locked():
+        platform, users = {}, {}
+        for a in LedgerAccount.objects.select_for_update().filter(query, currency=currency).order_by("pk"):
+            if a.user_id is None:
+                platform[a.kind] = a
+            else:
+                users[(a.kind, a.user_id)] = a
+        return platform, users
+
+    wanted = len(platform_kinds) + sum(len(ids) for ids in user_kinds.values())
+    platform, users = locked()
+    if len(platform) + len(users) != wanted:
+        missing = [LedgerAccount(kind=k, currency=currency) for k in platform_kinds if k not in platform]
+        missing += [
+            LedgerAccount(kind=k, user_id=uid, currency=currency)
+            for k, ids in user_kinds.items()
+            for uid in ids
+            if (k, uid) not in users
+        ]
+        LedgerAccount.objects.bulk_create(missing, ignore_conflicts=True)
+        platform, users = locked()
+    if len(platform) + len(users) != wanted:
+        raise LookupError("ledger accounts could not be created")
+    return platform, users
+
+
+def distribution_lock(*, pk: int) -> Distribution:
+    return Distribution.objects.select_for_update(of=("self",)).select_related("asset").get(pk=pk)
 
 
 def order_lock(*, pk: int) -> PrimaryOrder:

@@ -158,6 +158,9 @@ class LedgerAccount(models.Model):
         ISSUER_PROCEEDS = "issuer_proceeds", "Issuer proceeds"
         PLATFORM_FEES = "platform_fees", "Platform fees"
         BANK = "bank", "Bank (external)"
+        DISTRIBUTION_FUNDS = "distribution_funds", "Distributions funded, not yet paid"
+        WITHHOLDING_TAX = "withholding_tax", "Withholding tax payable"
+        DISTRIBUTION_SUSPENSE = "distribution_suspense", "Distributions held (suspense)"
 
     USER_KINDS = (Kind.INVESTOR_AVAILABLE, Kind.INVESTOR_HELD, Kind.ISSUER_PROCEEDS)
 
@@ -186,7 +189,18 @@ class LedgerAccount(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(kind__in=["investor_available", "investor_held", "issuer_proceeds"], user__isnull=False)
-                    | (Q(kind__in=["platform_fees", "bank"]) & Q(user__isnull=True))
+                    | (
+                        Q(
+                            kind__in=[
+                                "platform_fees",
+                                "bank",
+                                "distribution_funds",
+                                "withholding_tax",
+                                "distribution_suspense",
+                            ]
+                        )
+                        & Q(user__isnull=True)
+                    )
                 ),
                 name="ledger_account_owner_matches_kind",
             ),
@@ -213,6 +227,10 @@ class JournalEntry(models.Model):
         TRADE_MATCH = "trade_match", "Trade: buyer's cash to the seller (held until delivery) and fees"
         TRADE_SETTLE = "trade_settle", "Trade settled: seller's proceeds available"
         TRADE_REVERSE = "trade_reverse", "Trade reversed: cash back to the buyer"
+        DISTRIBUTION_FUND = "distribution_fund", "Distribution funded"
+        DISTRIBUTION_PAY = "distribution_pay", "Distribution paid to holders"
+        DISTRIBUTION_RELEASE = "distribution_release", "Held distribution released to the holder"
+        DISTRIBUTION_RETURN = "distribution_return", "Distribution money returned to the issuer"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     memo = models.CharField(max_length=300, blank=True)
@@ -225,6 +243,9 @@ class JournalEntry(models.Model):
         "TradeOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
     )
     trade = models.ForeignKey("Trade", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    distribution = models.ForeignKey(
+        "Distribution", null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -957,3 +978,187 @@ class Valuation(models.Model):
 
     def __str__(self):
         return f"Valuation of {self.asset} as of {self.as_of}"
+
+
+class Distribution(models.Model):
+    """Income paid to an asset's holders pro rata to the units they held at the record
+    date-time (docs/distributions.md).
+
+    declared → approved (a second staff member) → paying → paid; cancelled before any
+    payment. Funding (a deposit, or the issuer's proceeds) must reach the gross amount
+    before it can be paid."""
+
+    class Kind(models.TextChoices):
+        RENT = "rent", "Rent"
+        INTEREST = "interest", "Interest"
+        DIVIDEND = "dividend", "Dividend"
+        RETURN_OF_CAPITAL = "return_of_capital", "Return of capital"
+        FINAL_REDEMPTION = "final_redemption", "Final redemption"
+
+    class Status(models.TextChoices):
+        DECLARED = "declared", "Declared, waiting for approval"
+        APPROVED = "approved", "Approved"
+        PAYING = "paying", "Being paid"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="distributions")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    gross_minor = models.BigIntegerField(validators=[MinValueValidator(1)])
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    record_at = models.DateTimeField(help_text="Holders at this moment are entitled.")
+    payment_date = models.DateField()
+    note = models.CharField(max_length=1000, blank=True)
+    document = models.ForeignKey(
+        "assets.AssetDocument", null=True, blank=True, on_delete=models.PROTECT, related_name="distributions"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DECLARED, db_index=True)
+    funded_minor = models.BigIntegerField(default=0, editable=False)
+    total_units = models.BigIntegerField(
+        null=True, blank=True, editable=False, help_text="Units entitled at the record date (the asset's supply)."
+    )
+    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    declared_at = models.DateTimeField(default=timezone.now, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=1000, blank=True)
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    paying_started_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-payment_date", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(gross_minor__gte=1), name="distribution_gross_positive"),
+            models.CheckConstraint(
+                condition=Q(funded_minor__gte=0) & Q(funded_minor__lte=F("gross_minor")),
+                name="distribution_funded_within_gross",
+            ),
+            models.CheckConstraint(condition=Q(period_start__lte=F("period_end")), name="distribution_period_order"),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("declared_by")),
+                name="distribution_four_eyes",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "payment_date"], name="distribution_due_idx")]
+        permissions = [
+            ("approve_distribution", "Can approve a distribution declared by someone else"),
+            ("pay_distribution", "Can fund and pay distributions"),
+            ("release_distribution_payment", "Can release or return a held distribution payment"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.asset} paid {self.payment_date}"
+
+    @property
+    def is_fully_funded(self) -> bool:
+        return self.funded_minor == self.gross_minor
+
+
+class DistributionPayment(models.Model):
+    """One holder's share of a distribution (the issuer's, for the treasury's units).
+
+    pending (computed, not yet booked) → paid | held (compliance stops it: KYC lapsed,
+    frozen, sanctioned; the gross waits in suspense) → released (paid later) | returned
+    (to the issuer). gross = net + withheld for paid and released shares."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To be paid"
+        PAID = "paid", "Paid"
+        HELD = "held", "Held"
+        RELEASED = "released", "Released and paid"
+        RETURNED = "returned", "Returned to the issuer"
+
+    PAID_OUT = (Status.PAID, Status.RELEASED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    distribution = models.ForeignKey(Distribution, on_delete=models.PROTECT, related_name="payments")
+    investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    treasury = models.BooleanField(default=False, help_text="The issuer's share for the unsold (treasury) units.")
+    units = models.BigIntegerField()
+    gross_minor = models.BigIntegerField()
+    withholding_rate_bps = models.PositiveIntegerField(default=0)
+    withheld_minor = models.BigIntegerField(default=0)
+    net_minor = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    hold_codes = models.CharField(max_length=200, blank=True)
+    hold_reason = models.CharField(max_length=1000, blank=True)
+    entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="distribution_payments"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    reinvestment = models.CharField(
+        max_length=300, blank=True, help_text="What the holder's reinvestment instruction did with the net amount."
+    )
+
+    class Meta:
+        ordering = ["distribution", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["distribution", "investor", "treasury"], name="distribution_payment_once"),
+            models.CheckConstraint(condition=Q(units__gte=1), name="distribution_payment_units_positive"),
+            models.CheckConstraint(
+                condition=Q(gross_minor__gte=0) & Q(withheld_minor__gte=0) & Q(net_minor__gte=0),
+                name="distribution_payment_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["paid", "released"]) | Q(gross_minor=F("net_minor") + F("withheld_minor")),
+                name="distribution_payment_gross_is_net_plus_withheld",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["investor", "status"], name="distribution_payment_inv_idx"),
+            # The pay run's next batch: pending shares of one distribution in pk order.
+            models.Index(
+                fields=["distribution", "id"], condition=Q(status="pending"), name="distribution_payment_todo_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.investor} × {self.units} of {self.distribution}"
+
+
+class ReinvestmentInstruction(models.Model):
+    """An investor's standing request: reinvest what distributions of this asset pay
+    them into the same asset, in the open primary offering or with a buy order on the
+    secondary market at a limit they set. What cannot be spent stays as cash."""
+
+    class Target(models.TextChoices):
+        PRIMARY = "primary", "The open primary offering"
+        MARKET = "market", "A buy order on the secondary market"
+
+    investor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    asset = models.ForeignKey("assets.Asset", on_delete=models.CASCADE, related_name="+")
+    target = models.CharField(max_length=8, choices=Target.choices)
+    limit_price_minor = models.BigIntegerField(
+        null=True, blank=True, help_text="Secondary market: the most to pay per fraction, in minor units."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["investor", "asset"], name="reinvestment_one_per_asset"),
+            models.CheckConstraint(
+                condition=(Q(target="market") & Q(limit_price_minor__gte=1))
+                | (Q(target="primary") & Q(limit_price_minor__isnull=True)),
+                name="reinvestment_limit_iff_market",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Reinvest {self.asset} for {self.investor}"

@@ -27,3 +27,32 @@ def auctions_run() -> int:
     from .auction import auctions_run as auctions_run_service
 
     return auctions_run_service()
+
+
+@shared_task(name="marketplace.tasks.distributions_pay_due")
+def distributions_pay_due() -> int:
+    """Beat (hourly): pay every approved, funded distribution whose payment date has
+    come, and finish runs that stopped half-way (marketplace/distributions.py)."""
+    from .distributions import distribution_pay, distributions_due
+
+    paid = 0
+    for distribution in distributions_due():
+        report = distribution_pay(distribution=distribution)
+        paid += report.paid
+    return paid
+
+
+@shared_task(name="marketplace.tasks.distribution_mails_send")
+def distribution_mails_send(payment_ids: list[int]) -> int:
+    """One mail per paid holder of a distribution batch, over one mail connection."""
+    from .distributions import distribution_mails
+
+    return distribution_mails(payment_ids)
+
+
+@shared_task(name="marketplace.tasks.distribution_reinvest")
+def distribution_reinvest(payment_ids: list[int]) -> int:
+    """Carry out the reinvestment instructions of a paid batch's holders."""
+    from .distributions import reinvest_payments
+
+    return reinvest_payments(payment_ids)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import funding_views, market_data_views, payout_views, trading_views, views
+from . import distribution_views, funding_views, market_data_views, payout_views, statement_views, trading_views, views
 
 app_name = "marketplace"
 urlpatterns = [
@@ -37,4 +37,53 @@ urlpatterns = [
         name="asset_market_data_json",
     ),
     path("assets/<uuid:asset_public_id>/valuations/", market_data_views.valuation_submit, name="valuation_submit"),
+    # Income distributions (marketplace/distributions.py)
+    path("distributions/", distribution_views.my_distributions, name="distributions"),
+    path(
+        "assets/<uuid:asset_public_id>/distributions/declare",
+        distribution_views.distribution_declare,
+        name="distribution_declare",
+    ),
+    path("distributions/<uuid:public_id>/cancel", distribution_views.distribution_cancel, name="distribution_cancel"),
+    # Statements and the tax year (docs/statements.md)
+    path("statements/", statement_views.statements, name="statements"),
+    path(
+        "statements/<int:year>/<int:month>.pdf",
+        statement_views.statement_month,
+        {"fmt": "pdf"},
+        name="statement_month_pdf",
+    ),
+    path(
+        "statements/<int:year>/<int:month>.csv",
+        statement_views.statement_month,
+        {"fmt": "csv"},
+        name="statement_month_csv",
+    ),
+    path("tax/<int:year>.pdf", statement_views.tax_year, {"fmt": "pdf"}, name="tax_year_pdf"),
+    path("tax/<int:year>.csv", statement_views.tax_year, {"fmt": "csv"}, name="tax_year_csv"),
+    path("statements/investor/<int:user_id>/", statement_views.investor_statements, name="investor_statements"),
+    path(
+        "statements/investor/<int:user_id>/<int:year>/<int:month>.pdf",
+        statement_views.investor_statement_month,
+        {"fmt": "pdf"},
+        name="investor_statement_month_pdf",
+    ),
+    path(
+        "statements/investor/<int:user_id>/<int:year>/<int:month>.csv",
+        statement_views.investor_statement_month,
+        {"fmt": "csv"},
+        name="investor_statement_month_csv",
+    ),
+    path(
+        "statements/investor/<int:user_id>/tax/<int:year>.pdf",
+        statement_views.investor_tax_year,
+        {"fmt": "pdf"},
+        name="investor_tax_year_pdf",
+    ),
+    path(
+        "statements/investor/<int:user_id>/tax/<int:year>.csv",
+        statement_views.investor_tax_year,
+        {"fmt": "csv"},
+        name="investor_tax_year_csv",
+    ),
 ]

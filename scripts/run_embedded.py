@@ -3,7 +3,8 @@ embedded database, seed demo data, create and fund the platform's chain accounts
 run the web server and a Celery worker (with beat) side by side, each restarted with a
 capped back-off when it exits (config/supervisor.py), and seed the demo order book once
 the worker runs (seed_demo_book: it needs settlements on chain), then the market-integrity
-demo (seed_demo_integrity). Ctrl-C stops everything.
+demo (seed_demo_integrity) and the distributions demo (seed_demo_distributions). Ctrl-C
+stops everything.
 
 A custody master key is generated once into var/custody-master.keys unless
 CUSTODY_MASTER_KEYS or CUSTODY_MASTER_KEY_FILE is given. ALGOD_URL set in the
@@ -163,7 +164,7 @@ def main() -> int:
     # and ends with market_check. Idempotent: a restart replays the same orders. Then,
     # in the same background chain, the market-integrity demo (seed_demo_integrity: a
     # book in auction mode and a price history, docs/market-integrity.md "Demo").
-    seeders = iter(["seed_demo_integrity"])
+    seeders = iter(["seed_demo_integrity", "seed_demo_distributions"])
     seeding = subprocess.Popen([PY, "manage.py", "seed_demo_book"], cwd=ROOT, start_new_session=True)
 
     def stop(*_):

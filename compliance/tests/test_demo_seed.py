@@ -19,7 +19,8 @@ def test_seed_demo_has_verified_unverified_and_flagged_investors():
     assert standing("investor@demo.rwa").state == KycState.APPROVED
     assert standing("nora@demo.rwa").state == KycState.APPROVED
     assert standing("otto@demo.rwa").state == KycState.APPROVED
+    assert standing("lena@demo.rwa").state == KycState.APPROVED  # lapses in the distributions demo
     assert standing("una@demo.rwa").state == KycState.NONE
     flagged = KycApplication.objects.get(user__email="viktor@demo.rwa")
     assert flagged.status == KycApplication.Status.SUBMITTED and flagged.is_flagged
-    assert KycApplication.objects.count() == 4
+    assert KycApplication.objects.count() == 5

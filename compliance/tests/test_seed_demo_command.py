@@ -15,6 +15,7 @@ EXPECTED = {
     "investor@demo.rwa": {"investor"},
     "nora@demo.rwa": {"investor"},
     "otto@demo.rwa": {"investor"},
+    "lena@demo.rwa": {"investor"},
     "una@demo.rwa": {"investor"},
     "viktor@demo.rwa": {"investor"},
 }

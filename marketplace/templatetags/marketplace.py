@@ -1,6 +1,7 @@
 from django import template
 from django.core.exceptions import ObjectDoesNotExist
 
+from ..distribution_selectors import asset_distributions_public
 from ..selectors import offering_for_asset, offering_stats
 
 register = template.Library()
@@ -72,3 +73,9 @@ def offering_progress(assets):
 @register.simple_tag
 def offering_progress_one(asset):
     return offering_stats(asset_ids=[asset.pk]).get(asset.pk)
+
+
+@register.inclusion_tag("marketplace/_asset_distributions.html", takes_context=True)
+def asset_distributions(context, asset):
+    """The asset page's distributions: approved, being paid and paid ones (one query)."""
+    return {"asset": asset, "rows": asset_distributions_public(asset=asset), "user": context.get("user")}

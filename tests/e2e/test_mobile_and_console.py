@@ -80,6 +80,7 @@ def _investor_pages(investor, offering, order, sell) -> list[str]:
         reverse("marketplace:order", args=[order.public_id]),
         reverse("marketplace:trade_order", args=[sell.public_id]),
         reverse("marketplace:portfolio"),
+        reverse("marketplace:distributions"),
         reverse("marketplace:add_funds"),
         reverse("marketplace:payout_accounts"),
         reverse("accounts:profile"),

@@ -19,6 +19,9 @@ DEMO_USERS = [
     # Two more verified investors: the other side of the demo order book (seed_demo_book).
     ("nora@demo.rwa", "Nora Novak", [INVESTOR], False),
     ("otto@demo.rwa", "Otto Olsen", [INVESTOR], False),
+    # A holder whose KYC lapses after buying: the demo's held distribution payout
+    # (marketplace seed_demo_distributions).
+    ("lena@demo.rwa", "Lena Lindqvist", [INVESTOR], False),
     # KYC demo (compliance.demo): an investor without KYC and a sanctions-flagged applicant.
     ("una@demo.rwa", "Una Unverified", [INVESTOR], False),
     ("viktor@demo.rwa", "Viktor Drakov", [INVESTOR], False),

@@ -6,7 +6,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from . import health
+from . import health, metrics
 
 admin.site.site_header = "RWA Marketplace back office"
 admin.site.site_title = "RWA back office"
@@ -27,6 +27,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Prometheus; a 404 unless METRICS_TOKEN or METRICS_ALLOWED_IPS lets the caller in.
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("me/", include("accounts.urls")),
     path("compliance/", include("compliance.urls")),

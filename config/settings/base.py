@@ -42,6 +42,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # X-Request-ID on every response and log line, carried into Celery tasks; then the
+    # request count and latency by view for /metrics (config/request_id.py, config/metrics.py).
+    "config.request_id.RequestIdMiddleware",
+    "config.metrics.MetricsMiddleware",
     # Outside SessionMiddleware: a lost database connection (or SQLite still locked) is a
     # 503 "please try again", also when the session save is what hit it.
     "config.db_unavailable.DatabaseUnavailableMiddleware",
@@ -304,6 +308,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "marketplace.tasks.trade_orders_expire",
             "schedule": timedelta(seconds=env.float("MARKETPLACE_EXPIRY_INTERVAL_SECONDS", default=30.0)),
         },
+        "distributions-pay-due": {
+            "task": "marketplace.tasks.distributions_pay_due",
+            "schedule": timedelta(seconds=env.float("MARKETPLACE_DISTRIBUTION_INTERVAL_SECONDS", default=3600.0)),
+        },
         "auctions-run": {
             "task": "marketplace.tasks.auctions_run",
             "schedule": timedelta(seconds=env.float("MARKETPLACE_AUCTION_INTERVAL_SECONDS", default=15.0)),
@@ -325,6 +333,17 @@ READINESS_CHECKS = {
     "broker": "config.health.check_broker",
     "algod": "chain.health.check_algod",
     "settlement": "chain.health.check_outbox",
+}
+
+# /metrics (config/metrics.py, Prometheus text format): answered only to a bearer token
+# equal to METRICS_TOKEN or a client address (or network) in METRICS_ALLOWED_IPS, a 404
+# to anyone else. Production allows no address unless METRICS_ALLOWED_IPS is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# What apps above config compute for /metrics, as dotted paths (as READINESS_CHECKS).
+METRICS_SOURCES = {
+    "worker_heartbeat_age": "chain.heartbeat.worker_heartbeat_age",
+    "kyc_review_queue": "compliance.selectors.kyc_review_queue",
 }
 
 # Product rules that vary by deployment (each also in the README's table).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -289,3 +290,32 @@ def tax_summary(*, user) -> TaxSummary:
         rate=rate,
         has_profile=profile is not None,
     )
+
+
+@dataclass(frozen=True)
+class ReinvestLine:
+    asset: Asset
+    currency: str
+    instruction: Any  # ReinvestmentInstruction | None
+
+
+def reinvestment_lines(*, user) -> list[ReinvestLine]:
+    """Each asset the investor holds, with their reinvestment instruction if any (two
+    queries whatever the number of holdings)."""
+    from .models import ReinvestmentInstruction
+
+    holdings = list(
+        Holding.objects.filter(user_holdings_q(user)).select_related("asset", "asset__offering").order_by("asset__name")
+    )
+    instructions = {
+        i.asset_id: i
+        for i in ReinvestmentInstruction.objects.filter(investor=user, asset_id__in=[h.asset_id for h in holdings])
+    }
+    return [
+        ReinvestLine(
+            asset=h.asset,
+            currency=getattr(getattr(h.asset, "offering", None), "currency", h.asset.currency),
+            instruction=instructions.get(h.asset_id),
+        )
+        for h in holdings
+    ]

@@ -16,8 +16,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -58,8 +59,37 @@ def my_distributions(request: HttpRequest) -> HttpResponse:
             "tax": tax,
             "upcoming": selectors.upcoming_for_investor(user=user, rate_bps=tax.rate.rate_bps),
             "received": selectors.received_page(user=user, page_number=_page_number(request.GET.get("page"))),
+            "reinvest": selectors.reinvestment_lines(user=user),
         },
     )
+
+
+@login_required
+@require_POST
+def reinvestment_update(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
+    """Set or remove the reinvestment instruction for an asset the investor holds."""
+    from assets.models import Asset
+    from config.money import parse_major_to_minor
+
+    asset = Asset.objects.filter(public_id=asset_public_id).first()
+    if asset is None:
+        raise Http404("No such asset.")
+    target = (request.POST.get("target") or "")[:16]
+    limit_minor = None
+    try:
+        if target == "market":
+            limit_minor = parse_major_to_minor(request.POST.get("limit_price") or "", field="limit price")
+        distributions.reinvestment_set(investor=request.user, asset=asset, target=target, limit_price_minor=limit_minor)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('marketplace:distributions')}#reinvestment")
+    messages.success(
+        request,
+        f"Distributions of {asset.name} will be reinvested."
+        if target != distributions.REINVEST_NONE
+        else f"Distributions of {asset.name} will be paid as cash.",
+    )
+    return redirect(f"{reverse('marketplace:distributions')}#reinvestment")
 
 
 def _declare_page(request: HttpRequest, asset, form: DistributionDeclareForm, *, status: int = 200, error: str = ""):

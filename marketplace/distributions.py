@@ -783,3 +783,35 @@ def reinvest_payments(payment_ids: list[int]) -> int:
             reinvest_payment(pk)
             done += 1
     return done
+
+
+REINVEST_NONE = "none"
+
+
+@transaction.atomic(durable=True)
+def reinvestment_set(*, investor, asset: Asset, target: str, limit_price_minor: int | None = None):
+    """Set, change or remove (`target` "none") the investor's reinvestment instruction for
+    an asset they hold. The market target needs a limit price per fraction."""
+    from .models import Holding, ReinvestmentInstruction
+
+    if not (investor.is_authenticated and investor.is_active):
+        raise PermissionDenied("Sign in to set a reinvestment instruction.")
+    held = Holding.objects.filter(investor=investor, asset=asset).filter(Q(quantity__gt=0) | Q(pending_quantity__gt=0))
+    if not held.exists():
+        raise ValidationError("You can only reinvest distributions of an asset you hold.", code="not_held")
+    if target == REINVEST_NONE:
+        ReinvestmentInstruction.objects.filter(investor=investor, asset=asset).delete()
+        return None
+    if target not in ReinvestmentInstruction.Target.values:
+        raise ValidationError({"target": ["Choose where to reinvest."]})
+    if target == ReinvestmentInstruction.Target.MARKET:
+        if isinstance(limit_price_minor, bool) or not isinstance(limit_price_minor, int) or limit_price_minor < 1:
+            raise ValidationError({"limit_price": ["Give the most you would pay per fraction."]})
+        if limit_price_minor > MAX_MINOR:
+            raise ValidationError({"limit_price": ["The limit price is too large."]})
+    else:
+        limit_price_minor = None
+    instruction, _ = ReinvestmentInstruction.objects.update_or_create(
+        investor=investor, asset=asset, defaults={"target": target, "limit_price_minor": limit_price_minor}
+    )
+    return instruction

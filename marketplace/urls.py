@@ -40,6 +40,11 @@ urlpatterns = [
     # Income distributions (marketplace/distributions.py)
     path("distributions/", distribution_views.my_distributions, name="distributions"),
     path(
+        "distributions/reinvest/<uuid:asset_public_id>",
+        distribution_views.reinvestment_update,
+        name="reinvestment_update",
+    ),
+    path(
         "assets/<uuid:asset_public_id>/distributions/declare",
         distribution_views.distribution_declare,
         name="distribution_declare",

@@ -475,3 +475,56 @@ def test_received_payments_are_paginated(client, platform_accounts, investor, ap
     first, second = text(client.get(PAGE)), text(client.get(PAGE, {"page": "2"}))
     assert first.count('class="received-payment"') == 5 and "Page 1 of 2" in first and "?page=2" in first
     assert second.count('class="received-payment"') == 2 and "Page 2 of 2" in second
+
+
+# reinvestment instructions ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_investor_sets_changes_and_removes_a_reinvestment_instruction(client, offering, fund):
+    from marketplace.models import ReinvestmentInstruction
+
+    holder = verified_investor()
+    buy(holder, offering, 3, fund)
+    client.force_login(holder)
+    url = reverse("marketplace:reinvestment_update", args=[offering.asset.public_id])
+    page = client.get(reverse("marketplace:distributions"))
+    assert url in page.content.decode() and 'value="none" checked' in page.content.decode()
+
+    assert client.post(url, {"target": "primary"}).status_code == 302
+    instruction = ReinvestmentInstruction.objects.get(investor=holder, asset=offering.asset)
+    assert (instruction.target, instruction.limit_price_minor) == ("primary", None)
+
+    client.post(url, {"target": "market", "limit_price": "98.50"})
+    instruction.refresh_from_db()
+    assert (instruction.target, instruction.limit_price_minor) == ("market", 9_850)
+    assert 'value="98.50"' in client.get(reverse("marketplace:distributions")).content.decode()
+
+    for bad in ("", "0", "-1", "1e309", "１２", "9" * 10_000, "1\x00"):
+        response = client.post(url, {"target": "market", "limit_price": bad}, follow=True)
+        assert response.status_code == 200
+        instruction.refresh_from_db()
+        assert instruction.limit_price_minor == 9_850  # unchanged, and a message said why
+    response = client.post(url, {"target": "everything"}, follow=True)
+    assert "Choose where to reinvest" in response.content.decode()
+
+    client.post(url, {"target": "none"})
+    assert not ReinvestmentInstruction.objects.filter(investor=holder).exists()
+
+
+@pytest.mark.django_db
+def test_reinvestment_only_for_assets_one_holds_and_with_csrf(client, offering, fund):
+    from marketplace.models import ReinvestmentInstruction
+
+    stranger = verified_investor()
+    client.force_login(stranger)
+    url = reverse("marketplace:reinvestment_update", args=[offering.asset.public_id])
+    response = client.post(url, {"target": "primary"}, follow=True)
+    assert "only reinvest distributions of an asset you hold" in response.content.decode()
+    assert client.post(reverse("marketplace:reinvestment_update", args=[uuid.uuid4()]), {}).status_code == 404
+    holder = verified_investor()
+    buy(holder, offering, 1, fund)
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(holder)
+    assert csrf_client.post(url, {"target": "primary"}).status_code == 403
+    assert not ReinvestmentInstruction.objects.exists()

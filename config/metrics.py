@@ -149,6 +149,7 @@ def business_figures_compute() -> dict[str, Any]:
         "trades_last_minute": trade.objects.filter(created_at__gte=recent).count(),
         "kyc_review_queue": _source("kyc_review_queue")().count(),
         "distribution_payments_held": payment.objects.filter(status=payment.Status.HELD).count(),
+        "last_checks": _source("last_checks")() if "last_checks" in settings.METRICS_SOURCES else {},
     }
 
 
@@ -228,6 +229,17 @@ class BusinessCollector(Collector):
             "Distribution shares held awaiting compliance (KYC lapsed, frozen, sanctioned).",
             figures["distribution_payments_held"],
         )
+        problems = GaugeMetricFamily(
+            "rwa_check_problems",
+            "Problems found by the last run of each proof (ledger_check, reconcile, market_check, distribution_check).",
+            labels=["check"],
+        )
+        age = GaugeMetricFamily("rwa_check_age_seconds", "Seconds since each proof last ran.", labels=["check"])
+        for name, result in sorted(figures.get("last_checks", {}).items()):
+            problems.add_metric([name], result["problems"])
+            age.add_metric([name], max(0.0, time.time() - result["at"]))
+        yield problems
+        yield age
 
 
 BUSINESS_REGISTRY = CollectorRegistry(auto_describe=False)

@@ -9,8 +9,11 @@ from .trading import trade_orders_expire as trade_orders_expire_service
 
 @shared_task(name="marketplace.tasks.reconcile_holdings")
 def reconcile_holdings() -> int:
+    from .check_results import check_result_record
+
     report = reconcile()
     report.log()
+    check_result_record("reconcile", len(report.mismatches))
     return len(report.mismatches)
 
 

@@ -344,6 +344,7 @@ METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=["127.0
 METRICS_SOURCES = {
     "worker_heartbeat_age": "chain.heartbeat.worker_heartbeat_age",
     "kyc_review_queue": "compliance.selectors.kyc_review_queue",
+    "last_checks": "marketplace.check_results.last_check_results",
 }
 
 # Product rules that vary by deployment (each also in the README's table).

@@ -328,3 +328,25 @@ def test_a_database_failure_is_reported_not_raised(client, monkeypatch):
     assert sample(text, "rwa_business_metrics_up") == 0
     assert "rwa_outbox_rows" not in text
     assert "rwa_http_requests_total" in text
+
+
+def test_the_last_result_of_each_proof_is_exposed_with_its_age(client):
+    from django.core.management import call_command
+
+    from marketplace.check_results import CHECKS, KEY
+
+    for name in CHECKS:
+        cache.delete(KEY.format(name))
+    text = scrape(client)
+    assert 'rwa_check_problems{check="ledger_check"}' not in text  # never ran: no series
+    call_command("ledger_check", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("distribution_check", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    text = scrape(client)
+    assert sample(text, "rwa_check_problems", '{check="ledger_check"}') == 0
+    assert sample(text, "rwa_check_problems", '{check="distribution_check"}') == 0
+    assert 0 <= sample(text, "rwa_check_age_seconds", '{check="ledger_check"}') < 60
+    # A run that finds problems is what the alert sees.
+    from marketplace.check_results import check_result_record
+
+    check_result_record("reconcile", 3)
+    assert sample(scrape(client), "rwa_check_problems", '{check="reconcile"}') == 3

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from marketplace.check_results import check_result_record
 from marketplace.distribution_proofs import distribution_verify
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = distribution_verify()
+        check_result_record("distribution_check", len(report.problems))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(f"PROBLEM {problem}"))
         summary = (

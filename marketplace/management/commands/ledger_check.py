@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from marketplace.check_results import check_result_record
 from marketplace.ledger_proofs import ledger_verify
 
 
@@ -8,6 +9,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = ledger_verify()
+        check_result_record("ledger_check", len(report.problems))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(f"PROBLEM {problem}"))
         summary = (

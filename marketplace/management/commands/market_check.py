@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from marketplace.check_results import check_result_record
 from marketplace.market_proofs import market_verify
 
 
@@ -11,6 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = market_verify()
+        check_result_record("market_check", len(report.problems))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(f"PROBLEM {problem}"))
         summary = (

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from marketplace.check_results import check_result_record
 from marketplace.reconciliation import reconcile
 
 
@@ -11,6 +12,7 @@ class Command(BaseCommand):
             report = reconcile()
         except Exception as exc:
             raise CommandError(f"reconcile could not run: {exc}") from exc
+        check_result_record("reconcile", len(report.mismatches))
         for line in report.skipped:
             self.stdout.write(f"skipped  {line}")
         for mismatch in report.mismatches:

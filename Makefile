@@ -36,7 +36,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy accounts assets compliance marketplace chain config devnet
+	$(VENV)/bin/mypy accounts assets compliance marketplace chain config devnet api webhooks
 
 # Whole suite: lint first, then unit, integration (real Celery worker on Redis, real
 # devnet) and browser tests. pytest's exit code 5 (no tests collected) fails the run like

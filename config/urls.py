@@ -29,7 +29,11 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     # Prometheus; a 404 unless METRICS_TOKEN or METRICS_ALLOWED_IPS lets the caller in.
     path("metrics", metrics.metrics_view, name="metrics"),
+    # The public REST API (problem+json under all of /api/) and its tokens page (docs/api.md).
+    path("api/", include("api.urls.api")),
+    path("accounts/api-tokens/", include("api.urls.pages")),
     path("accounts/", include("allauth.urls")),
+    path("me/webhooks/", include("webhooks.urls")),
     path("me/", include("accounts.urls")),
     path("compliance/", include("compliance.urls")),
     path("assets/", include("assets.urls")),

@@ -33,6 +33,7 @@ from compliance.eligibility import income_check_many
 from compliance.withholding import withheld_for, withholding_rates_for_many
 from config.money import MAX_MINOR, format_money
 
+from . import webhook_events
 from .bulk_sql import insert_rows, update_from_values
 from .ledger import Leg, ledger_post
 from .locks import distribution_lock, ledger_accounts_lock, ledger_accounts_lock_bulk
@@ -475,6 +476,7 @@ def _pay_batch(distribution_id: int, actor, now, batch_size: int) -> tuple[int, 
         amounts: dict[LedgerAccount, int] = defaultdict(int)
         booked: list[tuple] = []  # (pk, *BOOKED)
         paid_ids: list[int] = []
+        paid_events: list[tuple[int, int, int, int]] = []  # (investor, gross, withheld, net)
         held = 0
         for p in batch:
             if p.treasury:
@@ -487,6 +489,7 @@ def _pay_batch(distribution_id: int, actor, now, batch_size: int) -> tuple[int, 
                 booked.append((p.pk, P.PAID, rate, withheld, net, "", ""))
                 amounts[users[(K.INVESTOR_AVAILABLE, p.investor_id)]] += net
                 amounts[platform[K.WITHHOLDING_TAX]] += withheld
+                paid_events.append((p.investor_id, p.gross_minor, withheld, net))
                 if net > 0:
                     paid_ids.append(p.pk)
             else:
@@ -512,6 +515,7 @@ def _pay_batch(distribution_id: int, actor, now, batch_size: int) -> tuple[int, 
             rows=booked,
             constants={"entry": entry.pk if entry else None, "paid_at": now},
         )
+        webhook_events.distribution_paid(distribution=distribution, paid=paid_events)
         if paid_ids:
             from .tasks import distribution_mails_send, distribution_reinvest
 

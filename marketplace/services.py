@@ -27,7 +27,9 @@ from chain.services import SigningRefused, investor_account_get_or_create, outbo
 from compliance.audit import audit_record, model_snapshot
 from compliance.eligibility import RECEIVE, settlement_check
 from config.money import MAX_MINOR, currency_clean, format_money
+from webhooks.models import EventKind
 
+from . import webhook_events
 from .ledger import Leg, fee_for, ledger_post
 from .locks import (
     chain_transaction_lock,
@@ -199,6 +201,7 @@ def deposit_book(*, investor, amount_minor: int, currency: str, bank_reference: 
         created_by=actor,
         deposit=deposit,
     )
+    webhook_events.deposit_booked(deposit)
     audit_record(
         actor=actor,
         action="cash.deposit_recorded",
@@ -298,6 +301,7 @@ def withdrawal_mark_paid(
     withdrawal.status, withdrawal.bank_reference = Withdrawal.Status.PAID, bank_reference
     withdrawal.decided_by, withdrawal.decided_at = actor, timezone.now()
     withdrawal.save()
+    webhook_events.withdrawal_paid(withdrawal)
     audit_record(
         actor=actor,
         action="cash.withdrawal_paid",
@@ -471,6 +475,8 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
         order=order,
     )
     Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") + quantity, updated_at=now)
+    # Before the offering's UPDATE: the webhook read stays out of the offering lock's window.
+    webhook_events.primary_order_event(order, EventKind.ORDER_ACCEPTED)
     _offering_take(offering, quantity, now)
     order.replayed = False
     return order
@@ -604,6 +610,8 @@ def order_settlement_confirmed(chain_tx: ChainTransaction) -> None:
         first_acquired_at=Coalesce(F("first_acquired_at"), now),
         updated_at=now,
     )
+    order.status = OS.SETTLED
+    webhook_events.primary_order_event(order, EventKind.ORDER_SETTLED)
     notify(
         user=order.investor,
         subject=f"{order.quantity:,} {order.asset.unit_name} delivered",

@@ -33,7 +33,9 @@ from chain.services import SigningRefused, investor_account_get_or_create, outbo
 from compliance.audit import audit_record
 from compliance.eligibility import RECEIVE, SEND, RuleFailure, settlement_check
 from config.money import format_money
+from webhooks.models import EventKind
 
+from . import webhook_events
 from .ledger import Leg, ledger_post, trade_fee
 from .locks import (
     chain_transaction_lock,
@@ -708,6 +710,9 @@ def _insert(order: TradeOrder) -> None:
         raise ValidationError(
             "This form was already used for another order; reload the page.", code="idempotency_conflict"
         ) from None
+    webhook_events.trade_order_event(order, EventKind.ORDER_ACCEPTED)
+    if order.status == OS.CANCELLED:  # fill or kill that could not fill: inserted closed
+        webhook_events.trade_order_event(order, EventKind.ORDER_CANCELLED)
 
 
 def _close_incoming(order: TradeOrder, *, code: str, reason: str, holdings, accounts, now) -> None:
@@ -843,6 +848,7 @@ def _execute(
         if order.remaining_quantity == 0:
             order.status, order.closed_at = OS.FILLED, now
             _notify_filled(order)
+            webhook_events.trade_order_event(order, EventKind.ORDER_FILLED)
         if order is resting:
             order.save(
                 update_fields=[
@@ -902,6 +908,10 @@ def _close(order: TradeOrder, *, status: str, code: str, reason: str, actor, hol
             "updated_at",
         ]
     )
+    if status in (OS.CANCELLED, OS.EXPIRED):
+        webhook_events.trade_order_event(
+            order, EventKind.ORDER_CANCELLED if status == OS.CANCELLED else EventKind.ORDER_EXPIRED
+        )
 
 
 def _order_locks(*, orders: list[TradeOrder], currency: str):
@@ -1174,6 +1184,7 @@ def trade_settlement_confirmed(chain_tx: ChainTransaction) -> None:
         first_acquired_at=Coalesce(F("first_acquired_at"), now),
         updated_at=now,
     )
+    webhook_events.trade_settled(trade)
 
 
 def trade_settlement_failed(chain_tx: ChainTransaction) -> None:

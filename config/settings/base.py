@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "assets",
     "marketplace",
     "chain",
+    "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -312,12 +314,27 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "marketplace.tasks.distributions_pay_due",
             "schedule": timedelta(seconds=env.float("MARKETPLACE_DISTRIBUTION_INTERVAL_SECONDS", default=3600.0)),
         },
+        "webhooks-sweep": {
+            "task": "webhooks.tasks.sweep",
+            "schedule": timedelta(seconds=env.float("WEBHOOKS_SWEEP_INTERVAL_SECONDS", default=30.0)),
+        },
         "auctions-run": {
             "task": "marketplace.tasks.auctions_run",
             "schedule": timedelta(seconds=env.float("MARKETPLACE_AUCTION_INTERVAL_SECONDS", default=15.0)),
         },
     }
 )
+
+# Webhooks (docs/webhooks.md). WEBHOOKS_ALLOW_PRIVATE lets endpoints use http:// and
+# private or loopback addresses: the test and local settings only, never production.
+WEBHOOKS_ALLOW_PRIVATE = False
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
+# Waits after the 1st, 2nd, ... failed attempt; the attempt after the last wait is the last.
+WEBHOOKS_RETRY_SCHEDULE = (30, 120, 600, 3600, 6 * 3600)
+WEBHOOKS_MAX_ATTEMPTS = len(WEBHOOKS_RETRY_SCHEDULE) + 1
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOKS_MAX_ENDPOINTS = 10
+WEBHOOKS_RATE_LIMIT = (30, 3600)  # endpoint changes per user per hour
 
 LOGGING = {
     "version": 1,
@@ -438,3 +455,12 @@ ASSET_IMAGES_PER_ASSET = env.int("ASSET_IMAGES_PER_ASSET", default=20)
 # Absolute base URL of the public site: ARC-3 metadata URLs on chain start with it
 # (at most 96 bytes in all, so keep it short).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+# Public REST API (api/, docs/api.md): rate limits as (count, seconds). Every request per
+# client address; authenticated requests also per token; order placement per token (the
+# engine's own MARKETPLACE_TRADE_ORDER_RATE applies as well); presented tokens that fail
+# to authenticate, per address.
+API_RATE_LIMIT_ADDRESS = tuple(env.list("API_RATE_LIMIT_ADDRESS", cast=int, default=[300, 60]))
+API_RATE_LIMIT_TOKEN = tuple(env.list("API_RATE_LIMIT_TOKEN", cast=int, default=[120, 60]))
+API_RATE_LIMIT_ORDERS = tuple(env.list("API_RATE_LIMIT_ORDERS", cast=int, default=[10, 60]))
+API_RATE_LIMIT_AUTH_FAILED = tuple(env.list("API_RATE_LIMIT_AUTH_FAILED", cast=int, default=[20, 300]))

@@ -39,3 +39,5 @@ CUSTODY_MASTER_KEY_FILE = env.str("CUSTODY_MASTER_KEY_FILE", default=str(VAR_DIR
 # The demo's staff accounts have no authenticator; set STAFF_MFA_REQUIRED=1 to try the
 # production rule (staff are sent to set one up before the back office opens).
 STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=False)
+# Webhook receivers on 127.0.0.1 over http (the tests' and the demo's); never in production.
+WEBHOOKS_ALLOW_PRIVATE = True

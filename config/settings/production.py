@@ -20,6 +20,7 @@ ALGOD_ALLOW_DEVNET = env.bool("ALGOD_ALLOW_DEVNET_IN_PRODUCTION", default=False)
 CUSTODY_MASTER_KEYS = env.str("CUSTODY_MASTER_KEYS", default="")
 # Not from the environment: staff always need a second factor in production.
 STAFF_MFA_REQUIRED = True
+WEBHOOKS_ALLOW_PRIVATE = False  # the SSRF guard is always on (docs/webhooks.md)
 
 # WhiteNoise serves the collected static files, right after SecurityMiddleware.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]

@@ -30,3 +30,5 @@ ALGOD_TIMEOUT_SECONDS = env.int("ALGOD_TIMEOUT_SECONDS", default=5)
 # Staff log in with force_login in most tests; accounts/tests/test_staff_access.py turns
 # the staff second-factor rule on and proves it.
 STAFF_MFA_REQUIRED = False
+# Webhook receivers on 127.0.0.1 over http (the tests' and the demo's); never in production.
+WEBHOOKS_ALLOW_PRIVATE = True

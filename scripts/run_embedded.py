@@ -125,6 +125,7 @@ def main() -> int:
         manage("seed_demo_assets")  # approved here, minted on devnet by the worker below
         manage("seed_demo_market")  # demo cash; offerings open when the worker confirms each mint
         manage("market_check")  # the secondary market's invariants (docs/trading.md); exits 1 naming the rows
+        manage("seed_demo_api")  # prints the API docs URL and a demo-only read token (docs/api.md)
     except BaseException:
         if devnet is not None:
             devnet.terminate()

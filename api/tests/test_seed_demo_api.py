@@ -15,7 +15,9 @@ def _seed(client) -> str:
     call_command("seed_demo_api", stdout=out)
     text = out.getvalue()
     assert "/api/v1/docs" in text
-    return re.search(r"Bearer (rwa_\S+)'", text).group(1)
+    found = re.search(r"Bearer (rwa_\S+)'", text)
+    assert found, text
+    return found.group(1)
 
 
 def test_the_demo_token_reads_cannot_trade_and_is_replaced_at_each_start(client):

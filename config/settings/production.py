@@ -25,10 +25,18 @@ WEBHOOKS_ALLOW_PRIVATE = False  # the SSRF guard is always on (docs/webhooks.md)
 # WhiteNoise serves the collected static files, right after SecurityMiddleware.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 
+# Uploaded files (data room, KYC documents, photos): the local filesystem at
+# PRIVATE_MEDIA_ROOT by default; for several machines, another Django storage backend
+# by its dotted path with its options as JSON, e.g. MEDIA_STORAGE_BACKEND=
+# storages.backends.s3.S3Storage and MEDIA_STORAGE_OPTIONS={"bucket_name": "rwa-private",
+# "default_acl": "private", "querystring_auth": true} (install django-storages[s3] first;
+# docs/architecture.md "Operating at scale"). Files are always served through our views,
+# never by public URL.
+MEDIA_STORAGE_BACKEND = env.str("MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
 STORAGES = {
     "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env.str("PRIVATE_MEDIA_ROOT")},
+        "BACKEND": MEDIA_STORAGE_BACKEND,
+        "OPTIONS": env.json("MEDIA_STORAGE_OPTIONS", default={}) or {"location": env.str("PRIVATE_MEDIA_ROOT")},
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

@@ -252,6 +252,16 @@ class TradeOrderIn(Schema):
     expires_at: AwareDatetime | None = Field(default=None, description="Good-till-date orders only.")
 
 
+class PrimaryOrderIn(Schema):
+    asset: UUID
+    quantity: StrictInt = Field(description="Whole fractions to buy at the offering's price.")
+
+
+class TradeOrderChangeIn(Schema):
+    quantity: StrictInt | None = Field(default=None, description="The new open (unfilled) quantity.")
+    limit_price_minor: StrictInt | None = Field(default=None, description="The new limit price, in minor units.")
+
+
 class MyTradeOut(Schema):
     public_id: UUID
     asset: UUID

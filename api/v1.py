@@ -19,7 +19,7 @@ from ninja.openapi.docs import DocsBase
 from assets.models import Asset
 from assets.selectors import catalogue_assets
 from compliance.eligibility import RECEIVE, SEND
-from marketplace import distribution_selectors, selectors, trading, trading_selectors
+from marketplace import distribution_selectors, selectors, services, trading, trading_selectors
 from marketplace.models import LedgerAccount, Trade, TradeOrder
 
 from . import errors, limits, schemas
@@ -176,6 +176,23 @@ def _trade_order_out(order: TradeOrder) -> dict[str, Any]:
         "cancel_reason": order.cancel_reason,
         "created_at": order.created_at,
         "closed_at": order.closed_at,
+    }
+
+
+def _primary_order_out(o) -> dict[str, Any]:
+    return {
+        "public_id": o.public_id,
+        "asset": o.asset.public_id,
+        "quantity": o.quantity,
+        "price_per_fraction_minor": o.price_per_fraction_minor,
+        "gross_minor": o.gross_minor,
+        "fee_minor": o.fee_minor,
+        "total_minor": o.total_minor,
+        "currency": o.currency,
+        "status": o.status,
+        "created_at": o.created_at,
+        "settled_at": o.settled_at,
+        "txid": _txid(o),
     }
 
 
@@ -353,24 +370,7 @@ def my_orders(request: HttpRequest, page: Query[schemas.PageQuery]):
     result = paginate(
         request, selectors.orders_for(user=token_user(request)), ORDERS, limit=page.limit, cursor=page.cursor
     )
-    items = [
-        {
-            "public_id": o.public_id,
-            "asset": o.asset.public_id,
-            "quantity": o.quantity,
-            "price_per_fraction_minor": o.price_per_fraction_minor,
-            "gross_minor": o.gross_minor,
-            "fee_minor": o.fee_minor,
-            "total_minor": o.total_minor,
-            "currency": o.currency,
-            "status": o.status,
-            "created_at": o.created_at,
-            "settled_at": o.settled_at,
-            "txid": _txid(o),
-        }
-        for o in result.items
-    ]
-    return {"items": items, "next": result.next}
+    return {"items": [_primary_order_out(o) for o in result.items], "next": result.next}
 
 
 @api.get(
@@ -548,3 +548,65 @@ def trade_order_cancel(request: HttpRequest, public_id: UUID):
     """Cancel your open order (also while trading is halted); 409 when it is no longer open."""
     order = _own_trade_order(request, public_id)
     return _trade_order_out(trading.trade_order_cancel(order=order, actor=token_user(request)))
+
+
+@api.post(
+    "/me/orders",
+    response={
+        200: schemas.PrimaryOrderOut,
+        201: schemas.PrimaryOrderOut,
+        409: schemas.Problem,
+        **P4,
+        422: schemas.Problem,
+    },
+    auth=TRADE,
+    throttle=limits.PLACING,
+    tags=["trade"],
+)
+def primary_order_place(request: HttpRequest, order: schemas.PrimaryOrderIn, idempotency_key: IdempotencyKey):
+    """Buy fractions in an asset's open primary offering at its price, plus the fee: the
+    cash is held at once and the purchase settles on chain (follow it in GET /me/orders).
+    201 with the order; 200 with the same order when the Idempotency-Key was used before
+    with the same body; 409 with another body; 422 with the reasons when refused (supply,
+    limits, cash, the eligibility engine's `reason_codes`)."""
+    try:
+        offering = selectors.offering_get_for_asset(asset_public_id=order.asset)
+    except Http404:
+        raise NinjaValidationError(
+            [{"loc": ("body", "order", "asset"), "msg": "No live asset has this id.", "type": "unknown_asset"}]
+        ) from None
+    placed = services.order_place(
+        investor=token_user(request), offering_id=offering.pk, quantity=order.quantity, idempotency_key=idempotency_key
+    )
+    if getattr(placed, "replayed", False):
+        return Status(200, _primary_order_out(placed))
+    return Status(201, _primary_order_out(placed))
+
+
+@api.post(
+    "/me/trade-orders/{uuid:public_id}/modify",
+    response={200: schemas.TradeOrderOut, 404: schemas.Problem, 409: schemas.Problem, **P4, 422: schemas.Problem},
+    auth=TRADE,
+    throttle=limits.PLACING,
+    tags=["trade"],
+)
+def trade_order_modify(
+    request: HttpRequest, public_id: UUID, change: schemas.TradeOrderChangeIn, idempotency_key: IdempotencyKey
+):
+    """Change your open order: a new open quantity and/or limit price. Lowering only the
+    quantity keeps its time priority; anything else cancels it and places a new order
+    (returned, with the new id), which loses priority and may match at once. 409 when it is
+    no longer open."""
+    if change.quantity is None and change.limit_price_minor is None:
+        raise NinjaValidationError(
+            [{"loc": ("body", "change"), "msg": "Give a new quantity or limit price.", "type": "missing"}]
+        )
+    order = _own_trade_order(request, public_id)
+    changed = trading.trade_order_modify(
+        order=order,
+        investor=token_user(request),
+        quantity=change.quantity,
+        limit_price_minor=change.limit_price_minor,
+        idempotency_key=idempotency_key,
+    )
+    return _trade_order_out(changed)

@@ -165,3 +165,49 @@ def test_placing_has_a_tighter_rate_limit(alice, alice_api, asset, fund, setting
     assert TradeOrder.objects.filter(investor=alice).count() == 2
     # Reading is not placing.
     assert alice_api.get("/api/v1/me/trade-orders").status_code == 200
+
+
+# primary purchases and modifying orders ------------------------------------------------------
+
+
+def test_buy_in_the_primary_offering_once_per_key(alice, alice_api, asset, fund):
+    from marketplace.models import PrimaryOrder
+
+    fund(alice)
+    headers = key()
+    body = {"asset": str(asset.public_id), "quantity": 3}
+    first = alice_api.post("/api/v1/me/orders", body, headers=headers)
+    assert first.status_code == 201, first.content
+    order = PrimaryOrder.objects.get(public_id=first.json()["public_id"])
+    assert order.investor == alice and order.quantity == 3 and first.json()["total_minor"] == order.total_minor
+    again = alice_api.post("/api/v1/me/orders", body, headers=headers)
+    assert again.status_code == 200 and again.json() == first.json()
+    other = alice_api.post("/api/v1/me/orders", {**body, "quantity": 4}, headers=headers)
+    assert_problem(other, 409)
+    assert PrimaryOrder.objects.filter(investor=alice).count() == 1
+    for bad in ({"asset": str(asset.public_id), "quantity": 0}, {"asset": str(asset.public_id), "quantity": "1e309"}):
+        assert alice_api.post("/api/v1/me/orders", bad, headers=key()).status_code == 422
+
+
+def test_buying_needs_the_trade_scope(alice, asset, fund):
+    fund(alice)
+    _token, secret = make_token(alice, scopes=["read"])
+    response = ApiClient(secret).post(
+        "/api/v1/me/orders", {"asset": str(asset.public_id), "quantity": 1}, headers=key()
+    )
+    assert_problem(response, 403)
+
+
+def test_modify_lowers_the_quantity_in_place_or_replaces_the_order(alice, bob_api, alice_api, asset, fund):
+    fund(alice)
+    placed = alice_api.post(PLACE, order_body(asset, quantity=5), headers=key()).json()
+    url = f"/api/v1/me/trade-orders/{placed['public_id']}/modify"
+    assert_problem(bob_api.post(url, {"quantity": 2}, headers=key()), 404)  # not bob's
+    assert alice_api.post(url, {}, headers=key()).status_code == 422
+    smaller = alice_api.post(url, {"quantity": 2}, headers=key())
+    assert smaller.status_code == 200 and smaller.json()["public_id"] == placed["public_id"]
+    assert TradeOrder.objects.get(public_id=placed["public_id"]).remaining_quantity == 2
+    repriced = alice_api.post(url, {"limit_price_minor": 9_000}, headers=key())
+    assert repriced.status_code == 200 and repriced.json()["public_id"] != placed["public_id"]
+    assert TradeOrder.objects.get(public_id=placed["public_id"]).status == "cancelled"
+    assert_problem(alice_api.post(url, {"quantity": 1}, headers=key()), 409)  # no longer open

@@ -311,3 +311,21 @@ class EligibilityOut(Schema):
     allowed: bool
     reason_codes: list[str]
     reasons: list[ReasonOut]
+
+
+class StatementMonthOut(Schema):
+    year: int
+    month: int
+    csv: str = Field(description="API path of the month's statement as CSV.")
+    pdf: str = Field(description="API path of the month's statement as PDF.")
+
+
+class TaxYearOut(Schema):
+    year: int
+    csv: str
+    pdf: str
+
+
+class StatementsOut(Schema):
+    months: list[StatementMonthOut]
+    years: list[TaxYearOut]

@@ -6,7 +6,8 @@ answer. Published operations are frozen: a change that breaks a client is v2's."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import io
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,7 +20,17 @@ from ninja.openapi.docs import DocsBase
 from assets.models import Asset
 from assets.selectors import catalogue_assets
 from compliance.eligibility import RECEIVE, SEND
-from marketplace import distribution_selectors, selectors, services, trading, trading_selectors
+from config.ratelimit import hit
+from marketplace import (
+    distribution_selectors,
+    selectors,
+    services,
+    statement_views,
+    statements,
+    statements_pdf,
+    trading,
+    trading_selectors,
+)
 from marketplace.models import LedgerAccount, Trade, TradeOrder
 
 from . import errors, limits, schemas
@@ -610,3 +621,101 @@ def trade_order_modify(
         idempotency_key=idempotency_key,
     )
     return _trade_order_out(changed)
+
+
+STATEMENT_FORMATS = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+StatementFormat = Annotated[Literal["csv", "pdf"], Query(description="csv or pdf")]
+
+
+@api.get(
+    "/me/statements",
+    response={200: schemas.StatementsOut, **P4},
+    auth=READ,
+    throttle=limits.AUTHENTICATED,
+    tags=["read"],
+)
+def my_statements(request: HttpRequest):
+    """Your monthly statements (from your first activity to this month, to date) and annual
+    tax summaries, with the API paths to download each as CSV or PDF."""
+    months = statements.months_available(user=token_user(request))
+    base = "/api/v1/me"
+    return {
+        "months": [
+            {
+                "year": y,
+                "month": m,
+                "csv": f"{base}/statements/{y}/{m}?format=csv",
+                "pdf": f"{base}/statements/{y}/{m}?format=pdf",
+            }
+            for y, m in months
+        ],
+        "years": [
+            {"year": y, "csv": f"{base}/tax/{y}?format=csv", "pdf": f"{base}/tax/{y}?format=pdf"}
+            for y in sorted({y for y, _ in months}, reverse=True)
+        ],
+    }
+
+
+def _document(request: HttpRequest, fmt: str, filename: str, build, to_pdf, to_csv) -> HttpResponse:
+    """The same documents as the statements page (marketplace/statements.py), as a file."""
+    if fmt == "pdf":
+        limit, window = statement_views.PDF_RATE
+        if not hit(action="statement_pdf", who=f"user:{token_user(request).pk}", limit=limit, window=window):
+            return errors.problem(
+                request, status=429, slug="rate-limited", detail="Too many PDFs; try again in a minute."
+            )
+    try:
+        document = build()
+    except statements.PeriodError as exc:
+        return errors.problem(request, status=404, slug="not-found", detail=str(exc))
+    if fmt == "pdf":
+        body: bytes | str = to_pdf(document)
+    else:
+        out = io.StringIO()
+        to_csv(document, out)
+        body = out.getvalue()
+    response = HttpResponse(body, content_type=STATEMENT_FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="rwa-{filename}.{fmt}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@api.get(
+    "/me/statements/{int:year}/{int:month}",
+    response={200: None, 404: schemas.Problem, **P4},
+    auth=READ,
+    throttle=limits.AUTHENTICATED,
+    tags=["read"],
+)
+def my_statement(request: HttpRequest, year: int, month: int, format: StatementFormat = "csv"):  # noqa: A002
+    """One month's statement (the same document as the statements page), CSV or PDF."""
+    user = token_user(request)
+    return _document(
+        request,
+        format,
+        f"statement-{year:04d}-{month:02d}",
+        lambda: statements.monthly_statement(user=user, year=year, month=month),
+        statements_pdf.monthly_statement_pdf,
+        statements.write_monthly_csv,
+    )
+
+
+@api.get(
+    "/me/tax/{int:year}",
+    response={200: None, 404: schemas.Problem, **P4},
+    auth=READ,
+    throttle=limits.AUTHENTICATED,
+    tags=["read"],
+)
+def my_tax_summary(request: HttpRequest, year: int, format: StatementFormat = "csv"):  # noqa: A002
+    """One year's tax summary: income by asset and kind, withholding, realised gains (FIFO,
+    fees in the cost), CSV or PDF."""
+    user = token_user(request)
+    return _document(
+        request,
+        format,
+        f"tax-summary-{year:04d}",
+        lambda: statements.tax_summary(user=user, year=year),
+        statements_pdf.tax_summary_pdf,
+        statements.write_tax_csv,
+    )

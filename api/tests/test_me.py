@@ -101,3 +101,30 @@ def test_lists_are_only_the_owners(alice, bob, alice_api, bob_api, offering, fun
         assert alice_api.get(path).json() != bob_api.get(path).json()
     assert bob_api.get("/api/v1/me/orders").json()["items"] == []
     assert bob_api.get("/api/v1/me/trade-orders").json()["items"] == []
+
+
+def test_statements_list_and_download_as_csv_and_pdf_only_ones_own(alice, alice_api, bob_api, asset, fund):
+    import io
+
+    from django.utils import timezone
+    from pypdf import PdfReader
+
+    fund(alice)
+    listed = alice_api.get("/api/v1/me/statements")
+    assert listed.status_code == 200
+    now = timezone.now()
+    month = next(m for m in listed.json()["months"] if (m["year"], m["month"]) == (now.year, now.month))
+    csv = alice_api.get(month["csv"])
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+    assert "Deposit" in csv.content.decode()
+    pdf = alice_api.get(month["pdf"])
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert alice.email in PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    tax = alice_api.get(listed.json()["years"][0]["csv"])
+    assert tax.status_code == 200
+    # Bob's token reads Bob's statements: his own month has no deposit of Alice's.
+    assert "Deposit" not in bob_api.get(month["csv"]).content.decode()
+    # Out of range, hostile, wrong format: problems, never a 500.
+    assert alice_api.get("/api/v1/me/statements/2026/13?format=csv").status_code == 404
+    assert alice_api.get("/api/v1/me/statements/99999/1?format=csv").status_code == 404
+    assert alice_api.get(f"/api/v1/me/tax/{now.year}?format=exe").status_code == 422

@@ -40,9 +40,12 @@ lint: venv
 
 # Whole suite: lint first, then unit, integration (real Celery worker on Redis, real
 # devnet) and browser tests. pytest's exit code 5 (no tests collected) fails the run like
-# any other non-zero code.
+# any other non-zero code. TEST_PROCESSES pytest-xdist processes (a test module stays in
+# one; each has its own database, broker db and cache prefix: config/settings/test.py);
+# TEST_PROCESSES=0 runs in this process.
+TEST_PROCESSES ?= 2
 test: venv system-deps services lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 check-deploy: venv
 	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) \

@@ -23,7 +23,7 @@ from compliance.access import (
     user_access_change,
     user_password_set_by_staff,
 )
-from config.backoffice import form_errors_from
+from config.backoffice import LargeTableAdminMixin, form_errors_from
 
 from .forms_admin import AccessForm, PasswordSetForm, UserChangeForm, UserCreationForm
 from .models import User
@@ -32,7 +32,7 @@ ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permis
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(LargeTableAdminMixin, BaseUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     ordering = ["email"]

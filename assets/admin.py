@@ -13,6 +13,7 @@ from django_countries import countries
 
 from chain.templatetags.chain_links import asset_link, txid_link
 from config.admin_money import MoneyAdminMixin
+from config.backoffice import LargeTableAdminMixin
 from config.numbers import WHOLE_NUMBER_FIELDS
 
 from . import services
@@ -139,7 +140,7 @@ class AssetImageInline(admin.TabularInline):
 
 
 @admin.register(AssetImage)
-class AssetImageAdmin(admin.ModelAdmin):
+class AssetImageAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     """Every gallery photo, for staff to take one down: the action goes through
     services.asset_image_remove (audited; the files are deleted on commit)."""
 
@@ -211,15 +212,15 @@ class AssetAdminForm(forms.ModelForm):
 
 
 @admin.register(Asset)
-class AssetAdmin(MoneyAdminMixin, admin.ModelAdmin):
+class AssetAdmin(LargeTableAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     """The issuance review queue. Decisions go through services (four eyes, audit log,
     minting through the outbox); staff edit only the transfer restrictions here."""
 
     list_display = ("name", "issuer", "category", "status", "submitted_at", "total_fractions", "asa_id_link")
-    list_filter = ("status", "category", "currency")
+    # No date hierarchy: its year links are a DISTINCT over every row on every view.
+    list_filter = ("status", "category", "currency", "submitted_at")
     search_fields = ("name", "issuer__email", "unit_name", "asset_name", "location")
     list_select_related = ("issuer",)
-    date_hierarchy = "submitted_at"
     inlines = [AssetDocumentInline, AssetImageInline]
     readonly_fields = ISSUER_FIELDS + WORKFLOW_FIELDS
     fieldsets = (

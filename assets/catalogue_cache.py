@@ -4,55 +4,45 @@ The results fragment (12 cards, the count and the pager) is most of the catalogu
 (docs/benchmarks.md) and the same for every visitor, so it is rendered once per
 (catalogue version, filters, page, language) and kept in the shared cache.
 
-The version is a random token in the cache, replaced whenever any asset is saved or
-deleted (every write of the app goes through `save()`, the admin included): right away,
-so this process never serves its own stale page, and again when the transaction commits,
-so a page rendered by another request between the write and the commit (still seeing the
-old rows) is dropped too. Entries also expire after CATALOGUE_CACHE_SECONDS, so even a
-write that bypassed `save()` (a raw `QuerySet.update()`) shows within that time.
+The version (config/fragment_cache.py) is replaced whenever any asset or offering is
+saved or deleted (every write of the app goes through `save()`, the admin included; the
+purchase that sells the last fractions bumps it itself). Entries also expire after
+CATALOGUE_CACHE_SECONDS, so even a write that bypassed `save()` (a raw
+`QuerySet.update()`) shows within that time. The full page's content (the filter form
+echoing the parameters, and the results) is cached the same way, so a page view renders
+only the site's frame around it.
 Prices shown here are indicative; the offering page and the order itself always read the
 database. The cards' last trade price and change (marketplace.market_data) replace the
 version when a trade prints a new last price (`trade_printed`, after the commit).
 """
 
 import hashlib
-import uuid
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import get_language
+
+from config import fragment_cache
 
 VERSION_KEY = "assets:catalogue:version"
 
 
-def _timeout() -> int:
-    return settings.CATALOGUE_CACHE_SECONDS
-
-
 def catalogue_changed(**_) -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
-    transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
+    fragment_cache.bump(VERSION_KEY)
 
 
-def results_key(params: dict[str, str]) -> str:
-    version = cache.get_or_set(VERSION_KEY, lambda: uuid.uuid4().hex, None)
+def results_key(params: dict[str, str], part: str = "results") -> str:
     canonical = "&".join(f"{name}={params.get(name, '')}" for name in sorted(params))
-    digest = hashlib.sha256(f"{get_language()}|{canonical}".encode()).hexdigest()[:32]
-    return f"assets:catalogue:{version}:{digest}"
+    digest = hashlib.sha256(f"{get_language()}|{part}|{canonical}".encode()).hexdigest()[:32]
+    return f"assets:catalogue:{digest}"
 
 
-def results_get_or_render(params: dict[str, str], render) -> str:
-    """The cached results HTML for these parameters, or `render()`'s, cached."""
-    if not _timeout():
-        return render()
-    key = results_key(params)
-    html = cache.get(key)
-    if html is None:
-        html = render()
-        cache.set(key, html, _timeout())
-    return html
+def results_get_or_render(params: dict[str, str], render, part: str = "results") -> str:
+    """The cached HTML of `part` (the results fragment, or the page's whole content) for
+    these parameters, or `render()`'s, cached (one cache round trip on a hit)."""
+    return fragment_cache.get_or_compute(
+        results_key(params, part), [VERSION_KEY], render, settings.CATALOGUE_CACHE_SECONDS
+    )
 
 
 def trade_printed(created: bool = False, **_) -> None:
@@ -62,7 +52,7 @@ def trade_printed(created: bool = False, **_) -> None:
     previous close also moves at midnight UTC without a trade; CATALOGUE_CACHE_SECONDS
     bounds that."""
     if created:
-        transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None))
+        fragment_cache.bump_after_commit(VERSION_KEY)
 
 
 def connect() -> None:
@@ -78,6 +68,11 @@ def connect() -> None:
         catalogue_changed,
         sender=apps.get_model("marketplace", "Offering"),
         dispatch_uid="assets.catalogue_changed.offering",
+    )
+    post_delete.connect(
+        catalogue_changed,
+        sender=apps.get_model("marketplace", "Offering"),
+        dispatch_uid="assets.catalogue_changed.offering_delete",
     )
     post_save.connect(
         trade_printed, sender=apps.get_model("marketplace", "Trade"), dispatch_uid="assets.catalogue_trade_printed"

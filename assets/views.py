@@ -115,17 +115,23 @@ def catalogue(request: HtmxHttpRequest) -> HttpResponse:
     params = request.GET
     raw = {name: params.get(name, "").strip()[:100] for name in (*CATALOGUE_PARAMS, "page")}
     raw["sort"] = _sort_param(raw["sort"])
-    results = mark_safe(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))  # noqa: S308
     if request.htmx:
-        return HttpResponse(results)
-    return render(
-        request,
-        "assets/catalogue.html",
+        return HttpResponse(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))
+    # The whole content (filter form and results) is the same for every visitor with these
+    # parameters: cached, so a page view renders only the site's frame around it.
+    content = catalogue_cache.results_get_or_render(raw, lambda: _catalogue_content(raw), part="content")
+    return render(request, "assets/catalogue.html", {"content": mark_safe(content)})  # noqa: S308
+
+
+def _catalogue_content(raw: dict[str, str]) -> str:
+    results = catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw))
+    return render_to_string(
+        "assets/catalogue.html#content",
         {
             "params": raw,
             "categories": Asset.Category.choices,
             "sorts": selectors.SORT_LABELS.items(),
-            "results": results,
+            "results": mark_safe(results),  # noqa: S308
         },
     )
 

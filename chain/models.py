@@ -33,6 +33,11 @@ class ChainAccount(models.Model):
     wrapped_data_key = models.BinaryField(editable=False)
     wrap_nonce = models.BinaryField(editable=False)
     key_id = models.CharField(max_length=64, editable=False, db_index=True)
+    # Asset ids this account is known to hold on chain (opted in, its minimum balance paid),
+    # learnt from a read of algod or a confirmed opt-in. Custody signs no close-out, so the
+    # fact stays true; it spares a settlement the read of the receiver's account. A wrong
+    # entry costs one rejected group and a fallback read, never a wrong transfer.
+    opted_in_asset_ids = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,6 +108,10 @@ class ChainTransaction(models.Model):
     generation = models.PositiveIntegerField(default=0)
     txid = models.CharField(max_length=52, blank=True, db_index=True)
     group_txids = models.JSONField(default=list, blank=True)
+    # Every txid of this row's leased transaction signed in the current generation: the
+    # version in a batch and, after algod rejected that batch, the row's own single. All
+    # carry the same lease and validity window, so at most one of them can ever confirm.
+    lease_txids = models.JSONField(default=list, blank=True)
     signed_bytes = models.BinaryField(null=True, blank=True, editable=False)
     first_valid_round = models.BigIntegerField(null=True, blank=True)
     last_valid_round = models.BigIntegerField(null=True, blank=True)
@@ -116,6 +125,9 @@ class ChainTransaction(models.Model):
     # chain.services.SigningRefused to stop the row for good (e.g. compliance re-check).
     before_sign = models.CharField(max_length=200, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker carrying this row in a batch (chain/worker.py) until then; the row's own
+    # task leaves it alone meanwhile. Only spares duplicate work: safety does not rest on it.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

@@ -236,6 +236,8 @@ def outbox_retry(*, chain_tx: ChainTransaction, actor) -> ChainTransaction:
     row.signed_bytes = None
     row.txid = ""
     row.group_txids = []
+    row.lease_txids = []
+    row.claimed_until = None
     row.first_valid_round = row.last_valid_round = None
     row.failed_at = None
     row.next_attempt_at = now

@@ -3,37 +3,55 @@ row (`outbox_process`) and what beat's sweeper runs (`outbox_sweep`). Other apps
 call this module; they write rows through `chain.services.outbox_request` and learn the
 outcome from the row and their callbacks.
 
-Exactly-once, the way `outbox_process` keeps it:
-1. Sign once per generation. The signed bytes, txid and last valid round are stored
-   with a conditional update (`generation=g, signed_bytes IS NULL`) *before* sending,
-   so two workers racing on one row end up sending the same bytes.
-2. Before (re)sending stored bytes, ask algod whether that txid is confirmed; "already
-   in ledger" counts as success. Resending identical bytes cannot apply twice.
-3. Re-sign (generation + 1, new lease) only once the node's round is past the stored
-   last valid round and the txid is not confirmed: the old bytes can never apply then.
-4. Mark confirmed/failed with a conditional update from an unfinished status, and run the
-   caller's callback in that same database transaction.
+Exactly-once, the way `outbox_process` keeps it (docs/chain.md has the argument):
+1. Sign once per version. The signed bytes, txid and last valid round are stored with a
+   conditional update (`generation=g, signed_bytes IS NULL`; for a batch, every member in
+   one transaction or none) *before* sending, so two workers racing on one row end up
+   sending the same bytes.
+2. Before (re)sending stored bytes, ask algod whether any version of this generation is
+   confirmed; "already in ledger" counts as success. Resending identical bytes cannot
+   apply twice.
+3. Every version of one generation carries the same lease (lx) and validity window, so at
+   most one of them can confirm. A second version is signed only after algod rejected
+   (or dropped) the first (a batch rejected for one member: each member again on its
+   own, the receiver's account read afresh); only the second's rejection fails a row.
+4. Re-sign with generation + 1 (new lease) only once the node's round is past the stored
+   last valid round and no version of the generation is confirmed: none can apply then.
+5. Mark confirmed/failed with a conditional update from an unfinished status, and run the
+   caller's callback in that same database transaction, per row.
 
-Before a generation is signed, the caller's `before_sign` hook (if any) runs with the row:
-the last word of the business (the compliance engine, for settlements) before a key is
-used. It raises `SigningRefused` to fail the row for good without signing anything.
+Batches: a task for a ready asset transfer whose receiver the books know to hold the
+asset claims up to 14 more such rows from the same sender (other receivers, known too),
+`SELECT ... FOR UPDATE SKIP LOCKED` then `claimed_until`, and settles them in one atomic
+group of at most 16 transactions. The claimed rows' own tasks find them taken and return.
+
+Before a generation is signed, the caller's `before_sign` hook (if any) runs with the row,
+once per row, in a batch too: the last word of the business (the compliance engine, for
+settlements) before a key is used. It raises `SigningRefused` to fail the row for good
+without signing. A second version of the same generation is the same settlement sent
+again and is not checked again (its first version may still be the one that confirms).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
+import math
 import random
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
+import msgpack
 from algosdk import encoding as algo_encoding
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -44,7 +62,58 @@ from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, chain_transactions_
 logger = logging.getLogger("chain.outbox")
 
 Status = ChainTransaction.Status
+Kind = ChainTransaction.Kind
 UNFINISHED = [Status.PENDING, Status.SUBMITTED]
+SKIPPED = "skipped"  # the outcome of a task whose row was final, missing or in a batch
+
+
+class _Memo:
+    """What this worker process knows without asking the database: rows it confirmed
+    (for ever) and rows one of its threads carries in a batch (until the claim expires).
+    The rows' own tasks, delivered to the same process (the threads pool), return on it
+    at no cost; a task in another process asks the database (`claimed_until`). Only ever
+    skips work that is done or taken, so forgetting (bounded size) is harmless."""
+
+    SIZE = 20_000
+
+    def __init__(self) -> None:
+        self._until: OrderedDict[int, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def taken(self, pk: int) -> bool:
+        with self._lock:
+            return self._until.get(pk, 0.0) > time.monotonic()
+
+    def hold(self, pks, *, seconds: float = math.inf) -> None:
+        until = time.monotonic() + seconds
+        with self._lock:
+            for pk in pks:
+                self._until[pk] = until
+                self._until.move_to_end(pk)
+            while len(self._until) > self.SIZE:
+                self._until.popitem(last=False)
+
+    def forget(self, pks) -> None:
+        with self._lock:
+            for pk in pks:
+                self._until.pop(pk, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+memo = _Memo()
+
+# A batch: the fee payer and up to 15 clawback transfers (the protocol's 16).
+BATCH_MAX_MEMBERS = builder.MAX_GROUP_SIZE - 1
+# Rows a batch looks at (and locks, SKIP LOCKED, for one short transaction) to pick its
+# members: twice the members, as some share a receiver or are not known to hold the asset.
+BATCH_CANDIDATES = 2 * BATCH_MAX_MEMBERS
+# How long the rows' own tasks leave a claimed row to the batch's worker. Longer than a
+# batch takes (sign, send, wait CHAIN_CONFIRMATION_WAIT_ROUNDS); a worker that dies
+# holding a claim only delays its rows by this much (then the sweeper sends them again).
+BATCH_CLAIM_SECONDS = 30.0
 
 
 class SigningRefused(Exception):
@@ -117,6 +186,37 @@ class _Fail(Exception):
     pass
 
 
+class _Taken(Exception):
+    """Another worker's batch carries this row now: leave it to that worker."""
+
+
+@dataclass
+class _Work:
+    """What one task's run holds beyond its own row: the rows it claimed for a batch
+    (released when the run ends with any of them unfinished) and the rows that share
+    the version it signed, as (row, its leased txid)."""
+
+    row: ChainTransaction
+    claimed: list[int] = field(default_factory=list)
+    members: list[tuple[ChainTransaction, str]] | None = None
+    learnt: list[tuple[ChainAccount, int]] = field(default_factory=list)
+    finished: bool = False
+
+    def release(self, *, countdown: float | None = None) -> None:
+        """Unclaim rows this run could not finish and send their own tasks again (those
+        returned when they found the rows claimed). The run's own row retries itself."""
+        if not self.claimed or self.finished:
+            return
+        from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+        memo.forget(self.claimed)
+        ChainTransaction.objects.filter(pk__in=self.claimed, claimed_until__isnull=False).update(claimed_until=None)
+        for pk in self.claimed:
+            if pk != self.row.pk:
+                outbox_process_task.apply_async((pk,), countdown=countdown)
+        self.claimed = []
+
+
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with equal jitter, capped."""
     ceiling = min(settings.CHAIN_RETRY_MAX_SECONDS, settings.CHAIN_RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
@@ -124,15 +224,20 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def outbox_process(*, chain_tx_id: int) -> Outcome:
-    """Advance one outbox row as far as it can go now. Safe to run any number of times,
-    concurrently, at any point after a crash."""
+    """Advance one outbox row (and the rows of its batch) as far as it can go now. Safe to
+    run any number of times, concurrently, at any point after a crash."""
+    if memo.taken(chain_tx_id):  # confirmed, or in a batch this process carries
+        return Outcome(SKIPPED)
     row = _attempt_begin(chain_tx_id)
-    if row is None:
-        status = ChainTransaction.objects.filter(pk=chain_tx_id).values_list("status", flat=True).first()
-        return Outcome(status or "missing")
+    if row is None:  # final, missing, or carried by a batch: one statement and done
+        return Outcome(SKIPPED)
+    work = _Work(row)
+    delay: float | None = None
     try:
         with custody.signing_session():
-            return _advance(row)
+            return _advance(row, work)
+    except _Taken:
+        return Outcome(row.status)
     except _Retry as exc:
         delay = exc.delay if exc.delay is not None else backoff_seconds(row.attempts)
         _note_retry(row, str(exc), delay)
@@ -143,17 +248,20 @@ def outbox_process(*, chain_tx_id: int) -> Outcome:
         return Outcome(row.status, retry_in=delay)
     except (gateway.AlgodRejected, custody.CustodyError, _Fail) as exc:
         return _fail(row, _reason(exc))
+    finally:
+        work.release(countdown=delay)
 
 
 def _attempt_begin(chain_tx_id: int) -> ChainTransaction | None:
-    """Count an attempt on an unfinished row and load it, in one round trip
-    (UPDATE ... RETURNING). None when the row is missing or already final."""
+    """Count an attempt on an unfinished row that no batch claims and load it, in one
+    round trip (UPDATE ... RETURNING). None when the row is missing, final or claimed."""
     table = connection.ops.quote_name(ChainTransaction._meta.db_table)
+    now = timezone.now()
     rows = list(
         ChainTransaction.objects.raw(
             f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s "
-            f"WHERE id = %s AND status IN (%s, %s) RETURNING *",
-            [timezone.now(), chain_tx_id, *(status.value for status in UNFINISHED)],
+            f"WHERE id = %s AND status IN (%s, %s) AND (claimed_until IS NULL OR claimed_until < %s) RETURNING *",
+            [now, chain_tx_id, *(status.value for status in UNFINISHED), now],
         )
     )
     return rows[0] if rows else None
@@ -171,49 +279,92 @@ def _reason(exc: BaseException) -> str:
 def _note_retry(row: ChainTransaction, reason: str, delay: float) -> None:
     logger.warning("chain tx %s attempt %s will retry in %.1fs: %s", row.pk, row.attempts, delay, reason)
     ChainTransaction.objects.filter(pk=row.pk, status__in=UNFINISHED).update(
-        last_error=reason[:4000], next_attempt_at=timezone.now() + timedelta(seconds=delay)
+        last_error=reason[:4000], next_attempt_at=timezone.now() + timedelta(seconds=delay), claimed_until=None
     )
 
 
-def _advance(row: ChainTransaction, *, depth: int = 0) -> Outcome:
+def _advance(row: ChainTransaction, work: _Work, *, depth: int = 0) -> Outcome:
     if depth > 2:
         raise _Retry("row changed under us repeatedly; trying again later")
     if row.signed_bytes is None:
-        row = _sign_and_store(row)
+        row = _sign_and_store(row, work)
         if row.is_final:
             return Outcome(row.status)
         if row.signed_bytes is None:
-            return _advance(row, depth=depth + 1)
-        fresh = True
+            return _advance(row, work, depth=depth + 1)
+        fresh = work.members is not None
     else:
         fresh = False
 
     if not fresh:
-        info = gateway.pending_info(row.txid)
-        if info and info.get("confirmed-round"):
-            return _confirm(row, info)
+        confirmed = _confirmed_version(row)
+        if confirmed:
+            return _confirm(row, work, *confirmed)
 
     try:
         gateway.submit(bytes(row.signed_bytes))
     except gateway.AlreadyInLedger:
         logger.info("chain tx %s txid %s already in ledger", row.pk, row.txid)
-        return _confirm(row, gateway.pending_info(row.txid) or _ledger_evidence(row))
+        return _confirm(row, work, row.txid, gateway.pending_info(row.txid) or _ledger_evidence(row))
     except gateway.TxnDead as exc:
-        return _handle_dead(row, exc, depth)
+        return _handle_dead(row, work, exc, depth)
     except gateway.AlgodRejected as exc:
         if "overlapping lease" in exc.message.lower():
-            # Another signed version holding our lease is alive: wait for it to confirm or expire.
+            # Another version holding our lease is alive or confirmed: ours can never apply.
+            confirmed = _confirmed_version(row)
+            if confirmed:
+                return _confirm(row, work, *confirmed)
             raise _Retry(f"algod: {exc.message}") from None
-        raise
+        return _rejected(row, work, exc, depth)
     logger.info("chain tx %s submitted txid=%s lv=%s", row.pk, row.txid, row.last_valid_round)
 
     if settings.CHAIN_PAUSE_AFTER_SUBMIT_SECONDS:
         time.sleep(settings.CHAIN_PAUSE_AFTER_SUBMIT_SECONDS)
 
-    info = gateway.wait_for_confirmation(row.txid, rounds=settings.CHAIN_CONFIRMATION_WAIT_ROUNDS)
+    try:
+        info = gateway.wait_for_confirmation(row.txid, rounds=settings.CHAIN_CONFIRMATION_WAIT_ROUNDS)
+    except gateway.AlgodRejected as exc:  # the node dropped it from its pool
+        return _rejected(row, work, exc, depth)
     if info:
-        return _confirm(row, info)
+        return _confirm(row, work, row.txid, info)
     raise _Retry(f"txid {row.txid} not confirmed yet", delay=min(5.0, settings.CHAIN_RETRY_MAX_SECONDS))
+
+
+def _rejected(row: ChainTransaction, work: _Work, exc: gateway.AlgodRejected, depth: int) -> Outcome:
+    """Algod refused the row's version. A first version (perhaps a batch, perhaps built
+    from the books) gets a second one, alone; a row fails only on its own version's
+    rejection, so it never fails while bytes it shares with other rows may still be sent."""
+    if _may_send_alone(row):
+        row = _send_alone(row, work, exc)
+        return _advance(row, work, depth=depth + 1)
+    raise exc
+
+
+def _versions(row: ChainTransaction) -> list[str]:
+    """Every leased txid signed for the row's current generation (rows signed before
+    versions were recorded have only their txid)."""
+    return list(row.lease_txids or ([row.txid] if row.txid else []))
+
+
+def _confirmed_version(row: ChainTransaction) -> tuple[str, dict] | None:
+    for txid in _versions(row):
+        info = gateway.pending_info(txid)
+        if info and info.get("confirmed-round"):
+            return txid, info
+    return None
+
+
+def _members(row: ChainTransaction, work: _Work) -> list[tuple[ChainTransaction, str]]:
+    """The rows whose leased transaction is in the group of the row's stored version:
+    the batch, or the row alone."""
+    if work.members is not None and any(m.pk == row.pk and t == row.txid for m, t in work.members):
+        return work.members
+    members = [(row, row.txid)]
+    if row.kind == Kind.ASSET_TRANSFER and len(row.group_txids) > 2:
+        others = ChainTransaction.objects.filter(txid__in=row.group_txids).exclude(pk=row.pk)
+        members += [(other, other.txid) for other in others]
+    work.members = members
+    return members
 
 
 def _ledger_evidence(row: ChainTransaction) -> dict:
@@ -235,85 +386,127 @@ def _ledger_evidence(row: ChainTransaction) -> dict:
     return info
 
 
-def _handle_dead(row: ChainTransaction, exc: gateway.TxnDead, depth: int) -> Outcome:
+def _handle_dead(row: ChainTransaction, work: _Work, exc: gateway.TxnDead, depth: int) -> Outcome:
     gateway.forget_suggested_params()
     current = gateway.last_round()
     if row.last_valid_round is not None and current > row.last_valid_round:
-        info = gateway.pending_info(row.txid)
-        if info and info.get("confirmed-round"):
-            return _confirm(row, info)
-        # The stored bytes can never apply now: sign a new generation.
-        updated = ChainTransaction.objects.filter(pk=row.pk, generation=row.generation, status=Status.SUBMITTED).update(
+        confirmed = _confirmed_version(row)
+        if confirmed:
+            return _confirm(row, work, *confirmed)
+        # No version can apply now (all share this last valid round): every member of the
+        # group gets a new generation and is signed again, alone or in a new batch.
+        members = _members(row, work)
+        match = reduce(
+            or_, [Q(pk=m.pk, generation=m.generation, txid=txid, status=Status.SUBMITTED) for m, txid in members]
+        )
+        updated = ChainTransaction.objects.filter(match).update(
             generation=F("generation") + 1,
             signed_bytes=None,
             txid="",
             group_txids=[],
+            lease_txids=[],
             status=Status.PENDING,
             first_valid_round=None,
             last_valid_round=None,
-            last_error=f"generation {row.generation} (txid {row.txid}) expired unconfirmed after round "
-            f"{row.last_valid_round}; re-signing",
+            claimed_until=None,
+            next_attempt_at=timezone.now(),
+            last_error=f"generation expired unconfirmed after round {row.last_valid_round} (txid {row.txid}); "
+            "re-signing",
         )
         if updated:
-            logger.warning("chain tx %s txid %s expired at lv %s; re-signing", row.pk, row.txid, row.last_valid_round)
+            logger.warning(
+                "chain tx %s txid %s expired at lv %s; %d row(s) re-signed",
+                row.pk,
+                row.txid,
+                row.last_valid_round,
+                updated,
+            )
+        work.claimed = sorted({*work.claimed, *(m.pk for m, _ in members)})
+        work.members = None
+        work.release()  # the other members' own tasks sign them again
         row.refresh_from_db()
         if row.is_final:
             return Outcome(row.status)
-        return _advance(row, depth=depth + 1)
+        return _advance(row, work, depth=depth + 1)
     raise _Retry(f"algod: {exc.message}")
 
 
-def _accounts_for(row: ChainTransaction) -> dict[str, ChainAccount]:
-    """Every account the row's group needs, in one query."""
-    addresses = (
-        [row.payload[n] for n in ("sender", "receiver")] if row.kind == ChainTransaction.Kind.ASSET_TRANSFER else []
-    )
+# -- building and signing -----------------------------------------------------------------
+
+
+def _accounts_for(rows: list[ChainTransaction]) -> tuple[dict[str, ChainAccount], dict[str, ChainAccount]]:
+    """The platform accounts by role and every sender and receiver by address, in one query."""
+    addresses = {row.payload[n] for row in rows if row.kind == Kind.ASSET_TRANSFER for n in ("sender", "receiver")}
     found = list(ChainAccount.objects.filter(Q(role__in=PLATFORM_ROLES) | Q(address__in=addresses)))
     roles: dict[str, ChainAccount] = {a.role: a for a in found if a.role in PLATFORM_ROLES}
     for role in PLATFORM_ROLES:
         if role not in roles:
             raise ChainNotBootstrapped(role)
-    by_address = {a.address: a for a in found}
-    for name, address in zip(("sender", "receiver"), addresses, strict=False):
-        if address not in by_address:
-            raise _Fail(f"{name} {address} is not a custodial or platform account")
-        roles[name] = by_address[address]
-    return roles
+    return roles, {a.address: a for a in found}
 
 
-def _build(row: ChainTransaction) -> builder.BuiltGroup:
-    accounts = _accounts_for(row)
-    sp = gateway.suggested_params()
-    lease = builder.lease_for(row.idempotency_key, row.generation)
-    validity = settings.CHAIN_TX_VALIDITY_ROUNDS
-    if row.kind == ChainTransaction.Kind.ASSET_TRANSFER:
-        p = row.payload
-        return builder.build_asset_transfer(
-            sp=sp,
-            validity_rounds=validity,
-            lease=lease,
-            asset_id=int(p["asset_id"]),
-            amount=int(p["amount"]),
-            sender=accounts["sender"],
-            receiver=accounts["receiver"],
-            funding=accounts["funding"],
-            clawback=accounts["clawback"],
-            receiver_info=gateway.account_info(accounts["receiver"].address),
-        )
-    if row.kind == ChainTransaction.Kind.ASSET_CREATE:
-        return builder.build_asset_create(
-            sp=sp,
-            validity_rounds=validity,
-            lease=lease,
-            payload=row.payload,
-            treasury=accounts["treasury"],
-            manager=accounts["manager"],
-            freeze=accounts["freeze"],
-            clawback=accounts["clawback"],
-            funding=accounts["funding"],
-            treasury_info=gateway.account_info(accounts["treasury"].address),
-        )
-    raise _Fail(f"unknown chain transaction kind {row.kind!r}")
+def _party(by_address: dict[str, ChainAccount], row: ChainTransaction, name: str) -> ChainAccount:
+    address = row.payload[name]
+    if address not in by_address:
+        raise _Fail(f"{name} {address} is not a custodial or platform account")
+    return by_address[address]
+
+
+def _known_holder(by_address: dict[str, ChainAccount], row: ChainTransaction) -> bool:
+    account = by_address.get(row.payload["receiver"])
+    return account is not None and int(row.payload["asset_id"]) in (account.opted_in_asset_ids or [])
+
+
+def _transfer(row: ChainTransaction, by_address, *, receiver_info: dict | None) -> builder.Transfer:
+    return builder.Transfer(
+        asset_id=int(row.payload["asset_id"]),
+        amount=int(row.payload["amount"]),
+        sender=_party(by_address, row, "sender"),
+        receiver=_party(by_address, row, "receiver"),
+        lease=builder.lease_for(row.idempotency_key, row.generation),
+        receiver_info=receiver_info,
+    )
+
+
+def _read_receiver(row: ChainTransaction, by_address, work: _Work) -> dict:
+    """The receiver's account from algod. Once the transfer confirms the receiver holds
+    the asset (it did, or the group opted it in), and the books remember it; an entry
+    algod contradicts is struck at once."""
+    receiver = _party(by_address, row, "receiver")
+    info = gateway.account_info(receiver.address)
+    asset_id = int(row.payload["asset_id"])
+    if asset_id in (receiver.opted_in_asset_ids or []) and not builder.holds_asset(info, asset_id):
+        _remember(receiver, asset_id, holds=False)
+    if asset_id not in (receiver.opted_in_asset_ids or []):
+        work.learnt.append((receiver, asset_id))
+    return info
+
+
+def _remember(account: ChainAccount, asset_id: int, *, holds: bool) -> None:
+    """Record (or strike) a held asset on the account. Read-modify-write without a lock: a
+    concurrent writer may drop an entry, which costs one read of algod later, never a
+    wrong transfer (a wrong entry is caught by algod's rejection and the fallback read)."""
+    current = set(account.opted_in_asset_ids or [])
+    wanted = current | {asset_id} if holds else current - {asset_id}
+    if wanted != current:
+        account.opted_in_asset_ids = sorted(wanted)
+        ChainAccount.objects.filter(pk=account.pk).update(opted_in_asset_ids=account.opted_in_asset_ids)
+
+
+def _build_create(row: ChainTransaction) -> builder.BuiltGroup:
+    roles, _ = _accounts_for([row])
+    return builder.build_asset_create(
+        sp=gateway.suggested_params(),
+        validity_rounds=settings.CHAIN_TX_VALIDITY_ROUNDS,
+        lease=builder.lease_for(row.idempotency_key, row.generation),
+        payload=row.payload,
+        treasury=roles["treasury"],
+        manager=roles["manager"],
+        freeze=roles["freeze"],
+        clawback=roles["clawback"],
+        funding=roles["funding"],
+        treasury_info=gateway.account_info(roles["treasury"].address),
+    )
 
 
 def _before_sign(row: ChainTransaction) -> None:
@@ -327,24 +520,166 @@ def _before_sign(row: ChainTransaction) -> None:
         raise _Retry(f"before_sign hook {row.before_sign} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _sign_and_store(row: ChainTransaction) -> ChainTransaction:
-    _before_sign(row)
-    group = _build(row)
+def _sign(group: builder.BuiltGroup) -> tuple[bytes, list[str]]:
     signed = custody.sign_group(
         [(txn, acct.sealed_key, acct.address) for txn, acct in zip(group.txns, group.signers, strict=True)]
     )
-    blob = b"".join(base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed)
-    txids = [txn.get_txid() for txn in group.txns]
+    pieces = [base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed]
+    return b"".join(pieces), [_txid(piece) for piece in pieces]
+
+
+def _txid(signed_txn: bytes) -> str:
+    """The txid of one canonical signed transaction: its `txn` map re-packed as it was
+    (keys stay sorted, bytes stay bin), hashed. The same as `Transaction.get_txid()`
+    without algosdk's slow dictify and encode a second time."""
+    txn = msgpack.unpackb(signed_txn, raw=False, strict_map_key=False)["txn"]
+    digest = algo_encoding.checksum(b"TX" + msgpack.packb(txn, use_bin_type=True))
+    return base64.b32encode(digest).decode().rstrip("=")
+
+
+def _sign_and_store(row: ChainTransaction, work: _Work) -> ChainTransaction:
+    if row.kind != Kind.ASSET_TRANSFER:
+        _before_sign(row)
+        return _store_single(row, work, _build_create(row))
+    try:
+        members, roles, by_address = _claim(row, work)
+    except _Changed as changed:
+        return changed.row
+    _before_sign(row)
+    members = [row] + [m for m in members[1:] if _guard_member(m, work)]
+    if len(members) == 1:
+        info = None if _known_holder(by_address, row) else _read_receiver(row, by_address, work)
+        group = builder.build_asset_transfer(
+            sp=gateway.suggested_params(),
+            validity_rounds=settings.CHAIN_TX_VALIDITY_ROUNDS,
+            funding=roles["funding"],
+            clawback=roles["clawback"],
+            **_transfer_kwargs(_transfer(row, by_address, receiver_info=info)),
+        )
+        return _store_single(row, work, group)
+    group = builder.build_asset_transfers(
+        sp=gateway.suggested_params(),
+        validity_rounds=settings.CHAIN_TX_VALIDITY_ROUNDS,
+        transfers=[_transfer(m, by_address, receiver_info=None) for m in members],
+        funding=roles["funding"],
+        clawback=roles["clawback"],
+    )
+    return _store_batch(row, work, members, group)
+
+
+def _transfer_kwargs(transfer: builder.Transfer) -> dict:
+    return dict(
+        lease=transfer.lease,
+        asset_id=transfer.asset_id,
+        amount=transfer.amount,
+        sender=transfer.sender,
+        receiver=transfer.receiver,
+        receiver_info=transfer.receiver_info,
+    )
+
+
+def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], dict, dict]:
+    """Lock the row and the later ready transfers from the same sender (SKIP LOCKED: two
+    workers picking at once take disjoint rows and never wait on each other), pick the
+    batch the row can lead and claim it, in one short transaction. A batch needs every
+    receiver known to hold its asset (no read, one transaction each) and distinct
+    receivers; otherwise the row goes alone."""
+    for attempt in range(3):
+        now = timezone.now()
+        with transaction.atomic():
+            rows = list(
+                ChainTransaction.objects.select_for_update(skip_locked=True)
+                .filter(
+                    Q(pk=row.pk)
+                    | Q(
+                        pk__gt=row.pk,
+                        kind=Kind.ASSET_TRANSFER,
+                        payload__sender=row.payload["sender"],
+                        next_attempt_at__lte=now,
+                    ),
+                    status=Status.PENDING,
+                    signed_bytes__isnull=True,
+                )
+                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+                .order_by("pk")[: BATCH_CANDIDATES + 1]
+            )
+            if rows and rows[0].pk == row.pk and rows[0].generation == row.generation:
+                return _pick(rows, work, now)
+        # The row is not there to lock: changed, claimed, or locked for a moment by
+        # another worker's pick (which releases it within milliseconds).
+        current = ChainTransaction.objects.get(pk=row.pk)
+        if current.status != Status.PENDING or current.signed_bytes is not None or current.generation != row.generation:
+            raise _Changed(current)
+        if current.claimed_until is not None and current.claimed_until > timezone.now():
+            raise _Taken(row.pk)
+        time.sleep(0.005 * (attempt + 1))
+    raise _Retry("another worker kept this row locked; trying again later", delay=0.5)
+
+
+def _pick(rows: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTransaction], dict, dict]:
+    row, candidates = rows[0], rows[1:]
+    roles, by_address = _accounts_for(rows)
+    members = [row]
+    if _known_holder(by_address, row):
+        receivers = {row.payload["receiver"]}
+        for candidate in candidates:
+            if len(members) == BATCH_MAX_MEMBERS:
+                break
+            receiver = candidate.payload["receiver"]
+            if receiver not in receivers and _known_holder(by_address, candidate):
+                members.append(candidate)
+                receivers.add(receiver)
+    if len(members) > 1:
+        pks = [m.pk for m in members]
+        ChainTransaction.objects.filter(pk__in=pks).update(claimed_until=now + timedelta(seconds=BATCH_CLAIM_SECONDS))
+        work.claimed = pks
+        memo.hold(pks[1:], seconds=BATCH_CLAIM_SECONDS)
+    return members, roles, by_address
+
+
+class _Changed(Exception):
+    """The row was signed, finished or regenerated since this run loaded it."""
+
+    def __init__(self, row: ChainTransaction):
+        super().__init__(row.pk)
+        self.row = row
+
+
+def _guard_member(member: ChainTransaction, work: _Work) -> bool:
+    """Run a batch member's before_sign hook; a member it refuses fails alone, one whose
+    hook broke is left out to retry on its own. True when the member stays in."""
+    try:
+        _before_sign(member)
+        return True
+    except _Fail as exc:
+        _fail(member, _reason(exc))
+    except _Retry as exc:
+        _note_retry(member, str(exc), backoff_seconds(member.attempts + 1))
+    from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+    work.claimed.remove(member.pk)
+    memo.forget([member.pk])
+    if member.status != Status.FAILED:
+        outbox_process_task.apply_async((member.pk,), countdown=backoff_seconds(member.attempts + 1))
+    return False
+
+
+def _stored_fields(group: builder.BuiltGroup, blob: bytes, txids: list[str]) -> dict:
     main = group.main
-    stored = dict(
+    return dict(
         signed_bytes=blob,
-        txid=txids[group.main_index],
         group_txids=txids,
         first_valid_round=main.first_valid_round,
         last_valid_round=main.last_valid_round,
         status=Status.SUBMITTED,
         submitted_at=timezone.now(),
     )
+
+
+def _store_single(row: ChainTransaction, work: _Work, group: builder.BuiltGroup) -> ChainTransaction:
+    blob, txids = _sign(group)
+    txid = txids[group.main_index]
+    stored = dict(_stored_fields(group, blob, txids), txid=txid)
     updated = ChainTransaction.objects.filter(
         pk=row.pk,
         generation=row.generation,
@@ -356,8 +691,101 @@ def _sign_and_store(row: ChainTransaction) -> ChainTransaction:
         return row
     for name, value in stored.items():
         setattr(row, name, value)
+    work.members = [(row, txid)]
     logger.info("chain tx %s signed generation %s txid=%s (%d txns)", row.pk, row.generation, row.txid, len(txids))
     return row
+
+
+def _store_batch(
+    row: ChainTransaction, work: _Work, members: list[ChainTransaction], group: builder.BuiltGroup
+) -> ChainTransaction:
+    """Store the group's bytes on every member, or on none: a member another worker
+    signed (or finished, or regenerated) meanwhile keeps its own version and this group
+    is never sent."""
+    blob, txids = _sign(group)
+    own = {m.pk: txids[i] for m, i in zip(members, group.member_indexes, strict=True)}
+    stored = _stored_fields(group, blob, txids)
+    with transaction.atomic():
+        updated = ChainTransaction.objects.filter(
+            _same_generation(members), status=Status.PENDING, signed_bytes__isnull=True
+        ).update(**stored, txid=Case(*(When(pk=pk, then=Value(txid)) for pk, txid in own.items())))
+        if updated != len(members):
+            transaction.set_rollback(True)
+    if updated != len(members):
+        logger.info("chain tx %s: a batch member changed before its group was stored; not sent", row.pk)
+        work.release()
+        row.refresh_from_db()
+        return row
+    for member in members:
+        for name, value in stored.items():
+            setattr(member, name, value)
+        member.txid = own[member.pk]
+    work.members = [(m, own[m.pk]) for m in members]
+    logger.info("chain tx %s signed a batch of %d rows txid=%s (%d txns)", row.pk, len(members), row.txid, len(txids))
+    return row
+
+
+def _same_generation(rows) -> Q:
+    """These rows, each still at the generation this run knows (rows of one batch are
+    almost always at one generation: one term)."""
+    by_generation: dict[int, list[int]] = {}
+    for row in rows:
+        by_generation.setdefault(row.generation, []).append(row.pk)
+    return reduce(or_, [Q(pk__in=pks, generation=g) for g, pks in by_generation.items()])
+
+
+def _may_send_alone(row: ChainTransaction) -> bool:
+    """A rejected first version of a transfer gets one more, alone and from a fresh read.
+    (A second version is always alone: no other row's bytes are shared with it.)"""
+    return row.kind == Kind.ASSET_TRANSFER and len(_versions(row)) <= 1
+
+
+def _send_alone(row: ChainTransaction, work: _Work, exc: gateway.AlgodRejected) -> ChainTransaction:
+    """Algod rejected the group (a batch for one member's reason, or a transfer built from
+    the books' knowledge of the receiver). Each member gets a second version of the same
+    generation: alone, built from a fresh read of its receiver, with the same lease and
+    validity window, so the rejected group and the new version can never both confirm.
+    A member that was the cause fails alone when its own version is rejected in turn."""
+    members = _members(row, work)
+    logger.warning(
+        "chain tx %s: algod rejected the group of %d row(s) (%s); each is sent on its own",
+        row.pk,
+        len(members),
+        exc.message,
+    )
+    roles, by_address = _accounts_for([m for m, _ in members])
+    sp = gateway.suggested_params()
+    for member, txid in members:
+        first, last = member.first_valid_round, member.last_valid_round
+        assert first is not None and last is not None  # a stored version has its window
+        window = type(sp)(sp.fee, first, last, sp.gh, sp.gen, flat_fee=True, min_fee=sp.min_fee)
+        info = _read_receiver(member, by_address, work)
+        group = builder.build_asset_transfer(
+            sp=window,
+            validity_rounds=last - first,
+            funding=roles["funding"],
+            clawback=roles["clawback"],
+            **_transfer_kwargs(_transfer(member, by_address, receiver_info=info)),
+        )
+        blob, txids = _sign(group)
+        alone = txids[group.main_index]
+        ChainTransaction.objects.filter(
+            pk=member.pk, generation=member.generation, txid=txid, status=Status.SUBMITTED
+        ).update(
+            signed_bytes=blob,
+            txid=alone,
+            group_txids=txids,
+            lease_txids=[*_versions(member), alone],
+            last_error=f"algod rejected its group: {exc.message}"[:4000] if len(members) > 1 else "",
+        )
+    work.claimed = sorted({*work.claimed, *(m.pk for m, _ in members)})
+    work.members = None
+    work.release()  # the other members send their own versions from their own tasks
+    row.refresh_from_db()
+    return row
+
+
+# -- finishing ------------------------------------------------------------------------------
 
 
 def _run_callback(path: str, row: ChainTransaction) -> None:
@@ -365,31 +793,73 @@ def _run_callback(path: str, row: ChainTransaction) -> None:
         import_string(path)(row)
 
 
-def _confirm(row: ChainTransaction, info: dict) -> Outcome:
-    now = timezone.now()
-    # The conditional UPDATE is atomic on its own; a callback must share its transaction.
-    scope = transaction.atomic() if row.on_confirmed else contextlib.nullcontext()
+def _confirm(row: ChainTransaction, work: _Work, txid: str, info: dict) -> Outcome:
+    """Mark every row of the confirmed group confirmed, each once: those without a
+    callback in one UPDATE, each with a callback in its own transaction with it (the
+    run's own row last: its callback failing retries its task, another member's sends
+    that member's task again)."""
+    members = _members(row, work) if txid == row.txid else [(row, txid)]
+    result = dict(
+        status=Status.CONFIRMED,
+        confirmed_round=info["confirmed-round"],
+        asset_id=info.get("asset-index") or None,
+        confirmed_at=timezone.now(),
+        last_error="",
+        claimed_until=None,
+    )
+    plain = [(m, t) for m, t in members if not m.on_confirmed]
+    updated = 0
+    if plain:
+        # A member's confirmed txid is the one stored on it, except for a row confirmed
+        # through another version of its generation (then it is alone here).
+        moved = [t for m, t in plain if t != m.txid]  # only ever a lone row
+        updated = ChainTransaction.objects.filter(_same_generation(m for m, _ in plain), status__in=UNFINISHED).update(
+            **result, **({"txid": moved[0]} if moved else {})
+        )
+        if updated == len(plain):
+            memo.hold(m.pk for m, _ in plain)
+    own = [(m, t) for m, t in members if m.on_confirmed and m.pk == row.pk]
+    for member, member_txid in [(m, t) for m, t in members if m.on_confirmed and m.pk != row.pk] + own:
+        try:
+            _confirm_with_callback(member, member_txid, result)
+        except _Retry as exc:
+            if member.pk == row.pk:
+                work.finished = True
+                raise
+            logger.warning("chain tx %s: %s; its own task retries it", member.pk, exc)
+            ChainTransaction.objects.filter(pk=member.pk).update(claimed_until=None)
+            from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+            outbox_process_task.apply_async((member.pk,), countdown=backoff_seconds(member.attempts + 1))
+    work.finished = True
+    for account, asset_id in work.learnt:
+        _remember(account, asset_id, holds=True)
+    if any(m.pk == row.pk for m, _ in plain) and updated == len(plain):
+        for name, value in dict(result, txid=txid).items():
+            setattr(row, name, value)
+    if row.status != Status.CONFIRMED:
+        row.refresh_from_db()
+    if row.status == Status.CONFIRMED:
+        logger.info(
+            "chain tx %s confirmed txid=%s round=%s (%d row(s))", row.pk, row.txid, row.confirmed_round, len(members)
+        )
+    return Outcome(row.status)
+
+
+def _confirm_with_callback(row: ChainTransaction, txid: str, result: dict) -> None:
     try:
-        with scope:
-            result = dict(
-                status=Status.CONFIRMED,
-                confirmed_round=info["confirmed-round"],
-                asset_id=info.get("asset-index") or None,
-                confirmed_at=now,
-                last_error="",
-            )
-            updated = ChainTransaction.objects.filter(pk=row.pk, txid=row.txid, status__in=UNFINISHED).update(**result)
+        with transaction.atomic():
+            updated = ChainTransaction.objects.filter(
+                pk=row.pk, generation=row.generation, status__in=UNFINISHED
+            ).update(**result, txid=txid)
             if updated:
-                for name, value in result.items():
+                for name, value in dict(result, txid=txid).items():
                     setattr(row, name, value)
                 _run_callback(row.on_confirmed, row)
+        if updated:
+            memo.hold([row.pk])
     except Exception as exc:  # the callback failed: keep the row unfinished, retry it
         raise _Retry(f"on_confirmed callback {row.on_confirmed} failed: {type(exc).__name__}: {exc}") from exc
-    if updated:
-        logger.info("chain tx %s confirmed txid=%s round=%s", row.pk, row.txid, row.confirmed_round)
-    else:
-        row.refresh_from_db()
-    return Outcome(row.status)
 
 
 def _fail(row: ChainTransaction, reason: str) -> Outcome:
@@ -399,6 +869,7 @@ def _fail(row: ChainTransaction, reason: str) -> Outcome:
             status=Status.FAILED,
             last_error=reason[:4000],
             failed_at=timezone.now(),
+            claimed_until=None,
         )
         row.refresh_from_db()
         if updated:

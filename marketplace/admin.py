@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from chain.templatetags.chain_links import txid_link
 from config.admin_money import MoneyAdminMixin
-from config.backoffice import ReadOnlyAdmin, ServiceFormAdmin
+from config.backoffice import CurrencyFilter, ReadOnlyAdmin, ServiceFormAdmin
 from config.money import format_money
 from config.numbers import WHOLE_NUMBER_FIELDS
 
@@ -26,6 +26,7 @@ from . import market_controls_admin, services, trading
 from .forms import DecisionForm, DepositForm
 from .models import (
     Deposit,
+    Holding,
     JournalEntry,
     LedgerAccount,
     Market,
@@ -154,7 +155,7 @@ class OfferingAdmin(ServiceFormAdmin[Offering]):
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "user", "currency", "balance_display"]
-    list_filter = ["kind", "currency"]
+    list_filter = ["kind", CurrencyFilter]
     search_fields = ["user__email"]
     list_select_related = ["user"]
     fields = ["kind", "user", "currency", "balance", "created_at"]
@@ -163,6 +164,28 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     @admin.display(description="balance", ordering="balance")
     def balance_display(self, obj: LedgerAccount) -> str:
         return format_money(obj.balance, obj.currency)
+
+
+@admin.register(Holding)
+class HoldingAdmin(ReadOnlyAdmin):
+    """Units per investor and asset, as the books hold them (read only: orders, trades
+    and distributions change them through their services)."""
+
+    list_display = [
+        "id",
+        "investor",
+        "asset",
+        "quantity",
+        "pending_quantity",
+        "locked_quantity",
+        "pending_out_quantity",
+        "updated_at",
+    ]
+    list_select_related = ["investor", "asset"]
+    # Exact matches only: an investor's or an asset's holdings by an indexed lookup.
+    search_fields = ["=investor__email", "=asset__unit_name"]
+    raw_id_fields = ["investor", "asset"]
+    ordering = ["-pk"]
 
 
 class PostingInline(MoneyAdminMixin, admin.TabularInline):
@@ -179,9 +202,10 @@ class PostingInline(MoneyAdminMixin, admin.TabularInline):
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "memo", "order", "created_by", "created_at"]
-    list_filter = ["kind"]
-    date_hierarchy = "created_at"
-    list_select_related = ["order", "created_by"]
+    # No date hierarchy: its year links are a DISTINCT over every row on every view.
+    list_filter = ["kind", "created_at"]
+    ordering = ["-pk"]  # newest first by the primary key: no sort of the whole ledger
+    list_select_related = ["order", "order__asset", "created_by"]  # the order's name shows its asset
     fields = ["kind", "memo", "order", "deposit", "withdrawal", "created_by", "created_at"]
     inlines = [PostingInline]
 
@@ -236,7 +260,7 @@ class DepositAdmin(ServiceFormAdmin[Deposit]):
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = ["short_id", "investor", "amount", "status", "bank_reference", "decided_by", "created_at"]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", CurrencyFilter]
     search_fields = ["investor__email", "bank_reference"]
     list_select_related = ["investor", "decided_by"]
     fields = [
@@ -314,10 +338,10 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 @admin.register(PrimaryOrder)
 class PrimaryOrderAdmin(ReadOnlyAdmin):
     list_display = ["short_id", "investor", "asset", "quantity", "total", "status", "settlement", "created_at"]
-    list_filter = ["status", "currency"]
-    search_fields = ["investor__email", "asset__name", "chain_tx__txid", "public_id"]
+    list_filter = ["status", CurrencyFilter, "created_at"]
+    search_fields = ["investor__email", "asset__name", "chain_tx__txid", "=public_id"]
     list_select_related = ["investor", "asset", "chain_tx"]
-    date_hierarchy = "created_at"
+    ordering = ["-pk"]
     fields = [
         "public_id",
         "investor",
@@ -535,10 +559,10 @@ class TradeOrderAdmin(ReadOnlyAdmin):
         "status",
         "created_at",
     ]
-    list_filter = ["status", "side", "time_in_force", "currency"]
-    search_fields = ["investor__email", "asset__name", "asset__unit_name", "public_id"]
+    list_filter = ["status", "side", "time_in_force", CurrencyFilter, "created_at"]
+    search_fields = ["investor__email", "asset__name", "asset__unit_name", "=public_id"]
     list_select_related = ["investor", "asset"]
-    date_hierarchy = "created_at"
+    ordering = ["-pk"]
     fields = [
         "public_id",
         "investor",
@@ -623,10 +647,10 @@ class TradeOrderAdmin(ReadOnlyAdmin):
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyAdmin):
     list_display = ["short_id", "asset", "buyer", "seller", "quantity", "price", "status", "settlement", "created_at"]
-    list_filter = ["status", "currency"]
-    search_fields = ["buyer__email", "seller__email", "asset__name", "chain_tx__txid", "public_id"]
+    list_filter = ["status", CurrencyFilter, "created_at"]
+    search_fields = ["buyer__email", "seller__email", "asset__name", "chain_tx__txid", "=public_id"]
     list_select_related = ["asset", "buyer", "seller", "chain_tx"]
-    date_hierarchy = "created_at"
+    ordering = ["-pk"]
     fields = [
         "public_id",
         "asset",

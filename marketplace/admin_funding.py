@@ -20,7 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from accounts.models import User
-from config.backoffice import ReadOnlyAdmin, form_errors_from
+from config.backoffice import CurrencyFilter, ReadOnlyAdmin, form_errors_from
 from config.money import format_money
 from config.numbers import IdChoiceField
 
@@ -205,7 +205,7 @@ class BankStatementLineAdmin(ReadOnlyAdmin):
         "investor",
         "review_link",
     ]
-    list_filter = [ReviewQueueFilter, "currency", "statement"]
+    list_filter = [ReviewQueueFilter, CurrencyFilter, "statement"]
     search_fields = ["entry_reference", "payment_reference", "remitter_name", "remitter_iban", "remittance_info"]
     list_select_related = ["investor", "statement"]
     fields = [

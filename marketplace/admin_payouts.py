@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from config.backoffice import ReadOnlyAdmin
+from config.backoffice import CurrencyFilter, ReadOnlyAdmin
 from config.money import format_money
 
 from . import payouts
@@ -148,7 +148,7 @@ class BatchWithdrawalInline(admin.TabularInline):
 @admin.register(PayoutBatch)
 class PayoutBatchAdmin(ReadOnlyAdmin):
     list_display = ["message_id", "currency", "status", "count", "total", "created_by", "created_at", "sent_at"]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", CurrencyFilter]
     search_fields = ["message_id", "=file_sha256"]
     list_select_related = ["created_by", "sent_by"]
     fields = [

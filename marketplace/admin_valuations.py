@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from assets.forms import DocumentUploadForm
 from assets.models import Asset, AssetDocument
 from config.admin_money import MoneyAdminMixin
-from config.backoffice import form_errors_from
+from config.backoffice import LargeTableAdminMixin, form_errors_from
 from config.money import format_money, parse_major_to_minor
 
 from . import valuations
@@ -85,7 +85,7 @@ class ValuationPublishForm(DocumentUploadForm):
 
 
 @admin.register(Valuation)
-class ValuationAdmin(MoneyAdminMixin, admin.ModelAdmin):
+class ValuationAdmin(LargeTableAdminMixin, MoneyAdminMixin, admin.ModelAdmin):
     list_display = ["asset", "value", "as_of", "status", "submitted_by", "decided_by", "decided_at", "actions_cell"]
     list_filter = ["status", "currency"]
     search_fields = ["asset__name", "asset__unit_name", "public_id"]

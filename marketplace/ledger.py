@@ -9,7 +9,7 @@ account locks first for a clear message; the database constraint
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from .bulk_sql import update_from_values
@@ -67,7 +67,7 @@ def ledger_post(
     if unbalanced:
         raise LedgerError(f"journal entry does not balance: {unbalanced}")
 
-    entry = JournalEntry.objects.create(
+    entry = JournalEntry(
         kind=kind,
         memo=memo[:300],
         created_by=created_by,
@@ -78,19 +78,68 @@ def ledger_post(
         trade=trade,
         distribution=distribution,
     )
+    moved = {pk: delta for pk, delta in sorted(per_account.items()) if delta}
+    if connection.vendor == "postgresql" and not wide and len(moved) <= MANY_ACCOUNTS:
+        _post_in_one_statement(entry, legs, moved)
+        return _truthful(entry, legs)
+    entry.save(force_insert=True)
     Posting.objects.bulk_create(
         [Posting(entry=entry, account=leg.account, amount_minor=leg.amount_minor) for leg in legs]
     )
-    moved = {pk: delta for pk, delta in sorted(per_account.items()) if delta}
     if wide or len(moved) > MANY_ACCOUNTS:
         # One statement for a wide entry (a distribution batch pays thousands of holders).
         update_from_values(LedgerAccount, columns=["balance"], rows=moved.items(), increment=["balance"])
     else:
         for account_pk, delta in moved.items():
             LedgerAccount.objects.filter(pk=account_pk).update(balance=F("balance") + delta)
+    return _truthful(entry, legs)
+
+
+def _truthful(entry: JournalEntry, legs: list[Leg]) -> JournalEntry:
     for leg in legs:  # keep the caller's instances truthful
         leg.account.balance += leg.amount_minor
     return entry
+
+
+# The entry, its postings and the balances in one statement (PostgreSQL's data-modifying
+# CTEs): what the ORM path below it writes in four or more (an INSERT of the entry, one of
+# the postings, an UPDATE per account), a third of a purchase's statements and about 3 ms
+# of its Python (bench/purchase). The database checks the same constraints (postings not
+# zero, balances not negative: an IntegrityError rolls the whole statement back). The
+# accounts are locked by the caller before, in pk order, so the UPDATE takes no new lock.
+_ENTRY_COLUMNS = (
+    "kind",
+    "memo",
+    "order_id",
+    "deposit_id",
+    "withdrawal_id",
+    "trade_order_id",
+    "trade_id",
+    "distribution_id",
+    "created_by_id",
+    "created_at",
+)
+_POST_SQL = (
+    f"WITH entry AS (INSERT INTO marketplace_journalentry ({', '.join(_ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id), "
+    "postings AS (INSERT INTO marketplace_posting (entry_id, account_id, amount_minor) "
+    "SELECT entry.id, leg.account, leg.amount FROM entry, unnest(%s::bigint[], %s::bigint[]) AS leg(account, amount)), "
+    "balances AS (UPDATE marketplace_ledgeraccount SET balance = marketplace_ledgeraccount.balance + moved.delta "
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS moved(account, delta) "
+    "WHERE marketplace_ledgeraccount.id = moved.account) "
+    "SELECT id FROM entry"
+)
+
+
+def _post_in_one_statement(entry: JournalEntry, legs: list[Leg], moved: dict[int, int]) -> None:
+    params = [getattr(entry, column) for column in _ENTRY_COLUMNS]
+    params += [[leg.account.pk for leg in legs], [leg.amount_minor for leg in legs]]
+    params += [list(moved), list(moved.values())]
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_SQL, params)
+        (entry.pk,) = cursor.fetchone()
+    entry._state.adding = False
+    entry._state.db = connection.alias
 
 
 def fee_for(*, gross_minor: int, fee_bps: int) -> int:

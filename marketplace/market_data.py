@@ -420,16 +420,3 @@ class PortfolioTotal:
     value_minor: int
     valuation_value_minor: int
     unvalued: int
-
-
-def portfolio_totals(lines) -> list[PortfolioTotal]:
-    """Totals per currency of portfolio lines (no query)."""
-    totals: dict[str, list[int]] = {}
-    for line in lines:
-        row = totals.setdefault(line.currency, [0, 0, 0])
-        row[0] += line.value_minor or 0
-        if line.valuation_minor is None:
-            row[2] += 1
-        else:
-            row[1] += line.valuation_minor * line.settled
-    return [PortfolioTotal(c, v, vv, n) for c, (v, vv, n) in sorted(totals.items())]

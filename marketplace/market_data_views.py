@@ -14,16 +14,22 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from assets import selectors as asset_selectors
+from assets.catalogue_cache import VERSION_KEY as CATALOGUE_VERSION
 from assets.forms import DocumentUploadForm
 from assets.models import AssetDocument
+from config import fragment_cache
 from config.money import parse_major_to_minor
 
 from . import market_data, valuations
@@ -48,10 +54,49 @@ def chart_context(*, asset, range_key: str, currency: str = "") -> dict[str, Any
     }
 
 
-def valuation_history_context(*, asset, user) -> dict[str, Any]:
-    """The published valuations with a document link for those who may read it (one
-    query, plus the document visibility check only when there is a valuation)."""
-    history = market_data.valuation_history(asset=asset)
+def market_version_key(asset_id: int) -> str:
+    """The version of one asset's market data (config/fragment_cache.py): its trades and
+    published valuations, and the documents those link to."""
+    return f"marketplace:market:{asset_id}:version"
+
+
+def market_data_changed(asset_id: int, *, after_commit: bool = False) -> None:
+    key = market_version_key(asset_id)
+    fragment_cache.bump_after_commit(key) if after_commit else fragment_cache.bump(key)
+
+
+def cached_for_asset(asset, name: str, compute):
+    """`compute()` cached while the asset, its offering (the catalogue's version) and its
+    market data are unchanged, and for today (UTC) only: ranges end today."""
+    today = timezone.now().astimezone(datetime.UTC).date().isoformat()
+    key = f"marketplace:market:{asset.pk}:{name}:{today}:{translation.get_language()}"
+    versions = [CATALOGUE_VERSION, market_version_key(asset.pk)]
+    return fragment_cache.get_or_compute(key, versions, compute, settings.CATALOGUE_CACHE_SECONDS)
+
+
+def chart_html(*, asset, range_key: str, currency: str = "") -> str:
+    """The chart panel of a range, rendered (the same for every visitor), from the cache."""
+    return cached_for_asset(asset, f"chart:{range_key}:{currency}", lambda: _chart_html(asset, range_key, currency))
+
+
+def _chart_html(asset, range_key: str, currency: str) -> str:
+    context = chart_context(asset=asset, range_key=range_key, currency=currency)
+    return mark_safe(render_to_string("marketplace/market/_chart.html", context))  # noqa: S308
+
+
+def market_panel_context(*, asset, user, range_key: str, currency: str) -> dict[str, Any]:
+    """The offering page's market data: the chart of a range and the published valuations,
+    both from one cache entry (one round trip), with a document link for those who may
+    read it (the visibility check, one query, only when there is a valuation)."""
+    chart, history = cached_for_asset(
+        asset,
+        f"panel:{range_key}:{currency}",
+        lambda: (_chart_html(asset, range_key, currency), market_data.valuation_history(asset=asset)),
+    )
+    return {"chart_html": mark_safe(chart), **_valuations_context(asset, user, history)}  # noqa: S308
+
+
+def _valuations_context(asset, user, history) -> dict[str, Any]:
     readable: set[int] = set()
     if history:
         readable = set(
@@ -77,7 +122,7 @@ def asset_chart(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRespons
         range_key = market_data.parse_range(request.GET.get("range"))
     except ValidationError as exc:
         return _bad_range(request, exc, json=False)
-    return render(request, "marketplace/market/_chart.html", chart_context(asset=asset, range_key=range_key))
+    return HttpResponse(chart_html(asset=asset, range_key=range_key))
 
 
 @require_GET

@@ -26,6 +26,12 @@ and the tests), each naming the rows that break it:
    resumed runs to now);
 9. no trade outside its band: a trade that records the band in force at its time
    (band_low_minor / band_high_minor) printed within it, and records both edges or none.
+
+At scale (docs/marketplace.md, "The whole-book checks at scale"): the proofs over every row (held cash, holdings,
+fills) are each one grouped statement that returns only the rows that disagree; the
+trades are read in keyset batches of TRADES_PER_BATCH with their journal postings, as
+tuples; open buy orders are streamed. Statements grow with the trade batches only, and
+memory is a batch whatever the size of the book.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db.models import F, Max, Min, Q, Sum
+from django.db import connection
+from django.db.models import BigIntegerField, Case, F, Max, Min, Q, QuerySet, Sum, Value, When
 
 from .ledger import trade_fee
 from .models import Holding, LedgerAccount, Market, Posting, PrimaryOrder, Trade, TradeOrder, Withdrawal
@@ -43,6 +51,29 @@ from .trading_selectors import buy_reservation
 A = LedgerAccount.Kind
 OS = TradeOrder.Status
 Side = TradeOrder.Side
+TRADES_PER_BATCH = 5_000
+ZERO = Value(0, output_field=BigIntegerField())
+
+
+def _disagreements(parts: list[QuerySet], *, keys: int, having: str) -> list[tuple]:
+    """Sum the columns of `parts` per key in the database and return (key…, sums…) where
+    `having` holds, ordered by key: one statement, only the rows that disagree come back.
+    Each part is `.values(name=expression, …)` with the same names in the same order, the
+    first `keys` of them the key; `having` is SQL with `{name}` standing for that column's
+    sum."""
+    first, *rest = (part.order_by() for part in parts)
+    sql, params = first.union(*rest, all=True).query.sql_with_params()
+    qn = connection.ops.quote_name
+    names = list(first.query.annotation_select)
+    key_cols = ", ".join(qn(n) for n in names[:keys])
+    sums = {n: f"SUM({qn(n)})" for n in names[keys:]}
+    statement = (
+        f"SELECT {key_cols}, {', '.join(sums.values())} FROM ({sql}) AS parts "
+        f"GROUP BY {key_cols} HAVING {having.format(**sums)} ORDER BY {key_cols}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [(*row[:keys], *(int(v) for v in row[keys:])) for row in cursor.fetchall()]
 
 
 @dataclass
@@ -95,14 +126,17 @@ def _books(report: MarketReport) -> None:
 
 
 def _reservations(report: MarketReport) -> None:
-    for order in TradeOrder.objects.filter(status=OS.OPEN, side=Side.BUY).order_by("pk"):
-        expected = buy_reservation(
-            limit_price_minor=order.limit_price_minor, quantity=order.remaining_quantity, fee_bps=order.fee_bps_reserved
-        )
-        if order.reserved_minor != expected:
+    for pk, limit, remaining, fee_bps, reserved in (
+        TradeOrder.objects.filter(status=OS.OPEN, side=Side.BUY)
+        .order_by("pk")
+        .values_list("pk", "limit_price_minor", "remaining_quantity", "fee_bps_reserved", "reserved_minor")
+        .iterator(chunk_size=TRADES_PER_BATCH)
+    ):
+        expected = buy_reservation(limit_price_minor=limit, quantity=remaining, fee_bps=fee_bps)
+        if reserved != expected:
             report.problems.append(
-                f"trade order #{order.pk} (open buy) holds {order.reserved_minor}, its remaining "
-                f"{order.remaining_quantity} × {order.limit_price_minor} + max fee need {expected}"
+                f"trade order #{pk} (open buy) holds {reserved}, its remaining "
+                f"{remaining} × {limit} + max fee need {expected}"
             )
     for pk, reserved in (
         TradeOrder.objects.filter(Q(reserved_minor__gt=0) & (~Q(status=OS.OPEN) | Q(side=Side.SELL)))
@@ -113,112 +147,111 @@ def _reservations(report: MarketReport) -> None:
 
 
 def _held_cash(report: MarketReport) -> None:
-    expected: dict[tuple[int | None, str], int] = defaultdict(int)
+    UNSETTLED_PRIMARY = [PrimaryOrder.Status.RESERVED, PrimaryOrder.Status.FAILED]
 
-    def add(rows, user_key: str, amount_key: str = "s") -> None:
-        for row in rows:
-            expected[(row[user_key], row["currency"])] += row[amount_key] or 0
+    def purpose(rows: QuerySet, user: str, amount) -> QuerySet:
+        return rows.values(holder=F(user), currency_=F("currency"), held=ZERO, expected=amount)
 
-    add(
-        TradeOrder.objects.filter(status=OS.OPEN, side=Side.BUY)
-        .values("investor_id", "currency")
-        .annotate(s=Sum("reserved_minor")),
-        "investor_id",
-    )
-    for row in (
-        Trade.objects.filter(status__in=Trade.UNSETTLED)
-        .values("seller_id", "currency")
-        .annotate(g=Sum("gross_minor"), f=Sum("seller_fee_minor"))
-    ):
-        expected[(row["seller_id"], row["currency"])] += row["g"] - row["f"]
-    add(
-        PrimaryOrder.objects.filter(status__in=[PrimaryOrder.Status.RESERVED, PrimaryOrder.Status.FAILED])
-        .values("investor_id", "currency")
-        .annotate(s=Sum("total_minor")),
-        "investor_id",
-    )
-    add(
-        Withdrawal.objects.filter(status=Withdrawal.Status.REQUESTED)
-        .values("investor_id", "currency")
-        .annotate(s=Sum("amount_minor")),
-        "investor_id",
-    )
-    held = {
-        (a.user_id, a.currency): a for a in LedgerAccount.objects.filter(kind=A.INVESTOR_HELD).select_related("user")
-    }
-    for key in sorted(set(held) | set(expected), key=lambda k: (k[0] or 0, k[1])):
-        balance = held[key].balance if key in held else 0
-        if balance != expected.get(key, 0):
-            report.problems.append(
-                f"investor #{key[0]} held {key[1]} is {balance}, its open buy orders, unsettled sales, "
-                f"primary orders and withdrawals add up to {expected.get(key, 0)}"
-            )
+    parts = [
+        purpose(TradeOrder.objects.filter(status=OS.OPEN, side=Side.BUY), "investor_id", F("reserved_minor")),
+        purpose(
+            Trade.objects.filter(status__in=Trade.UNSETTLED), "seller_id", F("gross_minor") - F("seller_fee_minor")
+        ),
+        purpose(PrimaryOrder.objects.filter(status__in=UNSETTLED_PRIMARY), "investor_id", F("total_minor")),
+        purpose(Withdrawal.objects.filter(status=Withdrawal.Status.REQUESTED), "investor_id", F("amount_minor")),
+        LedgerAccount.objects.filter(kind=A.INVESTOR_HELD).values(
+            holder=F("user_id"), currency_=F("currency"), held=F("balance"), expected=ZERO
+        ),
+    ]
+    for user_id, currency, balance, expected in _disagreements(parts, keys=2, having="{held} <> {expected}"):
+        report.problems.append(
+            f"investor #{user_id} held {currency} is {balance}, its open buy orders, unsettled sales, "
+            f"primary orders and withdrawals add up to {expected}"
+        )
 
 
 def _holdings(report: MarketReport) -> None:
-    locked = {
-        (r[0], r[1]): r[2]
-        for r in TradeOrder.objects.filter(status=OS.OPEN, side=Side.SELL)
-        .values("investor_id", "asset_id")
-        .annotate(s=Sum("remaining_quantity"))
-        .values_list("investor_id", "asset_id", "s")
-    }
-    out = {
-        (r[0], r[1]): r[2]
-        for r in Trade.objects.filter(status__in=Trade.UNSETTLED)
-        .values("seller_id", "asset_id")
-        .annotate(s=Sum("quantity"))
-        .values_list("seller_id", "asset_id", "s")
-    }
-    pending: dict[tuple[int, int], int] = defaultdict(int)
-    for investor_id, asset_id, s in (
-        Trade.objects.filter(status__in=Trade.UNSETTLED)
-        .values("buyer_id", "asset_id")
-        .annotate(s=Sum("quantity"))
-        .values_list("buyer_id", "asset_id", "s")
+    """Per (investor, asset): the holding's locked, settling-out and pending units against
+    what its open sells, unsettled trades and primary orders say."""
+    UNSETTLED_PRIMARY = [PrimaryOrder.Status.RESERVED, PrimaryOrder.Status.FAILED]
+    columns = ("holding", "rows", "locked", "out", "pending", "want_locked", "want_out", "want_pending")
+
+    def part(source: QuerySet, investor: str, **sums) -> QuerySet:
+        return source.values(investor_=F(investor), asset_=F("asset_id"), **{c: sums.get(c, ZERO) for c in columns})
+
+    parts = [
+        part(
+            Holding.objects.all(),
+            "investor_id",
+            holding=F("pk"),  # at most one holding per (investor, asset): its sum is its id
+            rows=Value(1, output_field=BigIntegerField()),
+            locked=F("locked_quantity"),
+            out=F("pending_out_quantity"),
+            pending=F("pending_quantity"),
+        ),
+        part(
+            TradeOrder.objects.filter(status=OS.OPEN, side=Side.SELL),
+            "investor_id",
+            want_locked=F("remaining_quantity"),
+        ),
+        part(Trade.objects.filter(status__in=Trade.UNSETTLED), "seller_id", want_out=F("quantity")),
+        part(Trade.objects.filter(status__in=Trade.UNSETTLED), "buyer_id", want_pending=F("quantity")),
+        part(PrimaryOrder.objects.filter(status__in=UNSETTLED_PRIMARY), "investor_id", want_pending=F("quantity")),
+    ]
+    rows = _disagreements(
+        parts,
+        keys=2,
+        having="{rows} = 0 OR {locked} <> {want_locked} OR {out} <> {want_out} OR {pending} <> {want_pending}",
+    )
+    missing = []
+    for investor_id, asset_id, holding_id, n, locked, out, pending, want_locked, want_out, want_pending in sorted(
+        rows, key=lambda row: row[2]
     ):
-        pending[(investor_id, asset_id)] += s
-    for investor_id, asset_id, s in (
-        PrimaryOrder.objects.filter(status__in=[PrimaryOrder.Status.RESERVED, PrimaryOrder.Status.FAILED])
-        .values("investor_id", "asset_id")
-        .annotate(s=Sum("quantity"))
-        .values_list("investor_id", "asset_id", "s")
-    ):
-        pending[(investor_id, asset_id)] += s
-    seen = set()
-    for h in Holding.objects.order_by("pk"):
-        key = (h.investor_id, h.asset_id)
-        seen.add(key)
+        if not n:
+            missing.append((investor_id, asset_id))
+            continue
         for label, actual, wanted in (
-            ("locked", h.locked_quantity, locked.get(key, 0)),
-            ("settling out", h.pending_out_quantity, out.get(key, 0)),
-            ("pending", h.pending_quantity, pending.get(key, 0)),
+            ("locked", locked, want_locked),
+            ("settling out", out, want_out),
+            ("pending", pending, want_pending),
         ):
             if actual != wanted:
                 report.problems.append(
-                    f"holding #{h.pk} (investor #{h.investor_id}, asset #{h.asset_id}) has {actual} units {label}, "
+                    f"holding #{holding_id} (investor #{investor_id}, asset #{asset_id}) has {actual} units {label}, "
                     f"its orders and trades say {wanted}"
                 )
-    for key in sorted((set(locked) | set(out) | set(pending)) - seen):
-        report.problems.append(f"investor #{key[0]} has orders or trades in asset #{key[1]} but no holding row")
+    for investor_id, asset_id in sorted(missing):
+        report.problems.append(f"investor #{investor_id} has orders or trades in asset #{asset_id} but no holding row")
 
 
 def _fills(report: MarketReport) -> None:
-    bought = dict(Trade.objects.values("buy_order_id").annotate(s=Sum("quantity")).values_list("buy_order_id", "s"))
-    sold = dict(Trade.objects.values("sell_order_id").annotate(s=Sum("quantity")).values_list("sell_order_id", "s"))
-    for order in TradeOrder.objects.order_by("pk").only(
-        "pk", "side", "quantity", "filled_quantity", "remaining_quantity"
+    is_buy = Case(When(side=Side.BUY, then=Value(1)), default=Value(0), output_field=BigIntegerField())
+    orders = TradeOrder.objects.values(
+        order=F("pk"),
+        quantity_=F("quantity"),
+        filled=F("filled_quantity"),
+        remaining=F("remaining_quantity"),
+        buy=is_buy,
+        bought=ZERO,
+        sold=ZERO,
+    )
+    trades = Trade.objects.all()
+    as_buy = trades.values(
+        order=F("buy_order_id"), quantity_=ZERO, filled=ZERO, remaining=ZERO, buy=ZERO, bought=F("quantity"), sold=ZERO
+    )
+    as_sell = trades.values(
+        order=F("sell_order_id"), quantity_=ZERO, filled=ZERO, remaining=ZERO, buy=ZERO, bought=ZERO, sold=F("quantity")
+    )
+    for pk, quantity, filled, remaining, buy, bought, sold in _disagreements(
+        [orders, as_buy, as_sell],
+        keys=1,
+        having="{filled} + {remaining} <> {quantity_} OR {filled} <> CASE WHEN {buy} = 1 THEN {bought} ELSE {sold} END",
     ):
-        if order.filled_quantity + order.remaining_quantity != order.quantity:
-            report.problems.append(
-                f"trade order #{order.pk}: filled {order.filled_quantity} + remaining {order.remaining_quantity} "
-                f"!= original {order.quantity}"
-            )
-        traded = (bought if order.side == Side.BUY else sold).get(order.pk, 0)
-        if traded != order.filled_quantity:
-            report.problems.append(
-                f"trade order #{order.pk}: filled {order.filled_quantity} but its trades sum to {traded}"
-            )
+        if filled + remaining != quantity:
+            report.problems.append(f"trade order #{pk}: filled {filled} + remaining {remaining} != original {quantity}")
+        traded = bought if buy else sold
+        if traded != filled:
+            report.problems.append(f"trade order #{pk}: filled {filled} but its trades sum to {traded}")
 
 
 def _trades(report: MarketReport) -> None:
@@ -229,53 +262,106 @@ def _trades(report: MarketReport) -> None:
         if bought != sold:
             report.problems.append(f"asset #{asset_id}: {bought} units bought but {sold} sold")
 
-    postings: dict[int, dict[tuple[str, int | None], int]] = defaultdict(lambda: defaultdict(int))
-    for trade_id, kind, user_id, amount in Posting.objects.filter(entry__kind="trade_match").values_list(
-        "entry__trade_id", "account__kind", "account__user_id", "amount_minor"
-    ):
-        postings[trade_id][(kind, user_id)] += amount
+    for batch, postings in _trade_batches():
+        for t, buy, sell in batch:
+            _trade(report, t, buy, sell, postings.get(t.pk, {}))
 
-    for t in Trade.objects.select_related("buy_order", "sell_order").order_by("pk"):
-        name = f"trade #{t.pk}"
-        buy, sell = t.buy_order, t.sell_order
-        maker, taker = (buy, sell) if buy.priority < sell.priority else (sell, buy)
-        if t.gross_minor != t.quantity * t.price_minor:
-            report.problems.append(f"{name}: gross {t.gross_minor} != {t.quantity} × {t.price_minor}")
-        if not (sell.limit_price_minor <= t.price_minor <= buy.limit_price_minor):
-            report.problems.append(
-                f"{name}: price {t.price_minor} outside the limits (sell {sell.limit_price_minor}, buy {buy.limit_price_minor})"
-            )
-        at_maker = t.auction_id is not None or t.price_minor == maker.limit_price_minor  # auctions: proof 7
-        if t.maker_side != maker.side or not at_maker:
-            report.problems.append(
-                f"{name}: the maker is order #{maker.pk} ({maker.side} at {maker.limit_price_minor}), the trade says "
-                f"{t.maker_side} at {t.price_minor}"
-            )
-        if buy.investor_id != t.buyer_id or sell.investor_id != t.seller_id or t.buyer_id == t.seller_id:
-            report.problems.append(f"{name}: buyer/seller do not match its orders")
-        rate = {maker.side: t.maker_fee_bps, taker.side: t.taker_fee_bps}
-        buyer_bps = min(rate[Side.BUY], buy.fee_bps_reserved)
-        if t.buyer_fee_bps != buyer_bps or t.seller_fee_bps != rate[Side.SELL]:
-            report.problems.append(
-                f"{name}: fee rates buyer {t.buyer_fee_bps} / seller {t.seller_fee_bps} bps, configured "
-                f"{buyer_bps} / {rate[Side.SELL]}"
-            )
-        for who, fee, bps in (
-            ("buyer", t.buyer_fee_minor, t.buyer_fee_bps),
-            ("seller", t.seller_fee_minor, t.seller_fee_bps),
+
+class _Order(NamedTuple):
+    pk: int
+    side: str
+    priority: int
+    limit_price_minor: int
+    investor_id: int
+    fee_bps_reserved: int
+
+
+class _Trade(NamedTuple):
+    pk: int
+    quantity: int
+    price_minor: int
+    gross_minor: int
+    maker_side: str
+    auction_id: int | None
+    buyer_id: int
+    seller_id: int
+    maker_fee_bps: int
+    taker_fee_bps: int
+    buyer_fee_bps: int
+    seller_fee_bps: int
+    buyer_fee_minor: int
+    seller_fee_minor: int
+
+
+def _trade_batches():
+    """(trades with their two orders, {trade id: {(account kind, user id): amount}} of
+    their trade_match entries), TRADES_PER_BATCH trades at a time in pk order: two
+    statements a batch, tuples rather than model instances."""
+    columns = [
+        *_Trade._fields,
+        *(f"buy_order__{f}" for f in _Order._fields),
+        *(f"sell_order__{f}" for f in _Order._fields),
+    ]
+    n, m = len(_Trade._fields), len(_Order._fields)
+    after = 0
+    while True:
+        rows = list(Trade.objects.filter(pk__gt=after).order_by("pk").values_list(*columns)[:TRADES_PER_BATCH])
+        if not rows:
+            return
+        first, after = rows[0][0], rows[-1][0]
+        postings: dict[int, dict[tuple[str, int | None], int]] = defaultdict(lambda: defaultdict(int))
+        for trade_id, kind, user_id, amount in (
+            Posting.objects.filter(entry__kind="trade_match", entry__trade__gte=first, entry__trade__lte=after)
+            .order_by()
+            .values_list("entry__trade_id", "account__kind", "account__user_id", "amount_minor")
         ):
-            if fee != trade_fee(gross_minor=t.gross_minor, fee_bps=bps):
-                report.problems.append(
-                    f"{name}: {who} fee {fee} != {bps} bps of {t.gross_minor} = {trade_fee(gross_minor=t.gross_minor, fee_bps=bps)}"
-                )
-        moved = postings.get(t.pk, {})
-        wanted = {
-            (A.INVESTOR_HELD, t.buyer_id): -t.buyer_cost_minor,
-            (A.INVESTOR_HELD, t.seller_id): t.seller_net_minor,
-            (A.PLATFORM_FEES, None): t.buyer_fee_minor + t.seller_fee_minor,
-        }
-        if {k: v for k, v in moved.items() if v} != {k: v for k, v in wanted.items() if v}:
-            report.problems.append(f"{name}: its journal entry moved {dict(moved)}, the trade says {wanted}")
+            postings[trade_id][(kind, user_id)] += amount
+        yield [(_Trade(*r[:n]), _Order(*r[n : n + m]), _Order(*r[n + m :])) for r in rows], postings
+        if len(rows) < TRADES_PER_BATCH:
+            return
+
+
+def _trade(report: MarketReport, t: _Trade, buy: _Order, sell: _Order, moved: dict) -> None:
+    name = f"trade #{t.pk}"
+    maker, taker = (buy, sell) if buy.priority < sell.priority else (sell, buy)
+    if t.gross_minor != t.quantity * t.price_minor:
+        report.problems.append(f"{name}: gross {t.gross_minor} != {t.quantity} × {t.price_minor}")
+    if not (sell.limit_price_minor <= t.price_minor <= buy.limit_price_minor):
+        report.problems.append(
+            f"{name}: price {t.price_minor} outside the limits (sell {sell.limit_price_minor}, buy {buy.limit_price_minor})"
+        )
+    at_maker = t.auction_id is not None or t.price_minor == maker.limit_price_minor  # auctions: proof 7
+    if t.maker_side != maker.side or not at_maker:
+        report.problems.append(
+            f"{name}: the maker is order #{maker.pk} ({maker.side} at {maker.limit_price_minor}), the trade says "
+            f"{t.maker_side} at {t.price_minor}"
+        )
+    if buy.investor_id != t.buyer_id or sell.investor_id != t.seller_id or t.buyer_id == t.seller_id:
+        report.problems.append(f"{name}: buyer/seller do not match its orders")
+    rate = {maker.side: t.maker_fee_bps, taker.side: t.taker_fee_bps}
+    buyer_bps = min(rate[Side.BUY], buy.fee_bps_reserved)
+    if t.buyer_fee_bps != buyer_bps or t.seller_fee_bps != rate[Side.SELL]:
+        report.problems.append(
+            f"{name}: fee rates buyer {t.buyer_fee_bps} / seller {t.seller_fee_bps} bps, configured "
+            f"{buyer_bps} / {rate[Side.SELL]}"
+        )
+    for who, fee, bps in (
+        ("buyer", t.buyer_fee_minor, t.buyer_fee_bps),
+        ("seller", t.seller_fee_minor, t.seller_fee_bps),
+    ):
+        if fee != trade_fee(gross_minor=t.gross_minor, fee_bps=bps):
+            report.problems.append(
+                f"{name}: {who} fee {fee} != {bps} bps of {t.gross_minor} = {trade_fee(gross_minor=t.gross_minor, fee_bps=bps)}"
+            )
+    # The buyer's cost and the seller's net, recomputed from the row (Trade.buyer_cost_minor,
+    # Trade.seller_net_minor): the proof does not take the model's word for them.
+    wanted = {
+        (A.INVESTOR_HELD, t.buyer_id): -(t.gross_minor + t.buyer_fee_minor),
+        (A.INVESTOR_HELD, t.seller_id): t.gross_minor - t.seller_fee_minor,
+        (A.PLATFORM_FEES, None): t.buyer_fee_minor + t.seller_fee_minor,
+    }
+    if {k: v for k, v in moved.items() if v} != {k: v for k, v in wanted.items() if v}:
+        report.problems.append(f"{name}: its journal entry moved {dict(moved)}, the trade says {wanted}")
 
 
 def _auctions(report: MarketReport) -> None:

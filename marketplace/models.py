@@ -267,6 +267,9 @@ class Posting(models.Model):
     class Meta:
         ordering = ["pk"]
         constraints = [models.CheckConstraint(condition=~Q(amount_minor=0), name="posting_amount_not_zero")]
+        # An account's latest postings without reading its whole history (the portfolio's
+        # cash events, selectors.cash_events_for; bench/scaling).
+        indexes = [models.Index(fields=["account", "entry"], name="posting_account_entry_idx")]
 
     def __str__(self):
         sign = "+" if self.amount_minor > 0 else ""
@@ -299,7 +302,8 @@ class PrimaryOrder(models.Model):
     fee_minor = models.BigIntegerField()
     total_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RESERVED, db_index=True)
+    # Indexed with the id (Meta): the back office lists one status newest first.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RESERVED)
     chain_tx = models.OneToOneField(
         "chain.ChainTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="primary_order"
     )
@@ -323,7 +327,14 @@ class PrimaryOrder(models.Model):
                 condition=Q(total_minor=F("gross_minor") + F("fee_minor")), name="primary_order_total_adds_up"
             ),
         ]
-        indexes = [models.Index(fields=["offering", "status"])]
+        indexes = [
+            models.Index(fields=["offering", "status"]),
+            # An investor's latest orders (the portfolio) without sorting all of them.
+            models.Index(fields=["investor", "created_at"], name="primary_order_investor_idx"),
+            # One status newest first (the back office's filtered list) without walking the
+            # primary key past every row of the other statuses; serves status lookups too.
+            models.Index(fields=["status", "id"], name="primary_order_status_idx"),
+        ]
 
     def __str__(self):
         return f"Order {self.public_id.hex[:8]}: {self.quantity} × {self.asset}"
@@ -686,7 +697,8 @@ class TradeOrder(models.Model):
     currency = models.CharField(max_length=3)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
     expires_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    # Indexed with the id (Meta): the back office lists one status newest first.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     priority = models.BigIntegerField(help_text="Time priority within the book: lower is earlier.")
     fee_bps_reserved = models.PositiveIntegerField(
         default=0, help_text="Buy: the fee rate the reservation covers (the market's highest at placement)."
@@ -741,6 +753,9 @@ class TradeOrder(models.Model):
             ),
             models.Index(fields=["investor", "status"], name="trade_order_investor_idx"),
             models.Index(fields=["investor", "created_at"], name="trade_order_rate_idx"),
+            # One status newest first (the back office's filtered list) without walking the
+            # primary key past every closed order; serves status lookups too.
+            models.Index(fields=["status", "id"], name="trade_order_status_idx"),
             models.Index(
                 fields=["expires_at"], condition=Q(status="open", time_in_force="gtd"), name="trade_order_gtd_idx"
             ),

@@ -6,11 +6,16 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from django.db.models import Case, Count, F, Max, Q, QuerySet, Sum, When
+from django.conf import settings
+from django.db import connection
+from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from assets.catalogue_cache import VERSION_KEY as CATALOGUE_VERSION
 from assets.models import Asset
 from compliance.eligibility import (
     Direction,
@@ -20,9 +25,13 @@ from compliance.eligibility import (
     transfer_check,
     transfer_check_many,
 )
+from config import fragment_cache
 
 from .ledger import fee_for
-from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Withdrawal
+from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Valuation, Withdrawal
+
+if TYPE_CHECKING:
+    from .market_data import PortfolioTotal
 
 A = LedgerAccount.Kind
 OS = PrimaryOrder.Status
@@ -55,6 +64,45 @@ def offering_get_for_asset(*, asset_public_id) -> Offering:
     if offering is None:
         raise Http404("No offering for this asset.")
     return offering
+
+
+# What purchases change on an offering (every one, by a raw UPDATE that bypasses save()),
+# and whether its asset is still live: read on every view of the page. Written out: one
+# indexed lookup, a tenth of the ORM's cost for the same statement (bench/purchase).
+_OFFERING_LIVE_SQL = (
+    "SELECT o.fractions_sold, o.status FROM marketplace_offering o "
+    "JOIN assets_asset a ON a.id = o.asset_id WHERE o.id = %s AND a.status = %s"
+)
+
+
+def offering_get_for_page(*, asset_public_id) -> Offering:
+    """`offering_get_for_asset` for the pages that show an offering to anyone (the
+    offering page, its quote): the terms and the asset from the cache, valid while no
+    asset or offering has been saved since (the catalogue's version: every write of them
+    but a purchase's goes through save()); what purchases change, the fractions sold and
+    the status, and whether the asset is still live, read from the database every time."""
+    offering = fragment_cache.get_or_compute(
+        f"marketplace:offering:{asset_public_id}",
+        [CATALOGUE_VERSION],
+        lambda: _offering_or_none(asset_public_id),
+        settings.CATALOGUE_CACHE_SECONDS,
+    )
+    if offering is None:
+        raise Http404("No offering for this asset.")
+    with connection.cursor() as cursor:
+        cursor.execute(_OFFERING_LIVE_SQL, [offering.pk, Asset.Status.LIVE])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("No offering for this asset.")
+    offering.fractions_sold, offering.status = row
+    return offering
+
+
+def _offering_or_none(asset_public_id) -> Offering | None:
+    try:
+        return offering_get_for_asset(asset_public_id=asset_public_id)
+    except Http404:
+        return None
 
 
 def purchase_review_needed(*, user, asset) -> bool:
@@ -279,18 +327,33 @@ class PortfolioLine:
         return self.holding.available_to_sell
 
 
-def portfolio_lines(*, user) -> list[PortfolioLine]:
-    """Holdings with settled or pending units, their split (settled, pending, locked in
+# Holdings per page of the portfolio: the page renders one row per holding, so an
+# investor with thousands of them would pay for thousands of rows (bench/scaling).
+HOLDINGS_PER_PAGE = 50
+
+
+def portfolio_holdings(*, user) -> QuerySet[Holding]:
+    """The holdings the portfolio lists (settled or pending units), in the order their
+    assets were listed: a page of them is read from the (investor, asset) index, where
+    ordering by the asset's name would join and sort all of them on every view."""
+    return (
+        Holding.objects.filter(user_holdings_q(user))
+        .select_related("asset", "asset__offering", "asset__market")
+        .order_by("asset_id")
+    )
+
+
+def portfolio_lines(*, user, holdings=None) -> list[PortfolioLine]:
+    """Holdings with settled or pending units (`holdings`, a page of `portfolio_holdings`;
+    all of them when None), their split (settled, pending, locked in
     sell orders, settling out, available to sell), cost basis (what was paid for settled
     units in primary purchases: price plus the platform fee) and value at the last price (the last
     secondary-market trade, else the offering price)."""
-    holdings = list(
-        Holding.objects.filter(user_holdings_q(user))
-        .select_related("asset", "asset__offering", "asset__market")
-        .order_by("asset__name", "pk")
-    )
+    holdings = list(portfolio_holdings(user=user) if holdings is None else holdings)
     costs = dict(
-        PrimaryOrder.objects.filter(investor=user, status=OS.SETTLED)
+        PrimaryOrder.objects.filter(
+            investor=user, status=OS.SETTLED, asset_id__in=sorted({h.asset_id for h in holdings})
+        )
         .values("asset_id")
         .annotate(cost=Sum("total_minor"))
         .values_list("asset_id", "cost")
@@ -319,6 +382,36 @@ def portfolio_lines(*, user) -> list[PortfolioLine]:
             )
         )
     return lines
+
+
+def portfolio_totals(*, user) -> list[PortfolioTotal]:
+    """Totals per currency of all the investor's holdings (every page of them), each valued
+    as `portfolio_lines` values it: at the last price, else the offering price; and at the
+    latest published valuation (`unvalued`: holdings without one, left out of that
+    total). One query, summed in the database."""
+    from .market_data import PortfolioTotal  # market_data reads trading_selectors, which reads this module
+
+    latest = (
+        Valuation.objects.filter(asset_id=OuterRef("asset_id"), status=Valuation.Status.PUBLISHED)
+        .order_by("-as_of", "-pk")
+        .values("value_per_fraction_minor")[:1]
+    )
+    rows = (
+        Holding.objects.filter(user_holdings_q(user))
+        .annotate(
+            line_currency=Coalesce("asset__offering__currency", "asset__currency"),
+            price=Coalesce("asset__market__last_price_minor", "asset__offering__price_per_fraction_minor"),
+            valuation=Subquery(latest),
+        )
+        .values("line_currency")
+        .annotate(
+            value=Coalesce(Sum(F("price") * F("quantity")), 0),
+            valued=Coalesce(Sum(F("valuation") * F("quantity")), 0),
+            unvalued=Count("pk", filter=Q(valuation__isnull=True)),
+        )
+        .order_by("line_currency")
+    )
+    return [PortfolioTotal(r["line_currency"], r["value"], r["valued"], r["unvalued"]) for r in rows]
 
 
 def user_holdings_q(user) -> Q:
@@ -398,15 +491,41 @@ def _event_kind(entry, user) -> str:
     return "other"
 
 
+# Postings a portfolio view groups into its latest cash events (at least 20 per event).
+EVENT_WINDOW_POSTINGS = 1_000
+
+
+# Per cash account of the investor, its latest postings from the (account, entry) index;
+# the newest `n` of them all. The ORM's one ORDER BY over both accounts walks the whole
+# posting table backwards when the investor's postings are old (bench/scaling).
+_RECENT_ENTRIES_SQL = (
+    "SELECT r.id FROM marketplace_ledgeraccount a CROSS JOIN LATERAL (SELECT p.id, p.entry_id "
+    "FROM marketplace_posting p WHERE p.account_id = a.id ORDER BY p.entry_id DESC LIMIT %s) r "
+    "WHERE a.user_id = %s AND a.kind IN (%s, %s) ORDER BY r.entry_id DESC LIMIT %s"
+)
+
+
+def _recent_posting_ids(user, mine: QuerySet[Posting], n: int) -> Any:
+    """The investor's latest `n` postings (`mine`, by entry), for `pk__in`: by primary key,
+    so the database reads those postings rather than all of the investor's."""
+    if connection.vendor != "postgresql":  # SQLite (`make run`) has no LATERAL; demo-sized
+        return mine.order_by("-entry_id").values("pk")[:n]
+    return RawSQL(_RECENT_ENTRIES_SQL, (n, user.pk, A.INVESTOR_AVAILABLE, A.INVESTOR_HELD, n))
+
+
 def cash_events_for(*, user, limit: int = 50) -> list[CashEvent]:
     """The investor's latest `limit` cash events, newest first, each with its ledger lines
     (for the portfolio: one line per event, the lines on demand). Three queries whatever
     the number of events or lines."""
     mine = Posting.objects.filter(account__user=user, account__kind__in=[A.INVESTOR_AVAILABLE, A.INVESTOR_HELD])
-    # The latest events: entries grouped by the event they belong to, by their latest entry.
+    # The latest events: entries grouped by the event they belong to, by their latest entry,
+    # among the investor's latest postings only (by entry id, the order they were written
+    # in), so a page view never reads all of a long history (bench/scaling).
+    recent = _recent_posting_ids(user, mine, max(limit * 20, EVENT_WINDOW_POSTINGS))
     whole = Q(**{f"entry__{name[:-3]}__isnull": True for name in _EVENT_FIELDS})
     latest = list(
-        mine.annotate(own=Case(When(whole, then=F("entry_id")), default=None))
+        mine.filter(pk__in=recent)
+        .annotate(own=Case(When(whole, then=F("entry_id")), default=None))
         .values(*(f"entry__{name}" for name in _EVENT_FIELDS), "own")
         .annotate(last=Max("entry__created_at"), last_pk=Max("entry_id"))
         .order_by("-last", "-last_pk")[:limit]

@@ -5,10 +5,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -22,7 +25,7 @@ from config.ratelimit import client_key, give_back, order_rate, take
 from . import market_data_views, selectors, services
 from .dashboard import investor_dashboard
 from .forms import PurchaseForm, WithdrawalForm, parse_quantity
-from .market_data import DEFAULT_RANGE, portfolio_totals
+from .market_data import DEFAULT_RANGE
 from .models import Offering, PrimaryOrder
 from .payouts import usable_payout_accounts
 from .trading_page_selectors import open_buy_reservations
@@ -81,20 +84,39 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
-    offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
-    context = _offering_context(request, offering)
-    # Market data (docs/market-integrity.md): the valuation history and the price chart.
-    context.update(market_data_views.valuation_history_context(asset=offering.asset, user=request.user))
-    context.update(
-        market_data_views.chart_context(asset=offering.asset, range_key=DEFAULT_RANGE, currency=offering.currency)
-    )
-    return render(request, "marketplace/offering.html", context)
+    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id)
+
+    def content() -> str:
+        context = _offering_context(request, offering)
+        # Market data (docs/market-integrity.md): the valuation history and the price chart.
+        context.update(
+            market_data_views.market_panel_context(
+                asset=offering.asset, user=request.user, range_key=DEFAULT_RANGE, currency=offering.currency
+            )
+        )
+        return render_to_string("marketplace/offering.html#content", context, request=request)
+
+    if request.user.is_authenticated:
+        html = content()
+    else:
+        # Every anonymous visitor sees the same page for the same live figures (no form, no
+        # token): rendered once per sold count and status, and per asset, offering and
+        # market data version (docs/marketplace.md, "Offering page").
+        live = f"{offering.fractions_sold}:{offering.status}:{offering.current_status()}"
+        html = market_data_views.cached_for_asset(offering.asset, f"offering-page:{live}", content)
+    return _offering_page(request, offering, html)
+
+
+def _offering_page(request: HttpRequest, offering: Offering, content: str, *, status: int = 200) -> HttpResponse:
+    """The offering page around its rendered content (the #content partial)."""
+    context = {"asset": offering.asset, "content": mark_safe(content)}  # noqa: S308 (rendered by the template)
+    return render(request, "marketplace/offering.html", context, status=status)
 
 
 @require_GET
 def offering_quote(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
     """HTMX: the total with fees for the quantity being typed."""
-    offering = selectors.offering_get_for_asset(asset_public_id=asset_public_id)
+    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id)
     context: dict[str, Any] = {"offering": offering, "quote": None, "quote_errors": [], "warnings": []}
     try:
         quantity = parse_quantity(request.GET.get("quantity"))
@@ -159,8 +181,10 @@ def order_place(request: HtmxHttpRequest, asset_public_id: uuid.UUID) -> HttpRes
                     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         offering.refresh_from_db()
         context = _offering_context(request, offering, form=form, errors=errors)
-        template = "marketplace/offering.html#purchase" if request.htmx else "marketplace/offering.html"
-        return render(request, template, context, status=422)
+        if request.htmx:
+            return render(request, "marketplace/offering.html#purchase", context, status=422)
+        content = render_to_string("marketplace/offering.html#content", context, request=request)
+        return _offering_page(request, offering, content, status=422)
     finally:
         if not placed:
             give_back(counted)
@@ -199,14 +223,18 @@ def order_detail(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse
 def portfolio(request: HttpRequest) -> HttpResponse:
     user = request.user
     balances = selectors.cash_balances(user=user)
-    lines = selectors.portfolio_lines(user=user)
+    holdings = Paginator(selectors.portfolio_holdings(user=user), selectors.HOLDINGS_PER_PAGE).get_page(
+        request.GET.get("holdings")
+    )
+    lines = selectors.portfolio_lines(user=user, holdings=holdings.object_list)
     payout_accounts = list(usable_payout_accounts(user=user))
     return render(
         request,
         "marketplace/portfolio.html",
         {
             "lines": lines,
-            "totals": portfolio_totals(lines),
+            "holdings_page": holdings,
+            "totals": selectors.portfolio_totals(user=user),
             "balances": balances,
             "orders": list(selectors.orders_for(user=user)[:LIST_LIMIT]),
             "trade_orders": list(trade_orders_for(user=user)[:LIST_LIMIT]),

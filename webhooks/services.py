@@ -26,7 +26,7 @@ from accounts.notifications import notify
 from compliance.audit import audit_record
 
 from . import signing, transport
-from .events import deliveries_enqueue
+from .events import deliveries_enqueue, endpoints_changed
 from .models import EventKind, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger("webhooks")
@@ -74,6 +74,7 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str = "Disabled by yo
     WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_at__isnull=True).update(
         disabled_at=timezone.now(), disabled_reason=reason[:500]
     )
+    endpoints_changed()
     endpoint.refresh_from_db()
     return endpoint
 
@@ -82,6 +83,7 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str = "Disabled by yo
 def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     """Active again, failure count reset; deliveries still pending resume."""
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_at=None, disabled_reason="", consecutive_failures=0)
+    endpoints_changed()
     endpoint.refresh_from_db()
     ids = list(WebhookDelivery.objects.filter(endpoint=endpoint, status=DS.PENDING).values_list("pk", flat=True)[:1000])
     WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now())

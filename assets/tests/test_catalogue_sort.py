@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,11 +16,6 @@ from marketplace.models import Offering
 from marketplace.tests.factories import LiveAssetFactory, OfferingFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
 
 
 def _asset(name, *, price, days_ago, sold=None, offered=1_000):

@@ -12,6 +12,16 @@ from chain.models import ChainTransaction
 from chain.worker import outbox_process
 
 
+@pytest.fixture(autouse=True)
+def _fresh_worker_memo():
+    """Each test starts like a new worker process: it knows only what the rows say."""
+    from chain.worker import memo
+
+    memo.clear()
+    yield
+    memo.clear()
+
+
 def asset_payload(total: int = 1_000) -> dict:
     return {
         "asset_name": "Harbour Building",

@@ -99,6 +99,7 @@ def test_processing_the_same_row_again_never_transfers_twice(chain_platform, min
     # Simulate a worker that died after storing the signed bytes but before it knew the
     # outcome: the row is put back to "submitted" and processed again.
     ChainTransaction.objects.filter(pk=row.pk).update(status="submitted", confirmed_round=None)
+    worker.memo.forget([row.pk])  # a new worker process: it knows only what the row says
     assert process(row).status == "confirmed"
     assert on_chain_units(investor_account.address, minted_asset) == 7
 
@@ -258,14 +259,7 @@ def test_lease_is_32_bytes_and_changes_with_the_generation():
     assert builder.lease_for("k", 0) != builder.lease_for("k", 1)
 
 
-def test_a_settlement_costs_four_queries_and_three_algod_calls(
-    chain_platform, minted_asset, investor_account, django_assert_num_queries
-):
-    """Count the attempt and load the row, load the accounts, store the signed bytes,
-    confirm: one statement each. Algod: the receiver's account, submit, pending info
-    (suggested params are cached)."""
-    row = transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 2)
-    gateway.suggested_params()
+def _counting_algod_calls():
     calls = []
     client = gateway.get_client()
     original = client.algod_request
@@ -274,9 +268,33 @@ def test_a_settlement_costs_four_queries_and_three_algod_calls(
         calls.append((method, requrl.split("/")[1]))
         return original(method, requrl, *args, **kwargs)
 
-    with mock.patch.object(client, "algod_request", side_effect=counting), django_assert_num_queries(4):
-        outcome = worker.outbox_process(chain_tx_id=row.pk)
-    assert outcome.status == "confirmed"
+    return calls, mock.patch.object(client, "algod_request", side_effect=counting)
+
+
+def test_a_settlement_costs_five_statements_and_two_algod_calls_once_the_receiver_is_known(
+    chain_platform, minted_asset, investor_account, django_assert_num_queries
+):
+    """Count the attempt and load the row; pick the batch (lock the row and the ready
+    rows after it, SKIP LOCKED) and load the accounts in one short transaction (a
+    savepoint pair here, inside the test's transaction); store the signed bytes; confirm.
+    The first settlement to a receiver reads its account from algod and then records
+    that it holds the asset (one more statement); later ones read nothing before
+    submitting. Suggested params are cached."""
+    treasury = chain_platform["treasury"].address
+    gateway.suggested_params()
+    first = transfer(minted_asset, treasury, investor_account.address, 2)
+    calls, counting = _counting_algod_calls()
+    with counting, django_assert_num_queries(8):
+        assert worker.outbox_process(chain_tx_id=first.pk).status == "confirmed"
     assert calls == [("GET", "accounts"), ("POST", "transactions"), ("GET", "transactions")]
-    row.refresh_from_db()
-    assert row.attempts == 1 and row.confirmed_round and on_chain_units(investor_account.address, minted_asset) == 2
+    investor_account.refresh_from_db()
+    assert investor_account.opted_in_asset_ids == [minted_asset]
+
+    second = transfer(minted_asset, treasury, investor_account.address, 3)
+    calls, counting = _counting_algod_calls()
+    with counting, django_assert_num_queries(7):
+        assert worker.outbox_process(chain_tx_id=second.pk).status == "confirmed"
+    assert calls == [("POST", "transactions"), ("GET", "transactions")]
+    second.refresh_from_db()
+    assert second.attempts == 1 and len(second.group_txids) == 2
+    assert on_chain_units(investor_account.address, minted_asset) == 5

@@ -117,7 +117,17 @@ def database_from_env(default: str | None = None) -> dict:
 DATABASES = {"default": database_from_env(f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+
+def with_shared_clients(caches: dict) -> dict:
+    """CACHES with Django's Redis backend (CACHE_URL=redis://...) swapped for
+    config.redis_cache.RedisCache: the same backend keeping one client per pool."""
+    for config in caches.values():
+        if config.get("BACKEND") == "django.core.cache.backends.redis.RedisCache":
+            config["BACKEND"] = "config.redis_cache.RedisCache"
+    return caches
+
+
+CACHES = with_shared_clients({"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")})
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

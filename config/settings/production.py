@@ -1,7 +1,7 @@
 """Production: every secret from the environment, HTTPS only, WhiteNoise for static files."""
 
 from .base import *  # noqa: F403
-from .base import CONTENT_SECURITY_POLICY, MIDDLEWARE, database_from_env, env
+from .base import CONTENT_SECURITY_POLICY, MIDDLEWARE, database_from_env, env, with_shared_clients
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -12,7 +12,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 # (database restarted, idle connections dropped) is replaced, not a 500 (also set by
 # database_from_env; stated here next to the connection age it goes with).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-CACHES = {"default": env.cache("CACHE_URL")}
+CACHES = with_shared_clients({"default": env.cache("CACHE_URL")})
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 # Real networks only: a devnet genesis is refused unless explicitly allowed (staging demos).
 ALGOD_NETWORK = env.str("ALGOD_NETWORK", default="mainnet")

@@ -6,14 +6,28 @@ from .base import database_from_env, env
 SECRET_KEY = "test-only-not-secret-" + "x" * 40
 DEBUG = False
 DATABASES = {"default": database_from_env("postgres://postgres@127.0.0.1:5432/rwa")}
+
+# `make test` runs the suite in pytest-xdist worker processes (gw0, gw1, ...). Each gets its
+# own database (pytest-django adds the _gwN suffix), cache key prefix and broker database
+# (the Redis db number plus N), so one process's Celery tasks and cache entries never reach
+# another's; the worker subprocesses a test starts inherit them (tests/plugins/celery_worker.py).
+_XDIST_WORKER = env.str("PYTEST_XDIST_WORKER", default="")
+_XDIST_N = int(_XDIST_WORKER[2:]) if _XDIST_WORKER[2:].isdigit() else 0
+
+
+def _redis_db_plus(url: str, n: int) -> str:
+    base, _, db = url.rstrip("/").rpartition("/")
+    return f"{base}/{int(db) + n}" if n and db.isdigit() and base.count("/") >= 2 else url
+
+
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.redis_cache.RedisCache",
         "LOCATION": env.str("CACHE_REDIS_URL", default="redis://127.0.0.1:6379/1"),
-        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="rwa-test"),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="rwa-test") + (f"-{_XDIST_WORKER}" if _XDIST_N else ""),
     }
 }
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/2")
+CELERY_BROKER_URL = _redis_db_plus(env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/2"), _XDIST_N)
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]

@@ -127,7 +127,8 @@ def test_chart_of_an_unpublished_asset_is_404_to_outsiders(client, platform_acco
     assert client.get(reverse("marketplace:asset_chart", args=[draft.public_id])).status_code == 200
 
 
-def test_chart_queries_do_not_grow_with_trades(client, asset, parties):
+def test_chart_queries_do_not_grow_with_trades(client, asset, parties, settings):
+    settings.CATALOGUE_CACHE_SECONDS = 0  # the computation itself, not the cache
     url = reverse("marketplace:asset_chart", args=[asset.public_id]) + "?range=all"
     trade(asset, parties, 1, 10_000, TODAY - timedelta(days=100))
 
@@ -140,6 +141,23 @@ def test_chart_queries_do_not_grow_with_trades(client, asset, parties):
     for i in range(8):
         trade(asset, parties, 1, 10_000 + i, TODAY - timedelta(days=i * 9))
     assert count() == few
+
+
+def test_offering_page_serves_the_chart_from_the_cache_until_a_trade_commits(
+    client, asset, parties, settings, django_capture_on_commit_callbacks
+):
+    """Cached: the terms, chart and valuations cost no query on a second view, only the
+    live read of what purchases change; a committed trade replaces the chart at once."""
+    settings.CATALOGUE_CACHE_SECONDS = 300
+    url = reverse("marketplace:offering", args=[asset.public_id])
+    assert "12.35 EUR" not in client.get(url).content.decode()
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(url)
+    assert [q["sql"].split(" FROM ")[1].split()[0] for q in ctx.captured_queries] == ["marketplace_offering"]
+    with django_capture_on_commit_callbacks(execute=True):
+        trade(asset, parties, 1, 1_235, TODAY)
+    html = client.get(url).content.decode()
+    assert f'data-day="{TODAY.date().isoformat()}"' in html and "12.35 EUR" in html
 
 
 def test_offering_page_shows_chart_and_valuation_history_with_document_links(client, asset):

@@ -220,6 +220,8 @@ def test_investor_navigation_has_a_portfolio_link(client, investor):
 
 
 def _queries(client, url) -> int:
+    """Queries of a second view (a first one fills the page's caches)."""
+    client.get(url)
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url).status_code == 200
     return len(ctx.captured_queries)
@@ -259,3 +261,41 @@ def test_portfolio_query_count_is_constant_as_holdings_and_orders_grow(client, i
     few = _queries(client, reverse("marketplace:portfolio"))
     buy(4)
     assert _queries(client, reverse("marketplace:portfolio")) == few
+
+
+def test_anonymous_offering_page_is_cached_but_its_live_figures_are_not(client, offering, fund, settings):
+    """Anonymous visitors get the rendered content from the cache, keyed by the live
+    figures: a purchase shows at once; the CSRF token (in the frame) is per visitor."""
+    import re
+
+    from django.test import Client
+
+    settings.CATALOGUE_CACHE_SECONDS = 300
+    url = offering_url(offering)
+    first = client.get(url).content.decode()
+    assert '<dd id="offering-remaining">1,000</dd>' in first and "Sign in to buy" in first
+    with CaptureQueriesContext(connection) as ctx:
+        again = client.get(url).content.decode()
+    assert len(ctx.captured_queries) == 1  # the live read only
+    buyer = verified_investor()
+    fund(buyer, 100_000)
+    order_place(investor=buyer, offering_id=offering.pk, quantity=7, idempotency_key="live")
+    after = client.get(url).content.decode()
+    assert '<dd id="offering-remaining">993</dd>' in after and "csrfmiddlewaretoken" not in after
+
+    def token(html: str) -> str:
+        found = re.search(r'"X-CSRFToken": "([^"]+)"', html)
+        assert found is not None
+        return found.group(1)
+
+    assert token(first) != token(Client().get(url).content.decode())
+    assert again.count("offering-remaining") == 1
+
+
+def test_signed_in_offering_page_is_rendered_for_the_visitor(client, offering, investor, fund, settings):
+    settings.CATALOGUE_CACHE_SECONDS = 300
+    client.get(offering_url(offering))  # fills the anonymous cache
+    fund(investor, 12_345)
+    client.force_login(investor)
+    html = client.get(offering_url(offering)).content.decode()
+    assert 'id="cash-available">123.45 EUR' in html and "csrfmiddlewaretoken" in html and "Sign in to buy" not in html

@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _worker_env() -> dict[str, str]:
     db = connection.settings_dict
     env = dict(os.environ)
+    # The settings below are already this xdist worker's own; the child must not derive
+    # them again from the worker id (config/settings/test.py).
+    env.pop("PYTEST_XDIST_WORKER", None)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",

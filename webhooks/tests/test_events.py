@@ -53,6 +53,29 @@ def test_no_event_for_users_without_an_active_subscribed_endpoint(user, staff, r
     assert WebhookEvent.objects.count() == 0
 
 
+def test_the_cached_none_answer_gives_way_to_a_new_disabled_or_enabled_endpoint(user, staff, receiver, settings):
+    """The per-user endpoint list is cached (webhooks/events.py): every write of an
+    endpoint, by save() or by the services' UPDATEs, is seen by the very next event."""
+
+    def deposit(ref: str) -> int:
+        before = WebhookEvent.objects.count()
+        deposit_record(investor=user, amount_minor=100, currency="EUR", bank_reference=ref, actor=staff)
+        return WebhookEvent.objects.count() - before
+
+    assert deposit("WH-C1") == 0  # "no endpoint" is now cached
+    endpoint, _ = services.endpoint_create(user=user, url=receiver.url, events=["deposit.booked"])
+    assert deposit("WH-C2") == 1
+    services.endpoint_disable(endpoint=endpoint)
+    assert deposit("WH-C3") == 0
+    services.endpoint_enable(endpoint=endpoint)
+    assert deposit("WH-C4") == 1
+    endpoint.events = ["withdrawal.paid"]
+    endpoint.save(update_fields=["events"])
+    assert deposit("WH-C5") == 0
+    endpoint.delete()
+    assert deposit("WH-C6") == 0
+
+
 def test_each_subscribed_endpoint_gets_one_delivery_of_the_same_event(user, staff, receiver):
     first, _ = services.endpoint_create(user=user, url=receiver.url, events=["deposit.booked"])
     second, _ = services.endpoint_create(user=user, url=receiver.url + "&second", events=["deposit.booked"])
@@ -73,7 +96,8 @@ def test_a_primary_purchase_records_order_accepted(user, staff, receiver, platfo
     assert event.payload["order"] == str(order.public_id) and event.payload["object"] == "primary_order"
     assert not WebhookEvent.objects.filter(kind="order.settled").exists()  # not subscribed yet
     endpoint = WebhookEndpoint.objects.get(user=user)
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(events=["order.accepted", "order.settled"])
+    endpoint.events = ["order.accepted", "order.settled"]
+    endpoint.save(update_fields=["events"])
 
     from chain.models import ChainTransaction
     from marketplace.services import order_settlement_confirmed

@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_KEY = "chain:worker-heartbeat"
 # Kept long past any stall threshold, so an old beat reads as "seen N s ago", not "never".
 HEARTBEAT_TTL_SECONDS = 7 * 24 * 3600
+# A worker beats at most this often: a drain of hundreds of tasks a second would otherwise
+# write the cache once per task (the stall thresholds are minutes).
+BEAT_EVERY_SECONDS = 1.0
+_last_beat = float("-inf")  # this process's, time.monotonic()
 
 
 def worker_heartbeat_record(now: float | None = None) -> None:
@@ -39,8 +43,12 @@ def worker_heartbeat_age(now: float | None = None) -> float | None:
 @task_prerun.connect(dispatch_uid="chain.heartbeat.task_prerun")
 def _beat_on_task(task=None, **kwargs) -> None:
     # Eager tasks run in the web process (tests, callers without a broker): not a worker.
+    global _last_beat
     if task is not None and not getattr(task.request, "is_eager", False):
-        worker_heartbeat_record()
+        now = time.monotonic()
+        if now - _last_beat >= BEAT_EVERY_SECONDS:
+            _last_beat = now
+            worker_heartbeat_record()
 
 
 @worker_ready.connect(dispatch_uid="chain.heartbeat.worker_ready")

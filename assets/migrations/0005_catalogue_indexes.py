@@ -5,23 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assets', '0004_asset_images'),
+        ("assets", "0004_asset_images"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='asset',
-            index=models.Index(models.OrderBy(models.F('live_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('status', 'live')), name='asset_live_newest'),
+            model_name="asset",
+            index=models.Index(
+                models.OrderBy(models.F("live_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                condition=models.Q(("status", "live")),
+                name="asset_live_newest",
+            ),
         ),
         migrations.AddIndex(
-            model_name='asset',
-            index=models.Index(models.F('price_per_fraction_minor'), models.OrderBy(models.F('live_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('status', 'live')), name='asset_live_price_asc'),
+            model_name="asset",
+            index=models.Index(
+                models.F("price_per_fraction_minor"),
+                models.OrderBy(models.F("live_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                condition=models.Q(("status", "live")),
+                name="asset_live_price_asc",
+            ),
         ),
         migrations.AddIndex(
-            model_name='asset',
-            index=models.Index(models.OrderBy(models.F('price_per_fraction_minor'), descending=True), models.OrderBy(models.F('live_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('status', 'live')), name='asset_live_price_desc'),
+            model_name="asset",
+            index=models.Index(
+                models.OrderBy(models.F("price_per_fraction_minor"), descending=True),
+                models.OrderBy(models.F("live_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                condition=models.Q(("status", "live")),
+                name="asset_live_price_desc",
+            ),
         ),
     ]

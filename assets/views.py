@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.roles import ISSUER, user_has_role
+from config import shared_pages
 from config.http import HtmxHttpRequest
 from config.money import parse_major_to_minor
 from config.numbers import parse_whole_number
@@ -117,10 +118,20 @@ def catalogue(request: HtmxHttpRequest) -> HttpResponse:
     raw["sort"] = _sort_param(raw["sort"])
     if request.htmx:
         return HttpResponse(catalogue_cache.results_get_or_render(raw, lambda: _catalogue_results(raw)))
+
     # The whole content (filter form and results) is the same for every visitor with these
-    # parameters: cached, so a page view renders only the site's frame around it.
-    content = catalogue_cache.results_get_or_render(raw, lambda: _catalogue_content(raw), part="content")
-    return render(request, "assets/catalogue.html", {"content": mark_safe(content)})  # noqa: S308
+    # parameters: cached, so a page view renders only the site's frame around it; for an
+    # anonymous visitor the frame too (config/shared_pages.py).
+    def page() -> dict:
+        content = catalogue_cache.results_get_or_render(raw, lambda: _catalogue_content(raw), part="content")
+        return {"content": mark_safe(content)}  # noqa: S308
+
+    if shared_pages.shareable(request):
+        html = catalogue_cache.results_get_or_render(
+            raw, lambda: shared_pages.render_shared(request, "assets/catalogue.html", page()), part="page"
+        )
+        return shared_pages.personalised(request, html)
+    return render(request, "assets/catalogue.html", page())
 
 
 def _catalogue_content(raw: dict[str, str]) -> str:

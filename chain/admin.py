@@ -55,6 +55,7 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
         "payload",
         "txid_link",
         "group_txids",
+        "lease_txids",
         "generation",
         "first_valid_round",
         "last_valid_round",
@@ -65,6 +66,7 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
         "on_confirmed",
         "on_failed",
         "next_attempt_at",
+        "claimed_until",
         "created_at",
         "updated_at",
         "submitted_at",
@@ -117,7 +119,7 @@ class ChainAccountAdmin(ReadOnlyAdmin):
     search_fields = ["address", "user__email"]
     list_select_related = ["user"]
     list_per_page = 50
-    fields = ["address", "role", "user", "key_id", "created_at", "live_balance", "live_assets"]
+    fields = ["address", "role", "user", "key_id", "opted_in_asset_ids", "created_at", "live_balance", "live_assets"]
     BREAKER_SECONDS = 15.0
     _algod_failed_at: ClassVar[float | None] = None
 

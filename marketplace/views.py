@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from chain.gateway import AlgodError, asset_amount
 from chain.selectors import investor_account_for_user
 from compliance.eligibility import RECEIVE
+from config import shared_pages
 from config.http import HtmxHttpRequest
 from config.money import minor_to_major_text
 from config.ratelimit import client_key, give_back, order_rate, take
@@ -96,21 +97,29 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
         )
         return render_to_string("marketplace/offering.html#content", context, request=request)
 
-    if request.user.is_authenticated:
-        html = content()
-    else:
-        # Every anonymous visitor sees the same page for the same live figures (no form, no
-        # token): rendered once per sold count and status, and per asset, offering and
-        # market data version (docs/marketplace.md, "Offering page").
+    if shared_pages.shareable(request):
+        # Every anonymous visitor sees the same page for the same live figures: rendered
+        # once per sold count and status, and per asset, offering and market data version
+        # (docs/marketplace.md, "Offering page"), with each visitor's own CSRF token.
         live = f"{offering.fractions_sold}:{offering.status}:{offering.current_status()}"
-        html = market_data_views.cached_for_asset(offering.asset, f"offering-page:{live}", content)
-    return _offering_page(request, offering, html)
+        html = market_data_views.cached_for_asset(
+            offering.asset,
+            f"offering-page:{live}",
+            lambda: shared_pages.render_shared(
+                request, "marketplace/offering.html", _page_context(offering, content())
+            ),
+        )
+        return shared_pages.personalised(request, html)
+    return _offering_page(request, offering, content())
+
+
+def _page_context(offering: Offering, content: str) -> dict[str, Any]:
+    return {"asset": offering.asset, "content": mark_safe(content)}  # noqa: S308 (rendered by the template)
 
 
 def _offering_page(request: HttpRequest, offering: Offering, content: str, *, status: int = 200) -> HttpResponse:
     """The offering page around its rendered content (the #content partial)."""
-    context = {"asset": offering.asset, "content": mark_safe(content)}  # noqa: S308 (rendered by the template)
-    return render(request, "marketplace/offering.html", context, status=status)
+    return render(request, "marketplace/offering.html", _page_context(offering, content), status=status)
 
 
 @require_GET

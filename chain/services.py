@@ -36,7 +36,7 @@ from . import custody
 from .models import ChainAccount, ChainTransaction
 from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, platform_account
 from .tasks import outbox_process_task
-from .worker import SigningRefused
+from .worker import SigningRefused, wake
 
 logger = logging.getLogger("chain.outbox")
 
@@ -213,14 +213,19 @@ def outbox_request(
         if existing.kind != kind or existing.payload != payload:
             raise ValidationError({"idempotency_key": "already used for a different chain request"}) from None
         return existing
-    _enqueue_on_commit(row.pk)
+    _enqueue_on_commit(row)
     return row
 
 
-def _enqueue_on_commit(pk: int) -> None:
+def _enqueue_on_commit(row: ChainTransaction) -> None:
     # robust: the business commit stands even if the broker is down; the sweeper
-    # picks the row up later.
-    transaction.on_commit(lambda: outbox_process_task.delay(pk), robust=True)
+    # picks the row up later. Transfers wake their sender's worker (chain.worker.wake).
+    pk = row.pk
+    if row.kind == ChainTransaction.Kind.ASSET_TRANSFER:
+        sender = row.payload["sender"]
+        transaction.on_commit(lambda: wake(chain_tx_id=pk, sender=sender), robust=True)
+    else:
+        transaction.on_commit(lambda: outbox_process_task.delay(pk), robust=True)
 
 
 @transaction.atomic
@@ -244,5 +249,5 @@ def outbox_retry(*, chain_tx: ChainTransaction, actor) -> ChainTransaction:
     row.last_error = f"retried by {actor} at {now:%Y-%m-%d %H:%M:%S}Z; previous error: {row.last_error}"[:4000]
     row.save()
     logger.info("chain tx %s retried by %s", row.pk, actor)
-    _enqueue_on_commit(row.pk)
+    _enqueue_on_commit(row)
     return row

@@ -19,10 +19,11 @@ def _close_old_db_connections(task=None, **kwargs) -> None:
 
 
 @shared_task(bind=True, name="chain.tasks.outbox_process", max_retries=None, acks_late=True)
-def outbox_process_task(self, chain_tx_id: int) -> str:
-    outcome = worker.outbox_process(chain_tx_id=chain_tx_id)
+def outbox_process_task(self, chain_tx_id: int, sender: str | None = None, upto: int | None = None) -> str:
+    outcome = worker.outbox_process(chain_tx_id=chain_tx_id, sender=sender, upto=upto)
     if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
+        # The row's own retry: the wake or hand-off it carried was passed on already.
+        raise self.retry(args=(chain_tx_id,), kwargs={}, countdown=outcome.retry_in)
     return outcome.status
 
 

@@ -25,6 +25,16 @@ asset claims up to 14 more such rows from the same sender (other receivers, know
 `SELECT ... FOR UPDATE SKIP LOCKED` then `claimed_until`, and settles them in one atomic
 group of at most 16 transactions. The claimed rows' own tasks find them taken and return.
 
+Waking the workers (`wake`): a committed transfer sends its own task only when no wake for
+its sender is waiting (a cache key, `cache.add`); otherwise it is left to the waiting one.
+A woken run clears the key *before* it reads rows, so every transfer committed while the
+key stood is visible to it, and it hands the sender on: to the first ready row after its
+batch that it did not take (a task for that row, woken the same way), or, when it settles
+nothing itself, to the first ready row after its own. Under load a backlog from one
+sender costs one message per batch instead of one per row; rows arriving one at a time
+still get one message each. A lost wake (the key stands, its message does not) only
+delays rows until the key expires (CHAIN_WAKE_SECONDS) or the sweeper finds them.
+
 Before a generation is signed, the caller's `before_sign` hook (if any) runs with the row,
 once per row, in a batch too: the last word of the business (the compliance engine, for
 settlements) before a key is used. It raises `SigningRefused` to fail the row for good
@@ -49,9 +59,10 @@ from operator import or_
 import msgpack
 from algosdk import encoding as algo_encoding
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -170,6 +181,107 @@ def outbox_sweep() -> int:
     return swept
 
 
+def _wake_key(sender: str) -> str:
+    return f"chain:outbox:wake:{sender}"
+
+
+def wake(*, chain_tx_id: int, sender: str) -> bool:
+    """After a transfer from `sender` committed: send its task unless a wake for that
+    sender is already waiting (which will reach this row). True when a task was sent.
+    A cache that cannot answer sends the task (a duplicate costs one skipped message)."""
+    from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+    key = _wake_key(sender)
+    try:
+        if not cache.add(key, chain_tx_id, timeout=settings.CHAIN_WAKE_SECONDS):
+            return False
+    except Exception as exc:  # noqa: BLE001 - the cache is an optimisation here
+        logger.warning("outbox wake: cache unavailable (%s); sending the task", exc)
+    try:
+        outbox_process_task.delay(chain_tx_id, sender=sender)
+    except BaseException:
+        _wake_clear(sender)  # nothing is on its way: let the next commit send one
+        raise
+    return True
+
+
+def _wake_clear(sender: str) -> None:
+    try:
+        cache.delete(_wake_key(sender))
+    except Exception as exc:  # noqa: BLE001 - the key then expires on its own
+        logger.warning("outbox wake: could not clear the wake of %s: %s", sender, exc)
+
+
+def queue_purge() -> int:
+    """Drop every message waiting in the broker (tests, benches, an operator clearing a
+    poisoned queue) and forget the wakes they carried, so the next transfer from each
+    sender sends one again. Rows are untouched; the sweeper finds the unfinished ones."""
+    from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+    purged = outbox_process_task.app.control.purge()
+    addresses = list(ChainAccount.objects.values_list("address", flat=True))
+    for start in range(0, len(addresses), 1000):
+        try:
+            cache.delete_many([_wake_key(address) for address in addresses[start : start + 1000]])
+        except Exception as exc:  # noqa: BLE001 - the keys then expire on their own
+            logger.warning("outbox wake: could not forget the wakes: %s", exc)
+            break
+    return purged
+
+
+@dataclass
+class _Handoff:
+    """A woken run's duty: see that a task reaches the sender's ready transfers after row
+    `after` up to row `upto` (the last row id when the wake was cleared: every transfer
+    the wake held back is among them; later ones sent their own). Passed on once, to the
+    next such row, so a chain of hand-offs moves forward and ends at `upto`."""
+
+    sender: str
+    after: int
+    upto: int
+    done: bool = False
+
+    def owes(self, chain_tx_id: int) -> bool:
+        return self.after < chain_tx_id <= self.upto
+
+    def to(self, chain_tx_id: int | None) -> None:
+        """Hand on to this row (None: there is none) once the current transaction commits."""
+        if self.done:
+            return
+        self.done = True
+        if chain_tx_id is not None and self.owes(chain_tx_id):
+            from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+            args, kwargs = (chain_tx_id,), {"sender": self.sender, "upto": self.upto}
+            transaction.on_commit(lambda: outbox_process_task.apply_async(args, kwargs), robust=True)
+
+    def finish(self) -> None:
+        """The run ended without picking a batch: hand on to the first ready row after its own."""
+        if self.done:
+            return
+        now = timezone.now()
+        self.to(
+            ChainTransaction.objects.filter(
+                _ready_transfers(self.sender, now),
+                pk__gt=self.after,
+                pk__lte=self.upto,
+                signed_bytes__isnull=True,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+
+def _unclaimed(now) -> Q:
+    return Q(status=Status.PENDING) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def _ready_transfers(sender: str, now) -> Q:
+    """Transfers from `sender` that wait for a worker now: pending, due, and not claimed."""
+    return Q(kind=Kind.ASSET_TRANSFER, payload__sender=sender, next_attempt_at__lte=now) & _unclaimed(now)
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str
@@ -197,6 +309,7 @@ class _Work:
     the version it signed, as (row, its leased txid)."""
 
     row: ChainTransaction
+    handoff: _Handoff | None = None
     claimed: list[int] = field(default_factory=list)
     members: list[tuple[ChainTransaction, str]] | None = None
     learnt: list[tuple[ChainAccount, int]] = field(default_factory=list)
@@ -223,15 +336,30 @@ def backoff_seconds(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def outbox_process(*, chain_tx_id: int) -> Outcome:
+def outbox_process(*, chain_tx_id: int, sender: str | None = None, upto: int | None = None) -> Outcome:
     """Advance one outbox row (and the rows of its batch) as far as it can go now. Safe to
-    run any number of times, concurrently, at any point after a crash."""
+    run any number of times, concurrently, at any point after a crash. `sender`: the run
+    was woken for that sender's transfers (`wake`), or handed them on to `upto`, and
+    hands them on in turn."""
+    if sender is None:
+        return _process(chain_tx_id, None)
+    if upto is None:  # a wake: clear it before reading rows, so what it held back is visible
+        _wake_clear(sender)
+        upto = ChainTransaction.objects.aggregate(last=Max("pk"))["last"] or chain_tx_id
+    handoff = _Handoff(sender, after=chain_tx_id, upto=upto)
+    try:
+        return _process(chain_tx_id, handoff)
+    finally:
+        handoff.finish()
+
+
+def _process(chain_tx_id: int, handoff: _Handoff | None) -> Outcome:
     if memo.taken(chain_tx_id):  # confirmed, or in a batch this process carries
         return Outcome(SKIPPED)
     row = _attempt_begin(chain_tx_id)
     if row is None:  # final, missing, or carried by a batch: one statement and done
         return Outcome(SKIPPED)
-    work = _Work(row)
+    work = _Work(row, handoff)
     delay: float | None = None
     try:
         with custody.signing_session():
@@ -590,17 +718,9 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
             rows = list(
                 ChainTransaction.objects.select_for_update(skip_locked=True)
                 .filter(
-                    Q(pk=row.pk)
-                    | Q(
-                        pk__gt=row.pk,
-                        kind=Kind.ASSET_TRANSFER,
-                        payload__sender=row.payload["sender"],
-                        next_attempt_at__lte=now,
-                    ),
-                    status=Status.PENDING,
+                    (Q(pk=row.pk) & _unclaimed(now)) | Q(_ready_transfers(row.payload["sender"], now), pk__gt=row.pk),
                     signed_bytes__isnull=True,
                 )
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
                 .order_by("pk")[: BATCH_CANDIDATES + 1]
             )
             if rows and rows[0].pk == row.pk and rows[0].generation == row.generation:
@@ -629,6 +749,9 @@ def _pick(rows: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTra
             if receiver not in receivers and _known_holder(by_address, candidate):
                 members.append(candidate)
                 receivers.add(receiver)
+    if work.handoff is not None:
+        taken = {m.pk for m in members}
+        work.handoff.to(next((c.pk for c in candidates if c.pk not in taken), None))
     if len(members) > 1:
         pks = [m.pk for m in members]
         ChainTransaction.objects.filter(pk__in=pks).update(claimed_until=now + timedelta(seconds=BATCH_CLAIM_SECONDS))

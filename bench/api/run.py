@@ -62,13 +62,13 @@ def main() -> int:
     from accounts.models import User
     from api.services import api_token_create
     from assets.models import Asset
-    from config.celery import app
+    from chain.worker import queue_purge
     from marketplace.ledger_proofs import ledger_verify
     from marketplace.market_proofs import market_verify
     from marketplace.trading import trade_order_place
 
     call_command("migrate", verbosity=0)
-    app.control.purge()
+    queue_purge()
     seeded = trading.seed(investors=args.investors)
     trading.psql(args.database, "VACUUM ANALYZE")
     investors = {u.pk: u for u in User.objects.filter(pk__in=seeded["investor_ids"])}

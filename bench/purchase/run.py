@@ -693,10 +693,10 @@ def main() -> int:
         from django.core.management import call_command
         from django.db import connections
 
-        from config.celery import app
+        from chain.worker import queue_purge
 
         call_command("migrate", verbosity=0)
-        app.control.purge()
+        queue_purge()
         seeded = seed(investors=args.investors, offerings=args.offerings, assets=args.assets)
         sql = one_purchase_sql(seeded["investor_ids"][0], seeded["offering_ids"][0])
         if args.show_sql:
@@ -710,7 +710,7 @@ def main() -> int:
         bench = run_pgbench(args.clients, args.seconds, seeded)
         raced = race["warmups"] + race["hot"]["done"] + race["spread"]["done"]
         problems = books_check(seeded, expected_orders=1 + raced + buyers["warmups"] + buyers["done"] + bench["done"])
-        enqueued = app.control.purge()  # one message per committed order_place, never consumed
+        enqueued = queue_purge()  # the wakes sent on commit (one per sender while one waits), never consumed
         connections.close_all()
 
         port = start_gunicorn(args.web_workers, args.web_threads, tmp / "gunicorn.log")
@@ -781,7 +781,7 @@ def report(args, sql, race, buyers, bench, problems, enqueued, urls, pages, setu
     print(
         f"  books after both phases: {'ok (ledger_verify, sold = orders = pending per offering)' if not problems else 'PROBLEMS: ' + '; '.join(problems)}"
     )
-    print(f"  settlement: {enqueued} task messages enqueued on commit to {args.broker}, no worker ran, purged")
+    print(f"  settlement: {enqueued} wake messages sent on commit to {args.broker}, no worker ran, purged")
     print(
         f"\nPages (gunicorn gthread -w {args.web_workers} --threads {args.web_threads}, bench.purchase.settings; "
         f"{args.page_clients} keep-alive http.client threads; anonymous GET; {args.page_seconds:.0f} s each)"

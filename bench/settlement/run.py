@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import itertools
 import os
 import statistics
@@ -114,9 +113,9 @@ def main() -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from config.celery import app
+        from chain.worker import queue_purge
 
-        app.control.purge()
+        queue_purge()
         return run(args, devnet, workers, tmp, started)
     finally:
         for proc in workers:
@@ -178,7 +177,7 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
                     "--concurrency",
                     str(1 if args.pool == "solo" else args.concurrency),
                     "--loglevel",
-                    "WARNING",
+                    os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",
@@ -220,22 +219,21 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
     wait_rows(ChainTransaction.objects.filter(pk__in=[w.pk for w in warm]), len(warm), "opt-ins")
 
     # 1) Live: the producer commits while the worker drains.
-    def commit_rows(tag, *, together=False):
-        """The transfers, each committed on its own (a producer of single requests) or all
-        in one transaction (quick: the drain does not time the producer)."""
+    def commit_rows(tag):
+        """The transfers, each committed on its own (a producer of single requests, as
+        purchases and trades are: the outbox must coalesce them itself)."""
         first = ChainTransaction.objects.order_by("-pk").values_list("pk", flat=True).first()
         t = time.monotonic()
-        with transaction.atomic() if together else contextlib.nullcontext():
-            for i in range(args.transfers):
-                request(
-                    {
-                        "asset_id": asset_id,
-                        "sender": treasury,
-                        "receiver": receivers[i % len(receivers)].address,
-                        "amount": 1,
-                    },
-                    tag,
-                )
+        for i in range(args.transfers):
+            request(
+                {
+                    "asset_id": asset_id,
+                    "sender": treasury,
+                    "receiver": receivers[i % len(receivers)].address,
+                    "amount": 1,
+                },
+                tag,
+            )
         return ChainTransaction.objects.filter(pk__gt=first), time.monotonic() - t
 
     measured, commit_seconds = commit_rows("live")
@@ -258,7 +256,7 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
 
     def drain() -> tuple[float, int, int]:
         app.control.cancel_consumer(queue, reply=True, limit=args.workers)
-        measured, _ = commit_rows("drain", together=True)
+        measured, _ = commit_rows("drain")
         resumed = timezone.now()
         app.control.add_consumer(queue, reply=True, limit=args.workers)
         wait_rows(measured, args.transfers, "outbox transfers (drain)")

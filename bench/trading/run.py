@@ -643,10 +643,10 @@ def main() -> int:
         from django.core.management import call_command
         from django.db import connections
 
-        from config.celery import app
+        from chain.worker import queue_purge
 
         call_command("migrate", verbosity=0)
-        app.control.purge()
+        queue_purge()
         seeded = seed(investors=args.investors)
         connections.close_all()
         psql(args.database, "VACUUM ANALYZE")
@@ -660,7 +660,7 @@ def main() -> int:
                 replay = run_pgbench(args.database, files, args.clients, args.seconds)
                 results.append((mode, layout, service, replay, files))
         checks = books(args.database)
-        enqueued = app.control.purge()
+        enqueued = queue_purge()
         settled = None if args.skip_settlement else run_settlement(args, tmp, started)
     finally:
         for proc in purchase.STARTED:
@@ -694,7 +694,7 @@ def report(args, results, checks, enqueued, settled, setup_seconds, started, tmp
         print(f"  {'  ratio':{w}s} {s['rate'] / r['rate']:7.2f}   (aim >= 0.25)")
     for line in checks:
         print(f"  {line}")
-    print(f"  settlement tasks enqueued on commit and purged (no worker in this part): {enqueued}")
+    print(f"  settlement wakes sent on commit and purged (no worker in this part): {enqueued}")
     if settled:
         print(
             f"\nEnd to end ({settled['trades']} crossing buys from {args.buyers} buyers against {args.sellers} deep asks; "

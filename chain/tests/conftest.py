@@ -65,6 +65,18 @@ def minted_asset(chain_platform):
 
 
 @pytest.fixture
+def holders(chain_platform, minted_asset):
+    """Five investors whose first settlement has opted them in: the books know it."""
+    treasury = chain_platform["treasury"].address
+    accounts = [services.investor_account_get_or_create(user=UserFactory()) for _ in range(5)]
+    for account in accounts:
+        assert process(transfer(minted_asset, treasury, account.address, 1)).status == "confirmed"
+        account.refresh_from_db()
+        assert account.opted_in_asset_ids == [minted_asset]
+    return accounts
+
+
+@pytest.fixture
 def investor_account(db):
     return services.investor_account_get_or_create(user=UserFactory())
 
@@ -84,10 +96,10 @@ def secrets_of(account) -> list[str]:
 def start_worker(transactional_db, tmp_path):
     """Factory: start a real Celery worker with extra environment (e.g. a wrong master
     key, a pause after submit). Workers are stopped at teardown."""
-    from config.celery import app
+    from chain.worker import queue_purge
     from tests.plugins.celery_worker import WorkerProcess, _worker_env
 
-    app.control.purge()
+    queue_purge()
     workers = []
 
     def start(name: str = "worker", **env):
@@ -100,7 +112,7 @@ def start_worker(transactional_db, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
-    app.control.purge()
+    queue_purge()
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = ""):

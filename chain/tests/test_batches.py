@@ -41,21 +41,9 @@ def _clean():
     CALLS.clear()
     GUARDED.clear()
     yield
-    from config.celery import app
+    from chain.worker import queue_purge
 
-    app.control.purge()  # tasks re-sent for released rows; no worker runs here
-
-
-@pytest.fixture
-def holders(chain_platform, minted_asset):
-    """Five investors whose first settlement has opted them in: the books know it."""
-    treasury = chain_platform["treasury"].address
-    accounts = [services.investor_account_get_or_create(user=UserFactory()) for _ in range(5)]
-    for account in accounts:
-        assert process(transfer(minted_asset, treasury, account.address, 1)).status == "confirmed"
-        account.refresh_from_db()
-        assert account.opted_in_asset_ids == [minted_asset]
-    return accounts
+    queue_purge()  # tasks re-sent for released rows; no worker runs here
 
 
 def rows_of(rows):

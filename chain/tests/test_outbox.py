@@ -194,14 +194,14 @@ def test_sweeper_tops_the_queue_up_and_no_further(chain_platform, minted_asset, 
     overdue rows that are merely waiting in a long queue are not sent again and again."""
     from django.utils import timezone
 
-    from config.celery import app
+    from chain.worker import queue_purge
 
     settings.CHAIN_SWEEP_BATCH = 5
     rows = [transfer(minted_asset, chain_platform["treasury"].address, investor_account.address, 1) for _ in range(6)]
     ChainTransaction.objects.filter(pk__in=[r.pk for r in rows]).update(
         next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
     )
-    app.control.purge()
+    queue_purge()
     try:
         for _ in range(3):  # three messages already waiting (no worker runs in this test)
             outbox_process_task.delay(0)
@@ -212,10 +212,10 @@ def test_sweeper_tops_the_queue_up_and_no_further(chain_platform, minted_asset, 
             next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
         )
         assert worker.outbox_sweep() == 0  # full: the rows wait until it drains
-        app.control.purge()
+        queue_purge()
         assert worker.outbox_sweep() == 5
     finally:
-        app.control.purge()
+        queue_purge()
 
 
 def test_no_secret_key_in_the_database_or_logs(chain_platform, minted_asset, caplog):

@@ -296,6 +296,9 @@ CHAIN_RETRY_BASE_SECONDS = env.float("CHAIN_RETRY_BASE_SECONDS", default=2.0)
 CHAIN_RETRY_MAX_SECONDS = env.float("CHAIN_RETRY_MAX_SECONDS", default=120.0)
 CHAIN_OUTBOX_STALE_SECONDS = env.float("CHAIN_OUTBOX_STALE_SECONDS", default=60.0)
 CHAIN_SWEEP_INTERVAL_SECONDS = env.float("CHAIN_SWEEP_INTERVAL_SECONDS", default=30.0)
+# A transfer committed while a wake for its sender waits sends no task of its own
+# (chain.worker.wake); a wake not taken within this long is presumed lost.
+CHAIN_WAKE_SECONDS = env.float("CHAIN_WAKE_SECONDS", default=10.0)
 # A sweep re-enqueues overdue rows only until the settlement queue holds this many messages.
 CHAIN_SWEEP_BATCH = env.int("CHAIN_SWEEP_BATCH", default=1000)
 # /readyz fails (chain.health.check_outbox) when an outbox row has waited longer than this

@@ -42,7 +42,7 @@ def rates(settings):
 @pytest.fixture
 def workers(transactional_db, tmp_path):
     """Factory: start a real worker (extra environment allowed); all stopped at teardown."""
-    from config.celery import app
+    from chain.worker import queue_purge
     from tests.plugins.celery_worker import WorkerProcess, _worker_env
 
     started = []
@@ -57,7 +57,7 @@ def workers(transactional_db, tmp_path):
     yield start
     for worker in started:
         worker.stop()
-    app.control.purge()
+    queue_purge()
 
 
 def chain_clawbacks(asa_id: int) -> list[tuple[str, str, str, int]]:
@@ -169,9 +169,9 @@ def test_worker_killed_between_submit_and_record_settles_each_trade_once(chain_p
     # Given sellers holding units on chain and buyers who never held the asset
     asset, staff, sellers = market_with_sellers()
     people = buyers(3, staff)
-    from config.celery import app
+    from chain.worker import queue_purge
 
-    app.control.purge()  # the primary orders' messages (settled already)
+    queue_purge()  # the primary orders' messages (settled already)
     # and a worker that sleeps right after submitting a group, before recording it
     paused = workers("paused", CHAIN_PAUSE_AFTER_SUBMIT_SECONDS=120)
     for i, buyer in enumerate(people):
@@ -199,9 +199,9 @@ def test_worker_killed_between_submit_and_record_settles_each_trade_once(chain_p
 def test_worker_killed_again_and_again_while_trades_stream_settles_each_trade_once(chain_platform, workers):
     asset, staff, sellers = market_with_sellers(sellers=3, units=20)
     people = buyers(4, staff)
-    from config.celery import app
+    from chain.worker import queue_purge
 
-    app.control.purge()
+    queue_purge()
     rnd = random.Random(13)
     worker = workers("first")
     kills = 0

@@ -37,6 +37,7 @@ def _worker_env() -> dict[str, str]:
         "CHAIN_RETRY_BASE_SECONDS",
         "CHAIN_RETRY_MAX_SECONDS",
         "CHAIN_OUTBOX_STALE_SECONDS",
+        "CHAIN_WAKE_SECONDS",
         "CHAIN_TX_VALIDITY_ROUNDS",
         "CHAIN_PAUSE_AFTER_SUBMIT_SECONDS",
     ):
@@ -109,9 +110,9 @@ class WorkerProcess:
 def celery_worker_process(transactional_db, tmp_path):
     """Starts a worker; yields it; stops it. Purges the test queue first so messages
     left by an earlier run cannot leak into this one."""
-    from config.celery import app
+    from chain.worker import queue_purge
 
-    app.control.purge()
+    queue_purge()
     worker = WorkerProcess(tmp_path / "worker.log", _worker_env()).start()
     yield worker
     worker.stop()

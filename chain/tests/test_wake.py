@@ -1,0 +1,112 @@
+"""Waking the workers (chain.worker.wake): transfers from one sender committed while a wake
+for it waits send no task of their own; the woken run and the runs it hands on to settle
+every one of them, exactly once. Real broker (Redis) and devnet; the queue is drained
+in-process, message by message, as a worker would."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chain import worker
+from chain.models import ChainTransaction
+from chain.worker import queue_purge, settlement_queue_depth
+from config.celery import app
+
+from .conftest import on_chain_units, process, transfer
+
+pytestmark = pytest.mark.django_db(transaction=True)  # wakes are sent on commit
+
+
+@pytest.fixture(autouse=True)
+def _empty_queue():
+    queue_purge()
+    yield
+    queue_purge()
+
+
+@pytest.fixture
+def known(holders):
+    """The five holders, their first settlements' wakes gone (settled already)."""
+    queue_purge()
+    return holders
+
+
+def drain() -> list[tuple[int, str | None]]:
+    """Run every waiting outbox message in this process until the queue is empty (hand-offs
+    included); return what each carried: (row id, the sender it was woken for)."""
+    runs = []
+    with app.connection_for_write() as conn:
+        queue = conn.SimpleQueue(app.conf.task_default_queue, no_ack=True)
+        try:
+            while True:
+                try:
+                    message = queue.get(timeout=1)
+                except queue.Empty:
+                    return runs
+                args, kwargs, _ = message.payload
+                runs.append((args[0], kwargs.get("sender")))
+                worker.outbox_process(chain_tx_id=args[0], **kwargs)
+        finally:
+            queue.close()
+
+
+def statuses(rows) -> set[str]:
+    return set(ChainTransaction.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True))
+
+
+def test_a_backlog_from_one_sender_is_one_message_per_batch_and_settles_once(chain_platform, minted_asset, known):
+    treasury = chain_platform["treasury"].address
+    rows = [transfer(minted_asset, treasury, known[i % 5].address, 10 + i) for i in range(20)]  # 20 commits
+    assert settlement_queue_depth() == 1  # the first woke the worker; 19 wait for it
+
+    runs = drain()
+
+    assert statuses(rows) == {"confirmed"}
+    # Five receivers, so batches of five: the wake, then one hand-off per later batch.
+    assert runs == [(rows[0].pk, treasury), (rows[5].pk, treasury), (rows[10].pk, treasury), (rows[15].pk, treasury)]
+    for i, holder in enumerate(known):
+        assert on_chain_units(holder.address, minted_asset) == 1 + sum(10 + j for j in range(i, 20, 5))
+
+
+def test_a_wake_whose_row_is_settled_already_hands_on_to_the_rows_after_it(chain_platform, minted_asset, known):
+    treasury = chain_platform["treasury"].address
+    first = transfer(minted_asset, treasury, known[0].address, 7)  # wakes: one message
+    assert process(first).status == "confirmed"  # settled by another run before its wake is taken
+    later = [transfer(minted_asset, treasury, h.address, 3) for h in known[1:3]]  # under the wake
+    assert settlement_queue_depth() == 1
+
+    runs = drain()
+
+    assert runs == [(first.pk, treasury), (later[0].pk, treasury)]
+    assert statuses(later) == {"confirmed"}
+    assert [on_chain_units(h.address, minted_asset) for h in known[:3]] == [8, 4, 4]
+
+
+def test_transfers_committed_after_the_wake_was_taken_send_their_own(chain_platform, minted_asset, known):
+    treasury = chain_platform["treasury"].address
+    first = transfer(minted_asset, treasury, known[0].address, 2)
+    assert drain() == [(first.pk, treasury)]  # the run clears the wake before it reads rows
+    second = transfer(minted_asset, treasury, known[1].address, 2)
+    assert settlement_queue_depth() == 1
+    assert drain() == [(second.pk, treasury)]
+    assert statuses([first, second]) == {"confirmed"}
+
+
+def test_a_lost_wake_only_delays_its_rows_until_the_sweeper(chain_platform, minted_asset, known, settings):
+    """The broker loses the wake's message (the key still stands): the rows committed under
+    it sent nothing, and the sweeper sends them once they are overdue."""
+    treasury = chain_platform["treasury"].address
+    first = transfer(minted_asset, treasury, known[0].address, 5)
+    app.control.purge()  # the message is lost; the wake's key is not cleared
+    second = transfer(minted_asset, treasury, known[1].address, 6)
+    assert drain() == []
+    assert statuses([first, second]) == {"pending"}
+
+    overdue = timezone.now() - timedelta(seconds=settings.CHAIN_OUTBOX_STALE_SECONDS + 1)
+    ChainTransaction.objects.filter(pk__in=[first.pk, second.pk]).update(next_attempt_at=overdue)
+    assert worker.outbox_sweep() == 2
+    drain()
+
+    assert statuses([first, second]) == {"confirmed"}
+    assert [on_chain_units(h.address, minted_asset) for h in known[:2]] == [6, 7]

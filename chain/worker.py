@@ -62,7 +62,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Field, Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -854,9 +854,11 @@ def _store_members(members: list[ChainTransaction], own: dict[int, str], stored:
     meta = ChainTransaction._meta
     qn = connection.ops.quote_name
     table = qn(meta.db_table)
-    sets, params = [], []
+    sets: list[str] = []
+    params: list = []
     for name, value in stored.items():
         field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column  # a concrete column
         sets.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
     rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS integer), %s)"] * len(members))

@@ -32,14 +32,16 @@ def endpoints_changed(**_) -> None:
 
 def _active_endpoints(user_ids: set[int]) -> list[tuple[int, int, list]]:
     """(pk, user id, event kinds) of the users' active endpoints."""
-    query = WebhookEndpoint.objects.filter(user_id__in=user_ids, disabled_at__isnull=True).values_list(
-        "pk", "user_id", "events"
-    )
+
+    def read() -> list[tuple[int, int, list]]:  # built only on a miss: a hit costs no queryset
+        query = WebhookEndpoint.objects.filter(user_id__in=user_ids, disabled_at__isnull=True)
+        return list(query.values_list("pk", "user_id", "events"))
+
     if len(user_ids) != 1:  # a batch (distributions): one query for all of them
-        return list(query)
+        return read()
     (user_id,) = user_ids
     return fragment_cache.get_or_compute(
-        f"webhooks:endpoints:{user_id}", [ENDPOINTS_VERSION], lambda: list(query), ENDPOINTS_CACHE_SECONDS
+        f"webhooks:endpoints:{user_id}", [ENDPOINTS_VERSION], read, ENDPOINTS_CACHE_SECONDS
     )
 
 

@@ -35,7 +35,7 @@ def known(holders):
 def drain() -> list[tuple[int, str | None]]:
     """Run every waiting outbox message in this process until the queue is empty (hand-offs
     included); return what each carried: (row id, the sender it was woken for)."""
-    runs = []
+    runs: list[tuple[int, str | None]] = []
     with app.connection_for_write() as conn:
         queue = conn.SimpleQueue(app.conf.task_default_queue, no_ack=True)
         try:

@@ -32,7 +32,7 @@ from django.utils.formats import date_format
 from .countries import country_name
 from .kyc_state import KycState
 from .models import KycApplication
-from .selectors import frozen_user_ids, investor_profile_for, kyc_standing_for, kyc_standings_for_many
+from .selectors import frozen_user_ids, investor_standing_for, kyc_standings_for_many
 
 Direction = Literal["receive", "send"]
 RECEIVE: Final = "receive"
@@ -239,14 +239,13 @@ def evaluate(facts: TransferFacts) -> EligibilityResult:
 
 
 def _investor_facts(investor, at: datetime) -> dict:
-    standing = kyc_standing_for(investor, today=timezone.localdate(at))
-    profile = investor_profile_for(investor)
+    standing, frozen = investor_standing_for(investor, today=timezone.localdate(at))
     app = standing.application
     return {
         "kyc_state": standing.state,
         "kyc_expires_at": standing.expires_at,
         "sanctions_clear": standing.sanctions_clear,
-        "frozen": bool(profile and profile.frozen),
+        "frozen": frozen,
         "residence_country": str(app.country_of_residence or "") if app else "",
         "qualified_investor": bool(app and app.investor_category in KycApplication.QUALIFIED_CATEGORIES),
     }

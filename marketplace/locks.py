@@ -32,10 +32,14 @@ new order, journal entries, postings, the outbox row) take no lock anyone waits 
 foreign keys of an insert take KEY SHARE on the rows they point to, which the NO KEY
 UPDATE locks below (and plain UPDATEs) do not conflict with."""
 
+from typing import TypeVar
+
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Field, Model, Q
+from django.db.transaction import TransactionManagementError
 
 from accounts.models import User
+from assets.models import Asset
 from chain.models import ChainTransaction
 
 from .models import (
@@ -55,10 +59,76 @@ def chain_transaction_lock(*, pk: int) -> ChainTransaction:
     return ChainTransaction.objects.select_for_update().get(pk=pk)
 
 
+_WithAsset = TypeVar("_WithAsset", Offering, Market)
+
+
 def offering_lock(*, pk: int) -> Offering:
     # NO KEY UPDATE: the offering's key never changes, and a buyer's order insert (KEY
     # SHARE through its foreign key) must not wait for staff editing the terms.
-    return Offering.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
+    return offering_read(pk=pk, lock=True)
+
+
+def offering_read(*, pk: int, lock: bool = False) -> Offering:
+    """The offering with its asset; with `lock`, the offering's row locked (`offering_lock`)."""
+    offering = _with_asset(Offering, "t.id = %s", [pk], lock=lock)
+    if offering is None:
+        raise Offering.DoesNotExist(f"Offering {pk} does not exist.")
+    return offering
+
+
+def _with_asset(model: type[_WithAsset], where: str, params: list, *, lock: bool = False) -> _WithAsset | None:
+    """The first row of `model` (an Offering or a Market, as `t`) matching `where`, with
+    its asset loaded, as `select_related("asset")` reads them; with `lock`, that row FOR
+    NO KEY UPDATE. Written out, since every purchase starts with the offering and every
+    trade order with its book: the ORM's statement was a sixth of a purchase's Python
+    (bench/purchase). Values pass through the fields' own converters, as the ORM's do.
+    SQLite (`make run`) has no row locks; its service transactions hold the database's
+    write lock from BEGIN IMMEDIATE."""
+    fields: tuple[Field, ...] = tuple(model._meta.concrete_fields)
+    sql = (
+        f"SELECT {', '.join(f't.{f.column}' for f in fields)}, {', '.join(f'a.{f.column}' for f in _ASSET_FIELDS)} "
+        f"FROM {model._meta.db_table} t JOIN {Asset._meta.db_table} a ON a.id = t.asset_id WHERE {where}"
+    )
+    if lock:
+        if not connection.in_atomic_block:
+            raise TransactionManagementError("row locks are taken inside the caller's transaction")
+        if connection.features.has_select_for_update:
+            sql += " FOR NO KEY UPDATE OF t"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = db_values(row, (*fields, *_ASSET_FIELDS), key=model)
+    instance = model.from_db(connection.alias, [f.attname for f in fields], values[: len(fields)])
+    instance.asset = Asset.from_db(connection.alias, [f.attname for f in _ASSET_FIELDS], values[len(fields) :])
+    return instance
+
+
+_ASSET_FIELDS = Asset._meta.concrete_fields
+# Per (database alias, key): (position, converters, column) of the values that need them.
+_CONVERTERS: dict[tuple, list] = {}
+
+
+def db_values(row, fields, *, key) -> list:
+    """A row read by hand-written SQL, each value passed through its field's converters
+    as the ORM would (SQLite's datetimes, JSON, ...). `fields`: the row's fields in order,
+    the same every time for one `key` (the converters are looked up once per key)."""
+    key = (connection.alias, key)
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        converters = []
+        for position, field in enumerate(fields):
+            column = field.get_col(field.model._meta.db_table)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:
+                converters.append((position, found, column))
+        _CONVERTERS[key] = converters
+    values = list(row)
+    for position, found, column in converters:
+        for convert in found:
+            values[position] = convert(values[position], column, connection)
+    return values
 
 
 def market_wide_control_lock(*, share: bool = False) -> MarketWideControl:
@@ -84,35 +154,46 @@ def market_wide_control_lock(*, share: bool = False) -> MarketWideControl:
 def market_lock(*, pk: int) -> Market:
     """The book's lock (level 2). NO KEY UPDATE: inserting an order or a trade takes KEY
     SHARE on the market through its foreign key and must not wait for it."""
-    return Market.objects.select_for_update(of=("self",), no_key=True).select_related("asset").get(pk=pk)
+    market = _with_asset(Market, "t.id = %s", [pk], lock=True)
+    if market is None:
+        raise Market.DoesNotExist(f"Market {pk} does not exist.")
+    return market
 
 
 def market_lock_for_asset(*, asset_id: int) -> Market | None:
     """The book's lock (level 2) found by its asset, or None when the asset has no
     market yet (then `trading.market_open` and `market_lock`): one statement where the
     usual path would read the row twice."""
-    return (
-        Market.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("asset")
-        .filter(asset_id=asset_id)
-        .first()
-    )
+    return _with_asset(Market, "t.asset_id = %s", [asset_id], lock=True)
+
+
+def _rows_locked(model: type[Model], where: str, params: list, *, order_by_pk: bool = False) -> list:
+    """The rows of `model` matching `where` (SQL), FOR UPDATE, in pk order when several.
+    Written out for the holding and cash locks that every order takes: the ORM's
+    select_for_update().filter() costs three times the Python for the same statement
+    (bench/purchase). SQLite (`make run`) has no row locks; its service transactions hold
+    the database's write lock from BEGIN IMMEDIATE."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("row locks are taken inside the caller's transaction")
+    sql = f"SELECT * FROM {model._meta.db_table} WHERE {where}"
+    if order_by_pk:
+        sql += f" ORDER BY {model._meta.pk.column}"
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return list(model._default_manager.raw(sql, params))
 
 
 def holdings_lock(*, pairs) -> dict[tuple[int, int], Holding]:
     """Lock (creating when missing) the holdings of (investor_id, asset_id) pairs, in pk
     order. Returns {(investor_id, asset_id): holding}."""
-    wanted = set(pairs)
+    wanted = sorted(set(pairs))
     if not wanted:
         return {}
-    query = Q()
-    for investor_id, asset_id in wanted:
-        query |= Q(investor_id=investor_id, asset_id=asset_id)
+    where = " OR ".join(["(investor_id = %s AND asset_id = %s)"] * len(wanted))
+    params = [value for pair in wanted for value in pair]
 
     def locked():
-        return {
-            (h.investor_id, h.asset_id): h for h in Holding.objects.select_for_update().filter(query).order_by("pk")
-        }
+        return {(h.investor_id, h.asset_id): h for h in _rows_locked(Holding, where, params, order_by_pk=True)}
 
     holdings = locked()
     if len(holdings) != len(wanted):
@@ -125,34 +206,30 @@ def holdings_lock(*, pairs) -> dict[tuple[int, int], Holding]:
 
 def holding_lock(*, investor, asset) -> Holding:
     """The investor's holding row, created empty when missing, locked."""
-    holding = Holding.objects.select_for_update().filter(investor=investor, asset=asset).first()
-    if holding is None:
-        Holding.objects.bulk_create([Holding(investor=investor, asset=asset)], ignore_conflicts=True)
-        holding = Holding.objects.select_for_update().get(investor=investor, asset=asset)
-    return holding
+    return holdings_lock(pairs=[(investor.pk, asset.pk)])[(investor.pk, asset.pk)]
 
 
 def ledger_accounts_lock(*, specs: list[tuple[str, User | None, str]]) -> list[LedgerAccount]:
     """Lock (creating when missing) the accounts given as (kind, user or None, currency),
     in pk order. Returns them in the order of `specs`."""
 
-    def match(spec):
-        kind, user, currency = spec
-        return Q(kind=kind, currency=currency, **({"user": user} if user is not None else {"user__isnull": True}))
-
-    query = Q()
-    for spec in specs:
-        query |= match(spec)
-
     def key(kind, user_id, currency):
         return kind, user_id, currency
 
-    wanted = {key(k, getattr(u, "pk", None), c) for k, u, c in specs}
+    wanted = dict.fromkeys(key(k, getattr(u, "pk", None), c) for k, u, c in specs)
+    clauses, params = [], []
+    for kind, user_id, currency in wanted:
+        if user_id is None:
+            clauses.append("(kind = %s AND currency = %s AND user_id IS NULL)")
+            params += [kind, currency]
+        else:
+            clauses.append("(kind = %s AND currency = %s AND user_id = %s)")
+            params += [kind, currency, user_id]
+    where = " OR ".join(clauses)
 
     def locked():
         return {
-            key(a.kind, a.user_id, a.currency): a
-            for a in LedgerAccount.objects.select_for_update().filter(query).order_by("pk")
+            key(a.kind, a.user_id, a.currency): a for a in _rows_locked(LedgerAccount, where, params, order_by_pk=True)
         }
 
     accounts = locked()

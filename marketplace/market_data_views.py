@@ -65,18 +65,19 @@ def market_data_changed(asset_id: int, *, after_commit: bool = False) -> None:
     fragment_cache.bump_after_commit(key) if after_commit else fragment_cache.bump(key)
 
 
-def cached_for_asset(asset, name: str, compute):
+def cached_for_asset(asset_id: int, name: str, compute):
     """`compute()` cached while the asset, its offering (the catalogue's version) and its
-    market data are unchanged, and for today (UTC) only: ranges end today."""
+    market data are unchanged, and for today (UTC) only: ranges end today. A hit is one
+    round trip to the cache (config/fragment_cache.py)."""
     today = timezone.now().astimezone(datetime.UTC).date().isoformat()
-    key = f"marketplace:market:{asset.pk}:{name}:{today}:{translation.get_language()}"
-    versions = [CATALOGUE_VERSION, market_version_key(asset.pk)]
+    key = f"marketplace:market:{asset_id}:{name}:{today}:{translation.get_language()}"
+    versions = [CATALOGUE_VERSION, market_version_key(asset_id)]
     return fragment_cache.get_or_compute(key, versions, compute, settings.CATALOGUE_CACHE_SECONDS)
 
 
 def chart_html(*, asset, range_key: str, currency: str = "") -> str:
     """The chart panel of a range, rendered (the same for every visitor), from the cache."""
-    return cached_for_asset(asset, f"chart:{range_key}:{currency}", lambda: _chart_html(asset, range_key, currency))
+    return cached_for_asset(asset.pk, f"chart:{range_key}:{currency}", lambda: _chart_html(asset, range_key, currency))
 
 
 def _chart_html(asset, range_key: str, currency: str) -> str:
@@ -89,7 +90,7 @@ def market_panel_context(*, asset, user, range_key: str, currency: str) -> dict[
     both from one cache entry (one round trip), with a document link for those who may
     read it (the visibility check, one query, only when there is a valuation)."""
     chart, history = cached_for_asset(
-        asset,
+        asset.pk,
         f"panel:{range_key}:{currency}",
         lambda: (_chart_html(asset, range_key, currency), market_data.valuation_history(asset=asset)),
     )

@@ -28,6 +28,7 @@ from compliance.eligibility import (
 from config import fragment_cache
 
 from .ledger import fee_for
+from .locks import db_values
 from .models import Holding, LedgerAccount, Offering, Posting, PrimaryOrder, Valuation, Withdrawal
 
 if TYPE_CHECKING:
@@ -67,34 +68,54 @@ def offering_get_for_asset(*, asset_public_id) -> Offering:
 
 
 # What purchases change on an offering (every one, by a raw UPDATE that bypasses save()),
-# and whether its asset is still live: read on every view of the page. Written out: one
-# indexed lookup, a tenth of the ORM's cost for the same statement (bench/purchase).
+# whether its asset is still live, and what its status on the page is computed from (the
+# window): read on every view of the page. Written out: one indexed lookup by the asset's
+# public id, a tenth of the ORM's cost for the same statement (bench/purchase).
+_OFFERING_LIVE = {"fractions_sold", "status", "fractions_for_sale", "opens_at", "closes_at"}
+_OFFERING_LIVE_FIELDS = [  # in the model's order, as Model.from_db takes them
+    f for f in Offering._meta.concrete_fields if f.attname in {"id", "asset_id", *_OFFERING_LIVE}
+]
 _OFFERING_LIVE_SQL = (
-    "SELECT o.fractions_sold, o.status FROM marketplace_offering o "
-    "JOIN assets_asset a ON a.id = o.asset_id WHERE o.id = %s AND a.status = %s"
+    f"SELECT {', '.join(f'o.{f.column}' for f in _OFFERING_LIVE_FIELDS)} FROM marketplace_offering o "
+    "JOIN assets_asset a ON a.id = o.asset_id WHERE a.public_id = %s AND a.status = %s"
 )
+_OFFERING_LIVE_NAMES = [f.attname for f in _OFFERING_LIVE_FIELDS]
 
 
-def offering_get_for_page(*, asset_public_id) -> Offering:
+def offering_live(*, asset_public_id) -> Offering:
+    """The live figures of a live asset's offering (404 otherwise), read from the database
+    every time: an `Offering` with only the fields above loaded (as `.only()` would), enough
+    for `remaining` and `current_status()`. The offering page keys its shared rendering by
+    them before it needs the terms (`offering_get_for_page(live=...)`)."""
+    with connection.cursor() as cursor:
+        public_id = Asset._meta.get_field("public_id").get_db_prep_value(asset_public_id, connection)
+        cursor.execute(_OFFERING_LIVE_SQL, [public_id, Asset.Status.LIVE])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("No offering for this asset.")
+    values = db_values(row, _OFFERING_LIVE_FIELDS, key="offering-live")
+    return Offering.from_db(connection.alias, _OFFERING_LIVE_NAMES, values)
+
+
+def offering_get_for_page(*, asset_public_id, live: Offering | None = None) -> Offering:
     """`offering_get_for_asset` for the pages that show an offering to anyone (the
     offering page, its quote): the terms and the asset from the cache, valid while no
     asset or offering has been saved since (the catalogue's version: every write of them
     but a purchase's goes through save()); what purchases change, the fractions sold and
-    the status, and whether the asset is still live, read from the database every time."""
+    the status, and whether the asset is still live, read from the database every time
+    (`offering_live`, or `live` when the caller has read it already)."""
+    if live is None:
+        live = offering_live(asset_public_id=asset_public_id)
     offering = fragment_cache.get_or_compute(
         f"marketplace:offering:{asset_public_id}",
         [CATALOGUE_VERSION],
         lambda: _offering_or_none(asset_public_id),
         settings.CATALOGUE_CACHE_SECONDS,
     )
-    if offering is None:
+    if offering is None or offering.pk != live.pk:
         raise Http404("No offering for this asset.")
-    with connection.cursor() as cursor:
-        cursor.execute(_OFFERING_LIVE_SQL, [offering.pk, Asset.Status.LIVE])
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404("No offering for this asset.")
-    offering.fractions_sold, offering.status = row
+    for name in _OFFERING_LIVE:
+        setattr(offering, name, getattr(live, name))
     return offering
 
 
@@ -184,9 +205,12 @@ def eligibility_check(
     """`compliance.eligibility.transfer_check` with the facts from our books: the
     investor's holding (pass the row when the caller has just locked it; read here
     otherwise) and the asset's holder count (pass it when the caller counted under its
-    locks and keeps it current, as matching does; counted here otherwise)."""
+    locks and keeps it current, as matching does; counted here otherwise, and only for an
+    asset that caps its holders: for any other the count decides nothing)."""
     if holding is _READ:
         holding = Holding.objects.filter(investor=investor, asset=asset).first()
+    if holder_count is None:
+        holder_count = _holder_count(asset=asset) if asset.max_holders is not None else 0
     return transfer_check(
         investor=investor,
         asset=asset,
@@ -194,7 +218,7 @@ def eligibility_check(
         direction=direction,
         at=at,
         holding=holding,
-        holder_count=_holder_count(asset=asset) if holder_count is None else holder_count,
+        holder_count=holder_count,
     )
 
 

@@ -85,9 +85,11 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
-    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id)
+    # What purchases change, read first (one query, 404 unless the asset is live): an
+    # anonymous visitor's page is keyed by it, so a hit needs nothing else.
+    live = selectors.offering_live(asset_public_id=asset_public_id)
 
-    def content() -> str:
+    def content(offering: Offering) -> str:
         context = _offering_context(request, offering)
         # Market data (docs/market-integrity.md): the valuation history and the price chart.
         context.update(
@@ -97,20 +99,24 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
         )
         return render_to_string("marketplace/offering.html#content", context, request=request)
 
+    def page(offering: Offering) -> str:
+        return shared_pages.render_shared(
+            request, "marketplace/offering.html", _page_context(offering, content(offering))
+        )
+
     if shared_pages.shareable(request):
         # Every anonymous visitor sees the same page for the same live figures: rendered
         # once per sold count and status, and per asset, offering and market data version
-        # (docs/marketplace.md, "Offering page"), with each visitor's own CSRF token.
-        live = f"{offering.fractions_sold}:{offering.status}:{offering.current_status()}"
+        # (docs/marketplace.md, "Offering page"), with each visitor's own CSRF token. A hit
+        # is the live query and one cache round trip; the terms are read only to render.
         html = market_data_views.cached_for_asset(
-            offering.asset,
-            f"offering-page:{live}",
-            lambda: shared_pages.render_shared(
-                request, "marketplace/offering.html", _page_context(offering, content())
-            ),
+            live.asset_id,
+            f"offering-page:{live.fractions_sold}:{live.status}:{live.current_status()}",
+            lambda: page(selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)),
         )
         return shared_pages.personalised(request, html)
-    return _offering_page(request, offering, content())
+    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)
+    return _offering_page(request, offering, content(offering))
 
 
 def _page_context(offering: Offering, content: str) -> dict[str, Any]:

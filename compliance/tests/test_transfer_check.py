@@ -44,14 +44,15 @@ def test_renewal_in_progress_keeps_the_current_approval():
 
 
 def test_the_holding_and_holder_count_are_the_callers(django_assert_num_queries):
-    """The engine reads the person (two queries) and judges the holding it is handed."""
+    """The engine reads the person (one query: the KYC applications with the profile's
+    freeze) and judges the holding it is handed."""
     asset = AssetFactory(max_holders=1, lockup_days=30, max_holding=20)
     user = _verified()
     held = SimpleNamespace(
         quantity=10, pending_quantity=5, first_acquired_at=timezone.now() - datetime.timedelta(days=10)
     )
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         buy = transfer_check(investor=user, asset=asset, quantity=6, direction="receive", holding=held, holder_count=1)
     sell = transfer_check(investor=user, asset=asset, quantity=10, direction="send", holding=held, holder_count=1)
     newcomer = transfer_check(investor=user, asset=asset, quantity=1, direction="receive", holding=None, holder_count=1)

@@ -74,13 +74,14 @@ def test_order_holds_cash_reserves_fractions_and_writes_the_settlement_row(offer
     assert ledger_verify().ok
 
 
-def test_an_order_is_thirteen_statements_once_accounts_and_holding_exist(offering, investor, fund, platform_accounts):
+def test_an_order_is_eleven_statements_once_accounts_and_holding_exist(offering, investor, fund, platform_accounts):
     """The purchase's SQL (docs/marketplace.md, bench/purchase/purchase.sql) stays this
-    size: the offering, holding and cash locks, the idempotency read, the engine's three
-    reads, the chain accounts, the outbox row, the order, the journal entry with its
-    postings and balances (one statement: marketplace/ledger.py), the holding's update and
-    the offering's (the webhook subscription read is served from the cache after the first:
-    webhooks/events.py). A new query here is a cost every buyer pays."""
+    size: the offering, holding and cash locks, the idempotency read, the engine's read of
+    the investor's standing (KYC and freeze in one statement; no holder count for an asset
+    without a cap on holders), the chain accounts, the outbox row, the order, the journal
+    entry with its postings and balances (one statement: marketplace/ledger.py), the
+    holding's update and the offering's (the webhook subscription read is served from the
+    cache after the first: webhooks/events.py). A new query here is a cost every buyer pays."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -89,7 +90,7 @@ def test_an_order_is_thirteen_statements_once_accounts_and_holding_exist(offerin
     with CaptureQueriesContext(connection) as captured:
         place(investor, offering, 2, key="measured")
     statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == 13, "\n".join(statements)
+    assert len(statements) == 11, "\n".join(statements)
 
 
 def test_repeated_submission_is_idempotent(offering, investor, fund):

@@ -256,6 +256,30 @@ def test_the_quote_tells_before_the_button(asset, buyer, seller):
     assert not TradeOrder.objects.exists()
 
 
+def test_a_placement_is_a_fixed_number_of_statements_once_the_rows_exist(asset, buyer, seller):
+    """The SQL of a placement (bench/trading replays it): the book's lock (with its asset),
+    the idempotency read, the limits, the market-wide halt, the opposite side of the book,
+    the holding and cash locks, the standing (KYC and freeze in one statement), the order,
+    the reservation, the book's sequence; no savepoint around the order's insert. A crossing
+    buy adds the resting owners' holdings and standing, the chain accounts, the outbox row,
+    the trade, its entry, both holdings' and both orders' updates. Holdings are read only
+    for orders the walk can reach. A new query here is a cost every order pays."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    place(seller, asset, "sell", 10, 10_000)  # the book, the seller's accounts, a resting ask
+    place(buyer, asset, "buy", 1, 10_000)  # a first trade: the fee account, the last price
+
+    def statements(side, price):
+        with CaptureQueriesContext(connection) as captured:
+            place(buyer, asset, side, 1, price)
+        return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+    crossing, resting = statements("buy", 10_000), statements("buy", 9_000)
+    assert len(resting) == 11, "\n".join(resting)
+    assert len(crossing) == 21, "\n".join(crossing)
+
+
 # -- cancel, modify, expire ----------------------------------------------------------------
 
 

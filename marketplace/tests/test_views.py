@@ -292,6 +292,47 @@ def test_anonymous_offering_page_is_cached_but_its_live_figures_are_not(client, 
     assert again.count("offering-remaining") == 1
 
 
+def test_anonymous_offering_page_hit_is_one_query_and_one_cache_round_trip(client, offering, settings, monkeypatch):
+    """A shared page served from the cache: the live read, then one MGET (the versions
+    and the page, keyed by the live figures); the offering's terms are not read."""
+    from django.core.cache import caches
+
+    settings.CATALOGUE_CACHE_SECONDS = 300
+    url = offering_url(offering)
+    client.get(url)
+    backend, calls = caches["default"], []
+    for name in ("get", "get_many", "get_or_set", "set", "set_many"):
+        original = getattr(backend, name)
+        monkeypatch.setattr(
+            backend, name, lambda *a, _name=name, _original=original, **k: (calls.append(_name), _original(*a, **k))[1]
+        )
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get(url).content.decode()
+    assert calls == ["get_many"] and len(ctx.captured_queries) == 1
+    assert '<dd id="offering-remaining">1,000</dd>' in html
+
+
+def test_anonymous_offering_page_follows_the_window_and_the_asset_live(client, platform_accounts, settings):
+    """The page's status comes from the live read: an upcoming offering opens on time on a
+    cached page, and an asset no longer live is a 404 at once, even without a bump."""
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from assets.models import Asset
+
+    settings.CATALOGUE_CACHE_SECONDS = 300
+    opens = timezone.now() + datetime.timedelta(hours=1)
+    offering = OfferingFactory(opens_at=opens)
+    url = offering_url(offering)
+    assert 'id="offering-status">Upcoming' in client.get(url).content.decode()
+    with time_machine.travel(opens + datetime.timedelta(minutes=1)):
+        assert 'id="offering-status">Open' in client.get(url).content.decode()
+    Asset.objects.filter(pk=offering.asset_id).update(status=Asset.Status.APPROVED)
+    assert client.get(url).status_code == 404
+
+
 def test_signed_in_offering_page_is_rendered_for_the_visitor(client, offering, investor, fund, settings):
     settings.CATALOGUE_CACHE_SECONDS = 300
     client.get(offering_url(offering))  # fills the anonymous cache

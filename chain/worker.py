@@ -256,7 +256,8 @@ class _Handoff:
             transaction.on_commit(lambda: outbox_process_task.apply_async(args, kwargs), robust=True)
 
     def finish(self) -> None:
-        """The run ended without picking a batch: hand on to the first ready row after its own."""
+        """Hand on to the first ready row after the run's own that no batch claims (this
+        run's batch is claimed by then), if not done yet."""
         if self.done:
             return
         now = timezone.now()
@@ -673,6 +674,11 @@ def _sign_and_store(row: ChainTransaction, work: _Work) -> ChainTransaction:
         members, roles, by_address = _claim(row, work)
     except _Changed as changed:
         return changed.row
+    if work.handoff is not None:
+        # Now, not at the end: the next batch starts while this one signs. A plain read
+        # (not the claim's SKIP LOCKED one), so a row another worker is picking is not
+        # skipped: every row the wake held back is reached.
+        work.handoff.finish()
     _before_sign(row)
     members = [row] + [m for m in members[1:] if _guard_member(m, work)]
     if len(members) == 1:
@@ -749,9 +755,6 @@ def _pick(rows: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTra
             if receiver not in receivers and _known_holder(by_address, candidate):
                 members.append(candidate)
                 receivers.add(receiver)
-    if work.handoff is not None:
-        taken = {m.pk for m in members}
-        work.handoff.to(next((c.pk for c in candidates if c.pk not in taken), None))
     if len(members) > 1:
         pks = [m.pk for m in members]
         ChainTransaction.objects.filter(pk__in=pks).update(claimed_until=now + timedelta(seconds=BATCH_CLAIM_SECONDS))

@@ -3,9 +3,11 @@ for it waits send no task of their own; the woken run and the runs it hands on t
 every one of them, exactly once. Real broker (Redis) and devnet; the queue is drained
 in-process, message by message, as a worker would."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chain import worker
@@ -32,14 +34,15 @@ def known(holders):
     return holders
 
 
-def drain() -> list[tuple[int, str | None]]:
+def drain(limit: int | None = None) -> list[tuple[int, str | None]]:
     """Run every waiting outbox message in this process until the queue is empty (hand-offs
-    included); return what each carried: (row id, the sender it was woken for)."""
+    included; at most `limit` messages); return what each carried: (row id, the sender it
+    was woken for)."""
     runs: list[tuple[int, str | None]] = []
     with app.connection_for_write() as conn:
         queue = conn.SimpleQueue(app.conf.task_default_queue, no_ack=True)
         try:
-            while True:
+            while limit is None or len(runs) < limit:
                 try:
                     message = queue.get(timeout=1)
                 except queue.Empty:
@@ -49,6 +52,7 @@ def drain() -> list[tuple[int, str | None]]:
                 worker.outbox_process(chain_tx_id=args[0], **kwargs)
         finally:
             queue.close()
+    return runs
 
 
 def statuses(rows) -> set[str]:
@@ -81,6 +85,35 @@ def test_a_wake_whose_row_is_settled_already_hands_on_to_the_rows_after_it(chain
     assert runs == [(first.pk, treasury), (later[0].pk, treasury)]
     assert statuses(later) == {"confirmed"}
     assert [on_chain_units(h.address, minted_asset) for h in known[:3]] == [8, 4, 4]
+
+
+def test_rows_another_worker_is_picking_are_handed_on_to_not_skipped(chain_platform, minted_asset, known):
+    """The woken run's claim skips rows another worker holds locked for a moment (SKIP
+    LOCKED); its hand-off must still reach them, or nothing would send them again."""
+    treasury = chain_platform["treasury"].address
+    first, *held = [transfer(minted_asset, treasury, h.address, 4) for h in known[:3]]
+    locked, release = threading.Event(), threading.Event()
+
+    def another_worker_picking():
+        with transaction.atomic():
+            list(ChainTransaction.objects.select_for_update().filter(pk__in=[r.pk for r in held]))
+            locked.set()
+            release.wait(30)
+        connection.close()
+
+    picker = threading.Thread(target=another_worker_picking)
+    picker.start()
+    assert locked.wait(30)
+    try:
+        assert drain(limit=1) == [(first.pk, treasury)]  # settles `first` alone: the others are locked
+    finally:
+        release.set()
+        picker.join()
+    assert statuses([first]) == {"confirmed"} and statuses(held) == {"pending"}
+
+    assert drain() == [(held[0].pk, treasury)]  # the hand-off: one batch for both
+    assert statuses(held) == {"confirmed"}
+    assert [on_chain_units(h.address, minted_asset) for h in known[:3]] == [5, 5, 5]
 
 
 def test_transfers_committed_after_the_wake_was_taken_send_their_own(chain_platform, minted_asset, known):

@@ -28,9 +28,9 @@ group of at most 16 transactions. The claimed rows' own tasks find them taken an
 Waking the workers (`wake`): a committed transfer sends its own task only when no wake for
 its sender is waiting (a cache key, `cache.add`); otherwise it is left to the waiting one.
 A woken run clears the key *before* it reads rows, so every transfer committed while the
-key stood is visible to it, and it hands the sender on: to the first ready row after its
-batch that it did not take (a task for that row, woken the same way), or, when it settles
-nothing itself, to the first ready row after its own. Under load a backlog from one
+key stood is visible to it, notes the last row id, and once its claim has committed hands
+the sender on: a task for the first ready row after its own that no batch claims (its own
+batch's rows are claimed by then), up to that id. Under load a backlog from one
 sender costs one message per batch instead of one per row; rows arriving one at a time
 still get one message each. A lost wake (the key stands, its message does not) only
 delays rows until the key expires (CHAIN_WAKE_SECONDS) or the sweeper finds them.

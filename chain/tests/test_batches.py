@@ -216,6 +216,17 @@ def test_two_workers_racing_on_the_same_rows_put_one_group_on_chain(chain_platfo
         return sign_group(items)
 
     monkeypatch.setattr(custody, "sign_group", sign_after_the_other)
+    # One pick at a time: two SKIP LOCKED scans interleaving can split the rows between
+    # the workers (one locks the lead, the other the rest), which is a fine outcome but
+    # not the race this test is about: both holding the same four rows.
+    one_pick = threading.Lock()
+    claim = worker._claim
+
+    def claim_in_turn(row, work):
+        with one_pick:
+            return claim(row, work)
+
+    monkeypatch.setattr(worker, "_claim", claim_in_turn)
     outcomes = []
 
     def run(pk):

@@ -49,9 +49,16 @@ def bump_after_commit(version_key: str) -> None:
     transaction.on_commit(lambda: _set_token(version_key))
 
 
-def get_or_compute(key: str, versions: Sequence[str], compute: Callable[[], T], timeout: int) -> T:
+def get_or_compute(
+    key: str,
+    versions: Sequence[str],
+    compute: Callable[[], T],
+    timeout: int,
+    fresh: Callable[[T], bool] | None = None,
+) -> T:
     """`compute()`'s value, from the cache while every version in `versions` is the one it
-    was computed under. `timeout` 0 turns the cache off (computed every time)."""
+    was computed under (and `fresh(value)` holds, for a value that goes stale with time
+    alone). `timeout` 0 turns the cache off (computed every time)."""
     if not timeout:
         return compute()
     try:
@@ -66,7 +73,7 @@ def get_or_compute(key: str, versions: Sequence[str], compute: Callable[[], T], 
         logger.warning("cache unavailable for %s (%s); computed", key, type(exc).__name__)
         return compute()
     entry = found.get(key)
-    if entry is not None and entry[0] == tokens:
+    if entry is not None and entry[0] == tokens and (fresh is None or fresh(entry[1])):
         return entry[1]
     value = compute()
     try:

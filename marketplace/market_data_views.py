@@ -65,14 +65,14 @@ def market_data_changed(asset_id: int, *, after_commit: bool = False) -> None:
     fragment_cache.bump_after_commit(key) if after_commit else fragment_cache.bump(key)
 
 
-def cached_for_asset(asset_id: int, name: str, compute):
-    """`compute()` cached while the asset, its offering (the catalogue's version) and its
-    market data are unchanged, and for today (UTC) only: ranges end today. A hit is one
-    round trip to the cache (config/fragment_cache.py)."""
+def cached_for_asset(asset_id: int, name: str, compute, *, versions: tuple[str, ...] = (), fresh=None):
+    """`compute()` cached while the asset, its offering (the catalogue's version), its
+    market data and any further `versions` are unchanged, and for today (UTC) only: ranges
+    end today. A hit is one round trip to the cache (config/fragment_cache.py)."""
     today = timezone.now().astimezone(datetime.UTC).date().isoformat()
     key = f"marketplace:market:{asset_id}:{name}:{today}:{translation.get_language()}"
-    versions = [CATALOGUE_VERSION, market_version_key(asset_id)]
-    return fragment_cache.get_or_compute(key, versions, compute, settings.CATALOGUE_CACHE_SECONDS)
+    versions = (CATALOGUE_VERSION, market_version_key(asset_id), *versions)
+    return fragment_cache.get_or_compute(key, versions, compute, settings.CATALOGUE_CACHE_SECONDS, fresh)
 
 
 def chart_html(*, asset, range_key: str, currency: str = "") -> str:

@@ -129,6 +129,16 @@ class Offering(models.Model):
             return self.Status.UPCOMING
         return self.Status.OPEN
 
+    def window_changes_at(self, at=None):
+        """The next moment `window_status` changes by itself (the window opens or closes),
+        or None: what a rendering of the offering stays true until, purchases aside."""
+        at = at or timezone.now()
+        if self.opens_at and at < self.opens_at:
+            return self.opens_at
+        if self.closes_at and at < self.closes_at:
+            return self.closes_at
+        return None
+
     def current_status(self, at=None) -> str:
         """What a buyer sees now: the stored status refined by supply and the window."""
         if self.status == self.Status.CLOSED:

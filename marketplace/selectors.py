@@ -85,8 +85,8 @@ _OFFERING_LIVE_NAMES = [f.attname for f in _OFFERING_LIVE_FIELDS]
 def offering_live(*, asset_public_id) -> Offering:
     """The live figures of a live asset's offering (404 otherwise), read from the database
     every time: an `Offering` with only the fields above loaded (as `.only()` would), enough
-    for `remaining` and `current_status()`. The offering page keys its shared rendering by
-    them before it needs the terms (`offering_get_for_page(live=...)`)."""
+    for `remaining` and `current_status()`, then the terms from the cache
+    (`offering_get_for_page(live=...)`)."""
     with connection.cursor() as cursor:
         public_id = Asset._meta.get_field("public_id").get_db_prep_value(asset_public_id, connection)
         cursor.execute(_OFFERING_LIVE_SQL, [public_id, Asset.Status.LIVE])
@@ -95,6 +95,39 @@ def offering_live(*, asset_public_id) -> Offering:
         raise Http404("No offering for this asset.")
     values = db_values(row, _OFFERING_LIVE_FIELDS, key="offering-live")
     return Offering.from_db(connection.alias, _OFFERING_LIVE_NAMES, values)
+
+
+def offering_sold_version_key(asset_id: int) -> str:
+    """The version (config/fragment_cache.py) of what purchases change on an asset's
+    offering: the fractions sold and the sold-out status. Every other write of an offering
+    or its asset goes through save() and replaces the catalogue's version."""
+    return f"marketplace:offering:{asset_id}:sold"
+
+
+def offering_sold_changed(asset_id: int) -> None:
+    """A purchase took fractions, under the offering's row lock: a new version once it
+    commits (no network call while the lock is held)."""
+    fragment_cache.bump_after_commit(offering_sold_version_key(asset_id))
+
+
+# An asset's public id → its primary key, in this process: neither ever changes, so the
+# offering page finds its cache entry's versions without a query. Bounded: cleared when full.
+_ASSET_IDS: dict[Any, int] = {}
+_ASSET_IDS_MAX = 10_000
+
+
+def asset_id_for(*, asset_public_id) -> int:
+    """The primary key of the asset with this public id, whatever its status (404 if there
+    is none); a query the first time this process is asked only."""
+    pk = _ASSET_IDS.get(asset_public_id)
+    if pk is None:
+        pk = Asset.objects.filter(public_id=asset_public_id).values_list("pk", flat=True).first()
+        if pk is None:
+            raise Http404("No offering for this asset.")
+        if len(_ASSET_IDS) >= _ASSET_IDS_MAX:
+            _ASSET_IDS.clear()
+        _ASSET_IDS[asset_public_id] = pk
+    return pk
 
 
 def offering_get_for_page(*, asset_public_id, live: Offering | None = None) -> Offering:

@@ -41,7 +41,7 @@ from .locks import (
     withdrawal_lock,
 )
 from .models import Deposit, Holding, JournalEntry, LedgerAccount, Offering, PrimaryOrder, Withdrawal
-from .selectors import eligibility_check, offering_refusal, purchase_limit_failures
+from .selectors import eligibility_check, offering_refusal, offering_sold_changed, purchase_limit_failures
 
 logger = logging.getLogger("marketplace")
 
@@ -541,9 +541,12 @@ def _offering_take(offering: Offering, quantity: int, at) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_OFFERING_TAKE_SQL, params)
             row = cursor.fetchone()
-        if row is not None and row[0] == Offering.Status.SOLD_OUT:
+        if row is None:
+            return False
+        offering_sold_changed(offering.asset_id)  # the offering page shows "Left"
+        if row[0] == Offering.Status.SOLD_OUT:
             catalogue_changed()  # the catalogue's cards show "Sold out"
-        return row is not None
+        return True
 
     if take():
         return

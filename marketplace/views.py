@@ -85,10 +85,6 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpResponse:
-    # What purchases change, read first (one query, 404 unless the asset is live): an
-    # anonymous visitor's page is keyed by it, so a hit needs nothing else.
-    live = selectors.offering_live(asset_public_id=asset_public_id)
-
     def content(offering: Offering) -> str:
         context = _offering_context(request, offering)
         # Market data (docs/market-integrity.md): the valuation history and the price chart.
@@ -99,23 +95,34 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
         )
         return render_to_string("marketplace/offering.html#content", context, request=request)
 
-    def page(offering: Offering) -> str:
-        return shared_pages.render_shared(
-            request, "marketplace/offering.html", _page_context(offering, content(offering))
-        )
+    def live_offering() -> Offering:  # what purchases change read from the database; 404 unless live
+        live = selectors.offering_live(asset_public_id=asset_public_id)
+        return selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)
 
     if shared_pages.shareable(request):
-        # Every anonymous visitor sees the same page for the same live figures: rendered
-        # once per sold count and status, and per asset, offering and market data version
-        # (docs/marketplace.md, "Offering page"), with each visitor's own CSRF token. A hit
-        # is the live query and one cache round trip; the terms are read only to render.
-        html = market_data_views.cached_for_asset(
-            live.asset_id,
-            f"offering-page:{live.fractions_sold}:{live.status}:{live.current_status()}",
-            lambda: page(selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)),
+        # Every anonymous visitor sees the same page (docs/marketplace.md, "Offering page"),
+        # with each visitor's own CSRF token, until a purchase (the offering's sold
+        # version), a write of the asset or offering (the catalogue's) or new market data
+        # replaces a version, or the window opens or closes. A hit is one cache round trip
+        # and no query.
+        asset_id = selectors.asset_id_for(asset_public_id=asset_public_id)
+
+        def shared() -> tuple[str, Any]:
+            offering = live_offering()
+            html = shared_pages.render_shared(
+                request, "marketplace/offering.html", _page_context(offering, content(offering))
+            )
+            return html, offering.window_changes_at()
+
+        html, _ = market_data_views.cached_for_asset(
+            asset_id,
+            "offering-page",
+            shared,
+            versions=(selectors.offering_sold_version_key(asset_id),),
+            fresh=lambda entry: entry[1] is None or timezone.now() < entry[1],
         )
         return shared_pages.personalised(request, html)
-    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)
+    offering = live_offering()
     return _offering_page(request, offering, content(offering))
 
 

@@ -32,6 +32,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from config import rows
+
 from . import custody
 from .models import ChainAccount, ChainTransaction
 from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, platform_account
@@ -205,38 +207,13 @@ def outbox_request(
         next_attempt_at=timezone.now(),
     )
     row.full_clean(validate_unique=False)  # the unique index decides, race-free
-    if not _insert_unless_taken(row):  # the same request again (or a concurrent twin that committed first)
+    if not rows.insert(row, unless_conflict_on="idempotency_key"):  # the same request again, or its twin
         existing = ChainTransaction.objects.get(idempotency_key=idempotency_key)
         if existing.kind != kind or existing.payload != payload:
             raise ValidationError({"idempotency_key": "already used for a different chain request"})
         return existing
     _enqueue_on_commit(row)
     return row
-
-
-_INSERT_FIELDS = [f for f in ChainTransaction._meta.concrete_fields if not f.primary_key]
-_INSERT_SQL = (
-    f"INSERT INTO {ChainTransaction._meta.db_table} ({', '.join(str(f.column) for f in _INSERT_FIELDS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) ON CONFLICT (idempotency_key) DO NOTHING "
-    f"RETURNING {ChainTransaction._meta.pk.column}"
-)
-
-
-def _insert_unless_taken(row: ChainTransaction) -> bool:
-    """Insert `row` unless its idempotency key is taken: True when inserted (its pk set).
-    One statement, where save() inside a savepoint (to survive the IntegrityError of a
-    twin) costs three round trips and twice the Python on every purchase's path. Values
-    are prepared by each field, as the ORM's insert does."""
-    connection = transaction.get_connection()
-    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in _INSERT_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, values)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    row.pk = inserted[0]
-    row._state.adding, row._state.db = False, connection.alias
-    return True
 
 
 def _enqueue_on_commit(row: ChainTransaction) -> None:

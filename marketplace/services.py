@@ -26,6 +26,7 @@ from chain.selectors import ChainNotBootstrapped, treasury_and_investor_account
 from chain.services import SigningRefused, investor_account_get_or_create, outbox_request, outbox_retry
 from compliance.audit import audit_record, model_snapshot
 from compliance.eligibility import RECEIVE, settlement_check
+from config import rows
 from config.money import MAX_MINOR, currency_clean, format_money
 from webhooks.models import EventKind
 
@@ -477,7 +478,7 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
         before_sign="marketplace.services.order_settlement_guard",
         accounts=(treasury, receiver),
     )
-    order.save(force_insert=True)
+    rows.insert(order)
     ledger_post(
         kind=JournalEntry.Kind.PURCHASE_RESERVE,
         legs=[Leg(available, -total), Leg(held, total)],
@@ -485,12 +486,19 @@ def order_place(*, investor, offering_id: int, quantity: int, idempotency_key: s
         created_by=investor,
         order=order,
     )
-    Holding.objects.filter(pk=holding.pk).update(pending_quantity=F("pending_quantity") + quantity, updated_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLDING_PENDING_SQL, [quantity, now, holding.pk])
     # Before the offering's UPDATE: the webhook read stays out of the offering lock's window.
     webhook_events.primary_order_event(order, EventKind.ORDER_ACCEPTED)
     _offering_take(offering, quantity, now)
     order.replayed = False
     return order
+
+
+# The units bought, pending until the settlement confirms (the holding is locked above).
+_HOLDING_PENDING_SQL = (
+    "UPDATE marketplace_holding SET pending_quantity = pending_quantity + %s, updated_at = %s WHERE id = %s"
+)
 
 
 # What order_place priced and checked a purchase against; `_offering_take` sells only

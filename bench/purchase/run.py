@@ -742,6 +742,7 @@ def report(args, sql, race, buyers, bench, problems, enqueued, urls, pages, setu
     with other load on the machine, the rates do. "busy" is the whole machine."""
     w = 30
     statements = sum(1 for q in sql if q.split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    savepoints = sum(1 for q in sql if q.split()[0].upper() == "SAVEPOINT")
     print(
         f"\nHot offering vs spread ({args.race_clients} client processes x {args.race_orders} order_place each, "
         f"in each run; 1..{QMAX} fractions)"
@@ -761,7 +762,7 @@ def report(args, sql, race, buyers, bench, problems, enqueued, urls, pages, setu
     print(
         f"\nPurchases ({os.cpu_count()} CPUs; database {DB_NAME}; {args.clients} clients; {args.investors} "
         f"investors x {args.offerings} offerings; 1..{QMAX} fractions each; {statements} statements + "
-        f"BEGIN/COMMIT + 1 savepoint per order; {args.seconds:.0f} s each)"
+        f"BEGIN/COMMIT + {savepoints} savepoint{'' if savepoints == 1 else 's'} per order; {args.seconds:.0f} s each)"
     )
     print(
         f"  {'':{w}s} {'rate':>9s} {'count':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'client':>7s} {'PG':>6s} {'busy':>5s}"

@@ -89,8 +89,11 @@ def test_an_order_is_eleven_statements_once_accounts_and_holding_exist(offering,
     place(investor, offering, 1, key="warm-up")  # opens the holding and the held-cash account
     with CaptureQueriesContext(connection) as captured:
         place(investor, offering, 2, key="measured")
-    statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    sent = [q["sql"] for q in captured.captured_queries]
+    statements = [sql for sql in sent if not sql.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == 11, "\n".join(statements)
+    outbox_insert = next(i for i, sql in enumerate(sent) if sql.startswith("INSERT INTO chain_chaintransaction"))
+    assert "ON CONFLICT" in sent[outbox_insert] and not sent[outbox_insert - 1].startswith("SAVEPOINT")
 
 
 def test_repeated_submission_is_idempotent(offering, investor, fund):

@@ -11,34 +11,39 @@ of the statement on every purchase)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import connections, router
 from django.db.models import Model
 
 _SQL: dict[tuple[type[Model], str | None], tuple[str, list]] = {}
 
 
-def _insert_sql(model: type[Model], unless_conflict_on: str | None) -> tuple[str, list]:
+def _insert_sql(model: type[Model], unless_conflict_on: str | None, quote: Callable[[str], str]) -> tuple[str, list]:
+    """The statement as the ORM writes it (quoted names, `RETURNING "table"."id"`), so
+    tools that read captured SQL (bench/trading's pgbench replay) see the same shape."""
     found = _SQL.get((model, unless_conflict_on))
     if found is None:
         meta = model._meta
         fields = [f for f in meta.concrete_fields if not f.primary_key]
+        table = quote(meta.db_table)
         sql = (
-            f"INSERT INTO {meta.db_table} ({', '.join(str(f.column) for f in fields)}) "
+            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
         if unless_conflict_on is not None:
             column = next(f.column for f in fields if f.name == unless_conflict_on)
-            sql += f" ON CONFLICT ({column}) DO NOTHING"
-        found = _SQL[(model, unless_conflict_on)] = (f"{sql} RETURNING {meta.pk.column}", fields)
+            sql += f" ON CONFLICT ({quote(column)}) DO NOTHING"
+        found = _SQL[(model, unless_conflict_on)] = (f"{sql} RETURNING {table}.{quote(meta.pk.column)}", fields)
     return found
 
 
 def insert(row: Model, *, unless_conflict_on: str | None = None) -> bool:
     """Insert the new `row`: True, its pk set; False when `unless_conflict_on` (a unique
     field's name) is taken by another row (nothing written)."""
-    sql, fields = _insert_sql(type(row), unless_conflict_on)
     alias = router.db_for_write(type(row), instance=row)
     connection = connections[alias]
+    sql, fields = _insert_sql(type(row), unless_conflict_on, connection.ops.quote_name)
     values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)

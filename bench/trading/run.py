@@ -251,7 +251,9 @@ def _split_top(text: str) -> list[str]:
     return parts
 
 
-INSERT_RE = re.compile(r'^INSERT INTO "(\w+)" \((.*?)\) VALUES \((.*)\) RETURNING "\w+"\."id"$', re.S)
+INSERT_RE = re.compile(
+    r'^INSERT INTO "(\w+)" \((.*?)\) VALUES \((.*)\)(?: ON CONFLICT \("\w+"\) DO NOTHING)? RETURNING "\w+"\."id"$', re.S
+)
 UNNEST_RE = re.compile(r'^INSERT INTO "(\w+)" \((.*?)\) SELECT \* FROM UNNEST\((.*)\)( RETURNING .*)?$', re.S)
 
 

@@ -92,7 +92,7 @@ def test_an_order_is_eleven_statements_once_accounts_and_holding_exist(offering,
     sent = [q["sql"] for q in captured.captured_queries]
     statements = [sql for sql in sent if not sql.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == 11, "\n".join(statements)
-    outbox_insert = next(i for i, sql in enumerate(sent) if sql.startswith("INSERT INTO chain_chaintransaction"))
+    outbox_insert = next(i for i, sql in enumerate(sent) if sql.startswith('INSERT INTO "chain_chaintransaction"'))
     assert "ON CONFLICT" in sent[outbox_insert] and not sent[outbox_insert - 1].startswith("SAVEPOINT")
 
 

@@ -28,13 +28,13 @@ def _insert_sql(model: type[Model], unless_conflict_on: str | None, quote: Calla
         fields = [f for f in meta.concrete_fields if not f.primary_key]
         table = quote(meta.db_table)
         sql = (
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
+            f"INSERT INTO {table} ({', '.join(quote(str(f.column)) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
         if unless_conflict_on is not None:
-            column = next(f.column for f in fields if f.name == unless_conflict_on)
+            column = next(str(f.column) for f in fields if f.name == unless_conflict_on)
             sql += f" ON CONFLICT ({quote(column)}) DO NOTHING"
-        found = _SQL[(model, unless_conflict_on)] = (f"{sql} RETURNING {table}.{quote(meta.pk.column)}", fields)
+        found = _SQL[(model, unless_conflict_on)] = (f"{sql} RETURNING {table}.{quote(str(meta.pk.column))}", fields)
     return found
 
 

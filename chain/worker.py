@@ -260,9 +260,8 @@ class _Handoff:
         run's batch is claimed by then), if not done yet."""
         if self.done:
             return
-        sql = f"SELECT id FROM {_TABLE} WHERE id > %s AND id <= %s AND signed_bytes IS NULL AND {_READY_SQL} ORDER BY id LIMIT 1"
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.after, self.upto, *_ready_params(self.sender, timezone.now())])
+            cursor.execute(_HANDOFF_SQL, [self.after, self.upto, *_ready_params(self.sender, _db_now())])
             found = cursor.fetchone()
         self.to(found[0] if found else None)
 
@@ -276,14 +275,22 @@ _UNCLAIMED_SQL = "status = %s AND (claimed_until IS NULL OR claimed_until < %s)"
 _READY_SQL = f"kind = %s AND payload ->> 'sender' = %s AND next_attempt_at <= %s AND {_UNCLAIMED_SQL}"
 
 
-def _unclaimed_params(now) -> list:
-    at = connection.ops.adapt_datetimefield_value(now)
+_HANDOFF_SQL = (
+    f"SELECT id FROM {_TABLE} WHERE id > %s AND id <= %s AND signed_bytes IS NULL AND {_READY_SQL} ORDER BY id LIMIT 1"
+)
+
+
+def _db_now():
+    """Now, as the database compares it with the rows' timestamps (SQLite stores text)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _unclaimed_params(at) -> list:
     return [Status.PENDING.value, at]
 
 
-def _ready_params(sender: str, now) -> list:
-    at = connection.ops.adapt_datetimefield_value(now)
-    return [Kind.ASSET_TRANSFER.value, sender, at, *_unclaimed_params(now)]
+def _ready_params(sender: str, at) -> list:
+    return [Kind.ASSET_TRANSFER.value, sender, at, *_unclaimed_params(at)]
 
 
 @dataclass(frozen=True)
@@ -730,7 +737,8 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
     receivers; otherwise the row goes alone."""
     for attempt in range(3):
         now = timezone.now()
-        params = [row.pk, *_unclaimed_params(now), row.pk, *_ready_params(row.payload["sender"], now)]
+        at = connection.ops.adapt_datetimefield_value(now)
+        params = [row.pk, *_unclaimed_params(at), row.pk, *_ready_params(row.payload["sender"], at)]
         with transaction.atomic():
             locking = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
             rows = list(ChainTransaction.objects.raw(_CLAIM_SQL + locking, [*params, BATCH_CANDIDATES + 1]))

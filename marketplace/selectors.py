@@ -85,8 +85,8 @@ _OFFERING_LIVE_NAMES = [f.attname for f in _OFFERING_LIVE_FIELDS]
 def offering_live(*, asset_public_id) -> Offering:
     """The live figures of a live asset's offering (404 otherwise), read from the database
     every time: an `Offering` with only the fields above loaded (as `.only()` would), enough
-    for `remaining` and `current_status()`, then the terms from the cache
-    (`offering_get_for_page(live=...)`)."""
+    for `remaining` and `current_status()` (`offering_get_for_page` adds the terms from
+    the cache)."""
     with connection.cursor() as cursor:
         public_id = Asset._meta.get_field("public_id").get_db_prep_value(asset_public_id, connection)
         cursor.execute(_OFFERING_LIVE_SQL, [public_id, Asset.Status.LIVE])
@@ -130,15 +130,14 @@ def asset_id_for(*, asset_public_id) -> int:
     return pk
 
 
-def offering_get_for_page(*, asset_public_id, live: Offering | None = None) -> Offering:
+def offering_get_for_page(*, asset_public_id) -> Offering:
     """`offering_get_for_asset` for the pages that show an offering to anyone (the
     offering page, its quote): the terms and the asset from the cache, valid while no
     asset or offering has been saved since (the catalogue's version: every write of them
     but a purchase's goes through save()); what purchases change, the fractions sold and
     the status, and whether the asset is still live, read from the database every time
-    (`offering_live`, or `live` when the caller has read it already)."""
-    if live is None:
-        live = offering_live(asset_public_id=asset_public_id)
+    (`offering_live`)."""
+    live = offering_live(asset_public_id=asset_public_id)
     offering = fragment_cache.get_or_compute(
         f"marketplace:offering:{asset_public_id}",
         [CATALOGUE_VERSION],

@@ -95,10 +95,6 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
         )
         return render_to_string("marketplace/offering.html#content", context, request=request)
 
-    def live_offering() -> Offering:  # what purchases change read from the database; 404 unless live
-        live = selectors.offering_live(asset_public_id=asset_public_id)
-        return selectors.offering_get_for_page(asset_public_id=asset_public_id, live=live)
-
     if shared_pages.shareable(request):
         # Every anonymous visitor sees the same page (docs/marketplace.md, "Offering page"),
         # with each visitor's own CSRF token, until a purchase (the offering's sold
@@ -108,7 +104,7 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
         asset_id = selectors.asset_id_for(asset_public_id=asset_public_id)
 
         def shared() -> tuple[str, Any]:
-            offering = live_offering()
+            offering = selectors.offering_get_for_page(asset_public_id=asset_public_id)
             html = shared_pages.render_shared(
                 request, "marketplace/offering.html", _page_context(offering, content(offering))
             )
@@ -122,7 +118,7 @@ def offering_detail(request: HttpRequest, asset_public_id: uuid.UUID) -> HttpRes
             fresh=lambda entry: entry[1] is None or timezone.now() < entry[1],
         )
         return shared_pages.personalised(request, html)
-    offering = live_offering()
+    offering = selectors.offering_get_for_page(asset_public_id=asset_public_id)
     return _offering_page(request, offering, content(offering))
 
 

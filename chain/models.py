@@ -101,12 +101,15 @@ class ChainTransaction(models.Model):
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     payload = models.JSONField()
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Unique and indexed through Meta (a constraint and an index), not unique=/db_index=:
+    # on PostgreSQL those add a second, pattern-matching (LIKE) index per column that no
+    # query uses and every write of a row must update (see Meta).
+    idempotency_key = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Bumped only after the stored transaction's last valid round passed unconfirmed;
     # the lease (lx) is derived from idempotency_key + generation.
     generation = models.PositiveIntegerField(default=0)
-    txid = models.CharField(max_length=52, blank=True, db_index=True)
+    txid = models.CharField(max_length=52, blank=True)
     group_txids = models.JSONField(default=list, blank=True)
     # Every txid of this row's leased transaction signed in the current generation: the
     # version in a batch and, after algod rejected that batch, the row's own single. All
@@ -136,7 +139,14 @@ class ChainTransaction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="chain_tx_sweep_idx")]
+        # Four indexes, each used: the rows are written three or four times on their way
+        # (signed, claimed, confirmed) and each write that moves a row updates every index.
+        # Status alone is served by the sweep index's first column.
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="chain_tx_sweep_idx"),
+            models.Index(fields=["txid"], name="chain_tx_txid_idx"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="chain_tx_idempotency_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"

@@ -206,7 +206,7 @@ def outbox_request(
         before_sign=_validate_callback(before_sign, field="before_sign"),
         next_attempt_at=timezone.now(),
     )
-    row.full_clean(validate_unique=False)  # the unique index decides, race-free
+    row.full_clean(validate_unique=False, validate_constraints=False)  # the unique index decides, race-free
     if not rows.insert(row, unless_conflict_on="idempotency_key"):  # the same request again, or its twin
         existing = ChainTransaction.objects.get(idempotency_key=idempotency_key)
         if existing.kind != kind or existing.payload != payload:

@@ -27,17 +27,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from algosdk import account as algo_account
+from algosdk import constants as algo_constants
 from algosdk import encoding as algo_encoding
 from algosdk import transaction as algo_txn
-from algosdk.atomic_transaction_composer import AccountTransactionSigner, sign_transaction_with_signer
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from nacl.signing import SigningKey
 
 NONCE_BYTES = 12
 DATA_KEY_BYTES = 32
@@ -216,25 +217,43 @@ def signing_session() -> Iterator[None]:
         _signing.reset(token)
 
 
+# A signed transaction as algod takes it, in canonical msgpack (keys sorted): a map of
+# "sig" (64 bytes, bin 8) and "txn" (the transaction's own canonical encoding). Custody
+# never signs for another address (no "sgnr"), so these are the only two keys.
+_SIGNED_HEAD = b"\x82\xa3sig\xc4\x40"
+_TXN_KEY = b"\xa3txn"
+
+
 def sign_group(
     txns: Sequence[tuple[algo_txn.Transaction, SealedKey, str]], backend: KeyBackend | None = None
-) -> list[algo_txn.SignedTransaction]:
-    """Sign each (transaction, sealed key, address) in order. Every key is unwrapped
-    first, so a custody failure signs nothing at all. The plaintext keys live only in
-    this frame."""
+) -> list[tuple[bytes, str]]:
+    """Sign each (transaction, sealed key, address) in order: each as (the signed
+    transaction's bytes, its txid), byte for byte what algosdk's
+    `msgpack_encode(sign_transaction_with_signer(txn, AccountTransactionSigner(key)))`
+    and `txn.get_txid()` give, with each transaction encoded once instead of four times
+    and each key opened once per group (a batch signs 16 transactions with two keys).
+    Every key is unwrapped first, so a custody failure signs nothing at all. The plaintext
+    keys live only in this frame."""
     if not _signing.get():
         raise CustodyError("custody: signing is only allowed inside the worker's signing session")
     backend = backend or get_backend()
-    keys = []
+    keys: dict[str, SigningKey] = {}
     for txn, sealed, address in txns:
-        if algo_encoding.encode_address(algo_encoding.decode_address(txn.sender)) != address:
+        if txn.sender != address:
             raise CustodyError("custody: a transaction's sender does not match the signing account")
-        keys.append(_open(address, sealed, backend))
+        if address not in keys:
+            key = SigningKey(base64.b64decode(_open(address, sealed, backend))[: algo_constants.key_len_bytes])
+            if bytes(key.verify_key) != algo_encoding.decode_address(address):
+                raise CustodyError(f"custody: the key record of {address} holds another account's key")
+            keys[address] = key
     try:
-        # A key signer always yields a SignedTransaction (not a logic or multisig one).
-        return [
-            cast(algo_txn.SignedTransaction, sign_transaction_with_signer(txn, AccountTransactionSigner(sk)))
-            for (txn, _, _), sk in zip(txns, keys, strict=True)
-        ]
+        signed = []
+        for txn, _, address in txns:
+            body = base64.b64decode(algo_encoding.msgpack_encode(txn))
+            message = algo_constants.txid_prefix + body
+            signature = keys[address].sign(message).signature
+            txid = base64.b32encode(algo_encoding.checksum(message)).decode().rstrip("=")
+            signed.append((_SIGNED_HEAD + signature + _TXN_KEY + body, txid))
+        return signed
     finally:
         del keys

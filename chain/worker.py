@@ -56,8 +56,6 @@ from datetime import timedelta
 from functools import reduce
 from operator import or_
 
-import msgpack
-from algosdk import encoding as algo_encoding
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
@@ -125,6 +123,9 @@ BATCH_CANDIDATES = 2 * BATCH_MAX_MEMBERS
 # batch takes (sign, send, wait CHAIN_CONFIRMATION_WAIT_ROUNDS); a worker that dies
 # holding a claim only delays its rows by this much (then the sweeper sends them again).
 BATCH_CLAIM_SECONDS = 30.0
+# A woken run with a backlog hands this many batches' worth of it to tasks of their own
+# before it claims (`_Handoff.split`): as many as a worker runs side by side by default.
+HANDOFF_SPLIT_BATCHES = 4
 
 
 class SigningRefused(Exception):
@@ -233,8 +234,9 @@ def queue_purge() -> int:
 class _Handoff:
     """A woken run's duty: see that a task reaches the sender's ready transfers after row
     `after` up to row `upto` (the last row id when the wake was cleared: every transfer
-    the wake held back is among them; later ones sent their own). Passed on once, to the
-    next such row, so a chain of hand-offs moves forward and ends at `upto`."""
+    the wake held back is among them; later ones sent their own). A run shares a long
+    duty out before it claims (`split`), then passes what is left of its own share on
+    once, to the next such row, so every chain of hand-offs moves forward and ends."""
 
     sender: str
     after: int
@@ -244,26 +246,53 @@ class _Handoff:
     def owes(self, chain_tx_id: int) -> bool:
         return self.after < chain_tx_id <= self.upto
 
+    def split(self) -> None:
+        """Hand later batches' worth of the duty to tasks of their own at once, so they are
+        claimed, signed and sent side by side instead of one after another (a chain of
+        hand-offs is as slow as its hops: message, attempt, claim, read). Reads the first
+        HANDOFF_SPLIT_BATCHES batches' worth of ready rows after this run's; the row after
+        each full batch's worth leads a share of its own, up to the next share (the last:
+        up to `upto`, to split again); this run keeps the rows before the first."""
+        if self.done:
+            return
+        ids = _ready_after(self, limit=HANDOFF_SPLIT_BATCHES * BATCH_MAX_MEMBERS - 1)
+        leaders = ids[BATCH_MAX_MEMBERS - 1 :: BATCH_MAX_MEMBERS]  # this run's row + 14, then every 15th
+        if not leaders:
+            return
+        ends = [leader - 1 for leader in leaders[1:]] + [self.upto]
+        for leader, end in zip(leaders, ends, strict=True):
+            _send_on_commit(leader, sender=self.sender, upto=end)
+        self.upto = leaders[0] - 1
+
     def to(self, chain_tx_id: int | None) -> None:
         """Hand on to this row (None: there is none) once the current transaction commits."""
         if self.done:
             return
         self.done = True
         if chain_tx_id is not None and self.owes(chain_tx_id):
-            from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
-
-            args, kwargs = (chain_tx_id,), {"sender": self.sender, "upto": self.upto}
-            transaction.on_commit(lambda: outbox_process_task.apply_async(args, kwargs), robust=True)
+            _send_on_commit(chain_tx_id, sender=self.sender, upto=self.upto)
 
     def finish(self) -> None:
         """Hand on to the first ready row after the run's own that no batch claims (this
         run's batch is claimed by then), if not done yet."""
-        if self.done:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(_HANDOFF_SQL, [self.after, self.upto, *_ready_params(self.sender, _db_now())])
-            found = cursor.fetchone()
-        self.to(found[0] if found else None)
+        if not self.done:
+            found = _ready_after(self, limit=1)
+            self.to(found[0] if found else None)
+
+
+def _send_on_commit(chain_tx_id: int, *, sender: str, upto: int) -> None:
+    from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
+
+    args, kwargs = (chain_tx_id,), {"sender": sender, "upto": upto}
+    transaction.on_commit(lambda: outbox_process_task.apply_async(args, kwargs), robust=True)
+
+
+def _ready_after(handoff: _Handoff, *, limit: int) -> list[int]:
+    """The first `limit` ready transfers of the duty, by id: a plain read (not the claim's
+    SKIP LOCKED one), so a row another worker is picking is not skipped."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HANDOFF_SQL, [handoff.after, handoff.upto, *_ready_params(handoff.sender, _db_now()), limit])
+        return [found[0] for found in cursor.fetchall()]
 
 
 # Transfers from a sender that wait for a worker now: pending, due, and not claimed.
@@ -276,7 +305,7 @@ _READY_SQL = f"kind = %s AND payload ->> 'sender' = %s AND next_attempt_at <= %s
 
 
 _HANDOFF_SQL = (
-    f"SELECT id FROM {_TABLE} WHERE id > %s AND id <= %s AND signed_bytes IS NULL AND {_READY_SQL} ORDER BY id LIMIT 1"
+    f"SELECT id FROM {_TABLE} WHERE id > %s AND id <= %s AND signed_bytes IS NULL AND {_READY_SQL} ORDER BY id LIMIT %s"
 )
 
 
@@ -667,26 +696,19 @@ def _before_sign(row: ChainTransaction) -> None:
 
 
 def _sign(group: builder.BuiltGroup) -> tuple[bytes, list[str]]:
+    """The group signed: its bytes as algod takes them and each transaction's txid."""
     signed = custody.sign_group(
         [(txn, acct.sealed_key, acct.address) for txn, acct in zip(group.txns, group.signers, strict=True)]
     )
-    pieces = [base64.b64decode(algo_encoding.msgpack_encode(stxn)) for stxn in signed]
-    return b"".join(pieces), [_txid(piece) for piece in pieces]
-
-
-def _txid(signed_txn: bytes) -> str:
-    """The txid of one canonical signed transaction: its `txn` map re-packed as it was
-    (keys stay sorted, bytes stay bin), hashed. The same as `Transaction.get_txid()`
-    without algosdk's slow dictify and encode a second time."""
-    txn = msgpack.unpackb(signed_txn, raw=False, strict_map_key=False)["txn"]
-    digest = algo_encoding.checksum(b"TX" + msgpack.packb(txn, use_bin_type=True))
-    return base64.b32encode(digest).decode().rstrip("=")
+    return b"".join(piece for piece, _ in signed), [txid for _, txid in signed]
 
 
 def _sign_and_store(row: ChainTransaction, work: _Work) -> ChainTransaction:
     if row.kind != Kind.ASSET_TRANSFER:
         _before_sign(row)
         return _store_single(row, work, _build_create(row))
+    if work.handoff is not None:
+        work.handoff.split()
     try:
         members, roles, by_address = _claim(row, work)
     except _Changed as changed:
@@ -738,7 +760,8 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
     for attempt in range(3):
         now = timezone.now()
         at = connection.ops.adapt_datetimefield_value(now)
-        params = [row.pk, *_unclaimed_params(at), row.pk, *_ready_params(row.payload["sender"], at)]
+        last = work.handoff.upto if work.handoff is not None else _NO_LAST_ID  # a share's rows only
+        params = [row.pk, *_unclaimed_params(at), row.pk, last, *_ready_params(row.payload["sender"], at)]
         with transaction.atomic():
             locking = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
             rows = list(ChainTransaction.objects.raw(_CLAIM_SQL + locking, [*params, BATCH_CANDIDATES + 1]))
@@ -757,8 +780,9 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
 
 _CLAIM_SQL = (
     f"SELECT * FROM {_TABLE} WHERE signed_bytes IS NULL AND ((id = %s AND {_UNCLAIMED_SQL}) OR "
-    f"(id > %s AND {_READY_SQL})) ORDER BY id LIMIT %s"
+    f"(id > %s AND id <= %s AND {_READY_SQL})) ORDER BY id LIMIT %s"
 )
+_NO_LAST_ID = 2**63 - 1  # bigint's greatest
 
 
 def _pick(rows: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTransaction], dict, dict]:

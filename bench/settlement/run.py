@@ -70,6 +70,56 @@ def create_database() -> None:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    found.append(int(entry))
+            except OSError:
+                continue  # gone meanwhile
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads) so far, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds each part of the system spends while a measurement runs: the Celery
+    workers, devnet, PostgreSQL (every postgres process), Redis and this process. The
+    machine has 2 CPUs shared by all of them, so a side's rate is bound by its total."""
+
+    def __init__(self, workers, devnet):
+        self.parts = {
+            "worker": lambda: [w.pid for w in workers],
+            "devnet": lambda: [devnet.process.pid],
+            "PostgreSQL": lambda: _pids_named("postgres"),
+            "Redis": lambda: _pids_named("redis-server"),
+            "bench": lambda: [os.getpid()],
+        }
+
+    def read(self) -> dict[str, float]:
+        return {name: _cpu_seconds(pids()) for name, pids in self.parts.items()}
+
+    @staticmethod
+    def per_transfer(before: dict[str, float], after: dict[str, float], transfers: int) -> dict[str, float]:
+        """Milliseconds of CPU per transfer, by part."""
+        return {name: 1000 * (after[name] - before[name]) / max(1, transfers) for name in before}
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -257,9 +307,11 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
     def drain() -> tuple[float, int, int]:
         app.control.cancel_consumer(queue, reply=True, limit=args.workers)
         measured, _ = commit_rows("drain")
+        before = meter.read()
         resumed = timezone.now()
         app.control.add_consumer(queue, reply=True, limit=args.workers)
         wait_rows(measured, args.transfers, "outbox transfers (drain)")
+        cpu["drain"].append(meter.per_transfer(before, meter.read(), args.transfers))
         rows = list(measured.values("pk", "status", "confirmed_at", "group_txids"))
         seconds = (max(r["confirmed_at"] for r in rows if r["confirmed_at"]) - resumed).total_seconds()
         drained.extend(r["pk"] for r in rows)
@@ -291,6 +343,8 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
             return args.transfers / (time.monotonic() - t0)
 
     drained: list[int] = []
+    meter = CpuMeter(workers, devnet)
+    cpu: dict[str, list[dict[str, float]]] = {"drain": [], "single": [], "batched": []}
 
     # 4) Direct loop: the same group shapes (fee payer + clawback transfers to receivers
     #    that hold the asset), signed with plaintext keys held in memory, submit, read the
@@ -310,6 +364,7 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
     def direct(members_per_group: int, tag: str) -> tuple[int, float]:
         counter = itertools.count()
         done: list[int] = []
+        before = meter.read()
         t0 = time.monotonic()
         budget = max(5.0, (started + args.deadline - t0 - 5) / (2 * args.rounds))
 
@@ -350,7 +405,11 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
             thread.start()
         for thread in threads:
             thread.join()
-        return len(done), len(done) / (time.monotonic() - t0)
+        rate = len(done) / (time.monotonic() - t0)
+        cpu["single" if members_per_group == 1 else "batched"].append(
+            meter.per_transfer(before, meter.read(), len(done))
+        )
+        return len(done), rate
 
     # Rounds alternate the four measurements, so load from other jobs on a shared machine
     # falls on all of them alike; the medians are printed.
@@ -406,6 +465,15 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
         f"; {drain_rate / single_rate:.2f} against 1 per group"
     )
     print(f"  ratio drain / floor      : {drain_rate / floor_rate:.2f}")
+    print("  CPU per transfer (ms, median of the rounds; the machine's CPUs are shared by all):")
+    for name, label in (
+        ("drain", "outbox, drain"),
+        ("batched", f"direct, {per_group} per group"),
+        ("single", "direct, 1 per group"),
+    ):
+        parts = {part: statistics.median(r[part] for r in cpu[name]) for part in cpu[name][0]}
+        shown = ", ".join(f"{part} {ms:.2f}" for part, ms in parts.items() if ms >= 0.005)
+        print(f"    {label:<22}: {sum(parts.values()):5.2f} = {shown}")
     print(
         f"  commit-to-confirmed, live: p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms"
     )

@@ -67,8 +67,14 @@ def test_a_backlog_from_one_sender_is_one_message_per_batch_and_settles_once(cha
     runs = drain()
 
     assert statuses(rows) == {"confirmed"}
-    # Five receivers, so batches of five: the wake, then one hand-off per later batch.
-    assert runs == [(rows[0].pk, treasury), (rows[5].pk, treasury), (rows[10].pk, treasury), (rows[15].pk, treasury)]
+    # Four batches of five (five receivers), one message each. The wake keeps the first
+    # 15 rows and, before it claims, hands the rest (from the 16th) to a task of its own
+    # (`_Handoff.split`); each share is then handed on batch by batch, never past its end.
+    assert runs == [(rows[0].pk, treasury), (rows[15].pk, treasury), (rows[5].pk, treasury), (rows[10].pk, treasury)]
+    groups = [set(ChainTransaction.objects.get(pk=r.pk).group_txids) for r in rows]
+    for first in range(0, 20, 5):
+        assert all(groups[i] == groups[first] for i in range(first, first + 5))
+    assert len({frozenset(g) for g in groups}) == 4
     for i, holder in enumerate(known):
         assert on_chain_units(holder.address, minted_asset) == 1 + sum(10 + j for j in range(i, 20, 5))
 

@@ -64,6 +64,8 @@ from django.db.models import F, Field, Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from config import rows
+
 from . import builder, custody, gateway
 from .models import ChainAccount, ChainTransaction
 from .selectors import PLATFORM_ROLES, ChainNotBootstrapped, chain_transactions_stale, platform_account
@@ -423,16 +425,15 @@ def _process(chain_tx_id: int, handoff: _Handoff | None) -> Outcome:
 def _attempt_begin(chain_tx_id: int) -> ChainTransaction | None:
     """Count an attempt on an unfinished row that no batch claims and load it, in one
     round trip (UPDATE ... RETURNING). None when the row is missing, final or claimed."""
-    table = connection.ops.quote_name(ChainTransaction._meta.db_table)
-    now = timezone.now()
-    rows = list(
-        ChainTransaction.objects.raw(
-            f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s "
-            f"WHERE id = %s AND status IN (%s, %s) AND (claimed_until IS NULL OR claimed_until < %s) RETURNING *",
-            [now, chain_tx_id, *(status.value for status in UNFINISHED), now],
+    at = _db_now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_TABLE} SET attempts = attempts + 1, next_attempt_at = %s WHERE id = %s AND status IN (%s, %s) "
+            f"AND (claimed_until IS NULL OR claimed_until < %s) RETURNING {rows.columns(ChainTransaction, connection)}",
+            [at, chain_tx_id, *(status.value for status in UNFINISHED), at],
         )
-    )
-    return rows[0] if rows else None
+        found = rows.load(ChainTransaction, connection, cursor.fetchall())
+    return found[0] if found else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -602,17 +603,20 @@ def _handle_dead(row: ChainTransaction, work: _Work, exc: gateway.TxnDead, depth
 # -- building and signing -----------------------------------------------------------------
 
 
-def _accounts_for(rows: list[ChainTransaction]) -> tuple[dict[str, ChainAccount], dict[str, ChainAccount]]:
+def _accounts_for(transfers: list[ChainTransaction]) -> tuple[dict[str, ChainAccount], dict[str, ChainAccount]]:
     """The platform accounts by role and every sender and receiver by address, in one query."""
     addresses = sorted(
-        {row.payload[n] for row in rows if row.kind == Kind.ASSET_TRANSFER for n in ("sender", "receiver")}
+        {row.payload[n] for row in transfers if row.kind == Kind.ASSET_TRANSFER for n in ("sender", "receiver")}
     )
     # Written out: a batch's claim reads up to 31 rows' parties, and the ORM's IN lists
     # cost more Python than the statement (py-spy on bench/settlement's worker).
-    sql = f"SELECT * FROM {ChainAccount._meta.db_table} WHERE role IN ({', '.join(['%s'] * len(PLATFORM_ROLES))})" + (
-        f" OR address IN ({', '.join(['%s'] * len(addresses))})" if addresses else ""
-    )
-    found = list(ChainAccount.objects.raw(sql, [*PLATFORM_ROLES, *addresses]))
+    sql = (
+        f"SELECT {rows.columns(ChainAccount, connection)} FROM {ChainAccount._meta.db_table} "
+        f"WHERE role IN ({', '.join(['%s'] * len(PLATFORM_ROLES))})"
+    ) + (f" OR address IN ({', '.join(['%s'] * len(addresses))})" if addresses else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*PLATFORM_ROLES, *addresses])
+        found = rows.load(ChainAccount, connection, cursor.fetchall())
     roles: dict[str, ChainAccount] = {a.role: a for a in found if a.role in PLATFORM_ROLES}
     for role in PLATFORM_ROLES:
         if role not in roles:
@@ -764,9 +768,12 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
         params = [row.pk, *_unclaimed_params(at), row.pk, last, *_ready_params(row.payload["sender"], at)]
         with transaction.atomic():
             locking = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-            rows = list(ChainTransaction.objects.raw(_CLAIM_SQL + locking, [*params, BATCH_CANDIDATES + 1]))
-            if rows and rows[0].pk == row.pk and rows[0].generation == row.generation:
-                return _pick(rows, work, now)
+            sql = _CLAIM_SQL.format(columns=rows.columns(ChainTransaction, connection)) + locking
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*params, BATCH_CANDIDATES + 1])
+                candidates = rows.load(ChainTransaction, connection, cursor.fetchall())
+            if candidates and candidates[0].pk == row.pk and candidates[0].generation == row.generation:
+                return _pick(candidates, work, now)
         # The row is not there to lock: changed, claimed, or locked for a moment by
         # another worker's pick (which releases it within milliseconds).
         current = ChainTransaction.objects.get(pk=row.pk)
@@ -779,15 +786,15 @@ def _claim(row: ChainTransaction, work: _Work) -> tuple[list[ChainTransaction], 
 
 
 _CLAIM_SQL = (
-    f"SELECT * FROM {_TABLE} WHERE signed_bytes IS NULL AND ((id = %s AND {_UNCLAIMED_SQL}) OR "
+    f"SELECT {{columns}} FROM {_TABLE} WHERE signed_bytes IS NULL AND ((id = %s AND {_UNCLAIMED_SQL}) OR "
     f"(id > %s AND id <= %s AND {_READY_SQL})) ORDER BY id LIMIT %s"
 )
 _NO_LAST_ID = 2**63 - 1  # bigint's greatest
 
 
-def _pick(rows: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTransaction], dict, dict]:
-    row, candidates = rows[0], rows[1:]
-    roles, by_address = _accounts_for(rows)
+def _pick(locked: list[ChainTransaction], work: _Work, now) -> tuple[list[ChainTransaction], dict, dict]:
+    row, candidates = locked[0], locked[1:]
+    roles, by_address = _accounts_for(locked)
     members = [row]
     if _known_holder(by_address, row):
         receivers = {row.payload["receiver"]}
@@ -911,13 +918,13 @@ def _store_members(members: list[ChainTransaction], own: dict[int, str], stored:
         assert isinstance(field, Field) and field.column  # a concrete column
         sets.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS integer), %s)"] * len(members))
+    values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS integer), %s)"] * len(members))
     for member in members:
         params += [member.pk, member.generation, own[member.pk]]
     params.append(Status.PENDING.value)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {', '.join(sets)}, {qn('txid')} = v.column3 FROM (VALUES {rows}) AS v "
+            f"UPDATE {table} SET {', '.join(sets)}, {qn('txid')} = v.column3 FROM (VALUES {values}) AS v "
             f"WHERE {table}.{qn('id')} = v.column1 AND {table}.{qn('generation')} = v.column2 "
             f"AND {table}.{qn('status')} = %s AND {table}.{qn('signed_bytes')} IS NULL",
             params,
@@ -925,11 +932,11 @@ def _store_members(members: list[ChainTransaction], own: dict[int, str], stored:
         return cursor.rowcount
 
 
-def _same_generation(rows) -> Q:
+def _same_generation(found) -> Q:
     """These rows, each still at the generation this run knows (rows of one batch are
     almost always at one generation: one term)."""
     by_generation: dict[int, list[int]] = {}
-    for row in rows:
+    for row in found:
         by_generation.setdefault(row.generation, []).append(row.pk)
     return reduce(or_, [Q(pk__in=pks, generation=g) for g, pks in by_generation.items()])
 

@@ -42,3 +42,25 @@ def test_insert_without_conflict_target_lets_the_unique_index_refuse():
     rows.insert(_row("k-3"))
     with pytest.raises(IntegrityError), transaction.atomic():
         rows.insert(_row("k-3"))
+
+
+def test_load_builds_the_instances_the_orm_would_from_a_written_out_statement():
+    from django.db import connection
+
+    row = _row("k-4", amount=5)
+    rows.insert(row)
+    ChainTransaction.objects.filter(pk=row.pk).update(group_txids=["A", "B"], lease_txids=["A"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {rows.columns(ChainTransaction, connection)} FROM chain_chaintransaction WHERE id = %s", [row.pk]
+        )
+        (loaded,) = rows.load(ChainTransaction, connection, cursor.fetchall())
+    expected = ChainTransaction.objects.get(pk=row.pk)
+    for field in ChainTransaction._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.payload["amount"] == 5 and loaded.group_txids == ["A", "B"]  # JSON decoded, not text
+    assert loaded.created_at.tzinfo is not None and bytes(loaded.signed_bytes) == b"\x00\x01"
+    assert not loaded._state.adding and loaded._state.db == "default"
+    loaded.last_error = "saved through the loaded instance"
+    loaded.save(update_fields=["last_error"])
+    assert ChainTransaction.objects.get(pk=row.pk).last_error == "saved through the loaded instance"

@@ -12,7 +12,12 @@ Two outbox figures:
   cancelled, the worker stays warm), then consumption is resumed; timed from the resume
   to the last confirmation. This is the outbox's own rate. Beside it, Celery's floor: as
   many tasks again for those (confirmed) rows, each returning at once, drained the same
-  way: every row keeps its own task, so the drain cannot pass it by much.
+  way: the price of a message per row, which the outbox no longer pays under a backlog
+  (one wake, then one message per batch of 15: chain/worker.py), so the drain may pass it.
+
+Each part's CPU per transfer (Celery workers, devnet, PostgreSQL, Redis, this process;
+from /proc) is printed for the drain and both direct loops: the machine's CPUs are shared
+by all of them, so this is what a side's rate costs, and what bounds it.
 
 The outbox batches transfers (up to 15 per group, chain/worker.py), so the direct loop
 is run both ways: one transfer per group (fee payer + clawback) and batches of the same
@@ -20,7 +25,7 @@ size as the outbox's (fee payer + up to 15 clawbacks to distinct receivers). The
 with the aim is like with like: outbox (batching) / direct (batching). Commit-to-confirmed
 latency p50/p95 is the live run's.
 
-    .venv/bin/python -m bench.settlement.run [--transfers 300] [--workers 1] [--pool threads] [--concurrency 4]
+    .venv/bin/python -m bench.settlement.run [--transfers 900] [--workers 1] [--pool threads] [--concurrency 4]
 
 Needs PostgreSQL and Redis (127.0.0.1, as in the tests). Uses its own database
 (rwa_bench_settlement, persistent connections as in production) and Redis db 9 (the
@@ -127,7 +132,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--transfers", type=int, default=300)
+    parser.add_argument("--transfers", type=int, default=900)
     parser.add_argument("--receivers", type=int, default=20)
     # One worker with 4 threads settled fastest on a 2-core machine (the tasks mostly wait
     # on PostgreSQL and algod); 3 solo workers left the producer and devnet short of CPU.
@@ -323,8 +328,7 @@ def run(args, devnet, workers, tmp: Path, started: float) -> int:
 
     # 3) The floor under a task per row: the drained rows' tasks once more, drained the
     #    same way. The rows are confirmed, so each task returns at once (from the worker's
-    #    memo, no statement): Celery's own cost of a message. Each outbox row keeps its own
-    #    task, so the drain rate cannot pass this by much.
+    #    memo, no statement): Celery's own cost of a message, were each row to carry one.
     def queued(channel) -> int:
         try:
             return int(channel.queue_declare(queue=queue, passive=True).message_count)

@@ -55,6 +55,22 @@ def drain(limit: int | None = None) -> list[tuple[int, str | None]]:
     return runs
 
 
+def take_messages() -> list[tuple[int, dict]]:
+    """Every waiting outbox message, taken off the queue without running it: (row id, kwargs)."""
+    taken = []
+    with app.connection_for_write() as conn:
+        queue = conn.SimpleQueue(app.conf.task_default_queue, no_ack=True)
+        try:
+            while True:
+                try:
+                    args, kwargs, _ = queue.get(timeout=1).payload
+                except queue.Empty:
+                    return taken
+                taken.append((args[0], kwargs))
+        finally:
+            queue.close()
+
+
 def statuses(rows) -> set[str]:
     return set(ChainTransaction.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True))
 
@@ -77,6 +93,48 @@ def test_a_backlog_from_one_sender_is_one_message_per_batch_and_settles_once(cha
     assert len({frozenset(g) for g in groups}) == 4
     for i, holder in enumerate(known):
         assert on_chain_units(holder.address, minted_asset) == 1 + sum(10 + j for j in range(i, 20, 5))
+
+
+def test_a_long_backlog_is_shared_out_before_the_claim_and_settled_side_by_side(chain_platform, minted_asset, known):
+    """`_Handoff.split`: a woken run hands every further 15 rows to a task of its own at once
+    (up to four shares; the last one carries the rest), instead of one hand-off per batch."""
+    treasury = chain_platform["treasury"].address
+    rows = [transfer(minted_asset, treasury, known[i % 5].address, 1) for i in range(50)]
+    (wake,) = take_messages()
+    assert wake == (rows[0].pk, {"sender": treasury})
+
+    worker.outbox_process(chain_tx_id=rows[0].pk, sender=treasury)  # the wake's run
+
+    assert statuses(rows[:5]) == {"confirmed"} and statuses(rows[5:]) == {"pending"}
+    shares = take_messages()
+    assert shares == [
+        (rows[15].pk, {"sender": treasury, "upto": rows[29].pk}),
+        (rows[30].pk, {"sender": treasury, "upto": rows[44].pk}),
+        (rows[45].pk, {"sender": treasury, "upto": rows[49].pk}),
+        (rows[5].pk, {"sender": treasury, "upto": rows[14].pk}),  # its own share, handed on after its claim
+    ]
+    for pk, kwargs in shares:
+        worker.outbox_process(chain_tx_id=pk, **kwargs)
+    drain()
+    assert statuses(rows) == {"confirmed"}
+    assert len({tuple(ChainTransaction.objects.get(pk=r.pk).group_txids) for r in rows}) == 10
+    assert [on_chain_units(h.address, minted_asset) for h in known] == [11] * 5
+
+
+def test_a_share_never_claims_past_its_end(chain_platform, minted_asset, known):
+    """A run handed rows up to `upto` batches only those: the rows after them are another
+    share's, whose run may be claiming them side by side."""
+    treasury = chain_platform["treasury"].address
+    mine = [transfer(minted_asset, treasury, known[0].address, 1) for _ in range(3)]  # one receiver: alone each
+    theirs = [transfer(minted_asset, treasury, h.address, 1) for h in known[1:]]  # could join mine's batch
+    queue_purge()
+
+    worker.outbox_process(chain_tx_id=mine[0].pk, sender=treasury, upto=mine[-1].pk)
+
+    assert statuses(mine[:1]) == {"confirmed"} and statuses(mine[1:] + theirs) == {"pending"}
+    assert len(ChainTransaction.objects.get(pk=mine[0].pk).group_txids) == 2  # fee payer + its transfer
+    assert not ChainTransaction.objects.filter(pk__in=[r.pk for r in theirs], claimed_until__isnull=False).exists()
+    assert take_messages() == [(mine[1].pk, {"sender": treasury, "upto": mine[-1].pk})]
 
 
 def test_a_wake_whose_row_is_settled_already_hands_on_to_the_rows_after_it(chain_platform, minted_asset, known):

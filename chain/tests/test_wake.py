@@ -57,7 +57,7 @@ def drain(limit: int | None = None) -> list[tuple[int, str | None]]:
 
 def take_messages() -> list[tuple[int, dict]]:
     """Every waiting outbox message, taken off the queue without running it: (row id, kwargs)."""
-    taken = []
+    taken: list[tuple[int, dict]] = []
     with app.connection_for_write() as conn:
         queue = conn.SimpleQueue(app.conf.task_default_queue, no_ack=True)
         try:

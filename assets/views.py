@@ -13,6 +13,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import get_conditional_response
+from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
@@ -84,19 +85,35 @@ def _sort_param(raw: str) -> str:
     return raw if raw in selectors.CATALOGUE_SORTS and raw != selectors.DEFAULT_SORT else ""
 
 
+class _CataloguePaginator(Paginator):
+    """Pages of the catalogue, counted from the matching assets alone (the page's join to
+    their offerings, a one-to-one, does not change the number and made the count grow
+    with the catalogue)."""
+
+    def __init__(self, assets, matching):
+        super().__init__(assets, PAGE_SIZE)
+        self.matching = matching
+
+    @cached_property
+    def count(self) -> int:
+        return self.matching.count()
+
+
 def _catalogue_results(raw: dict[str, str]) -> str:
     """The results fragment (count, cards, pager) for these filters. The same for every
     visitor, so it needs no request and can be cached (assets/catalogue_cache.py)."""
     errors: list[str] = []
-    assets = selectors.catalogue_assets(
+    filters: dict[str, Any] = dict(
         category=raw["category"] if raw["category"] in Asset.Category.values else "",
         location=_text_filter(raw["location"], errors, "location"),
         q=_text_filter(raw["q"], errors, "search"),
         price_min_minor=_price_filter(raw["price_min"], errors, "minimum price"),
         price_max_minor=_price_filter(raw["price_max"], errors, "maximum price"),
-        sort=raw["sort"] or selectors.DEFAULT_SORT,
     )
-    page = Paginator(assets, PAGE_SIZE).get_page(_page_number(raw["page"], errors))
+    assets = selectors.catalogue_assets(sort=raw["sort"] or selectors.DEFAULT_SORT, **filters)
+    page = _CataloguePaginator(assets, selectors.catalogue_matching(**filters)).get_page(
+        _page_number(raw["page"], errors)
+    )
     # Last price and change per card: a constant number of queries (marketplace.market_data).
     from marketplace.market_data import market_stats_many
 

@@ -113,3 +113,17 @@ def test_the_verify_panel_is_rate_limited_per_visitor(client):
     refused = client.get(url, REMOTE_ADDR="203.0.113.7", HTTP_HX_REQUEST="true").content.decode()
     assert "10 times a minute" in refused and 'id="verify' in refused
     assert client.get(url, REMOTE_ADDR="198.51.100.2", HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_the_pager_counts_the_matching_assets_without_joining_their_offerings(client, settings):
+    """The count is an index-only count of the matching live assets: counting the page's
+    queryset joined every live asset's offering, and grew with the catalogue."""
+    settings.CATALOGUE_CACHE_SECONDS = 0  # rendered, not served from the cache
+    _make_live(_live(14, category=Asset.Category.ART))
+    _make_live(_live(3, category=Asset.Category.COMMODITY))
+    AssetFactory(category=Asset.Category.ART, status=Asset.Status.DRAFT)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(reverse("assets:catalogue"), {"category": "art"}).content.decode()
+    counts = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == 1 and "JOIN" not in counts[0]
+    assert "14 assets" in body and "Page 1 of 2" in body

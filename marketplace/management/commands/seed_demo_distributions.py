@@ -4,7 +4,7 @@
    declared by its issuer (issuer@demo.rwa), approved by a second person (admin@demo.rwa),
    funded by a deposit and paid to every holder at the record time: Nora, Otto and the
    demo investor from the demo order book, the issuer's treasury share, and Lena, who
-   bought 40 fractions and whose KYC then lapsed, so her payout is HELD with the reason
+   bought 40 fractions and whose KYC lapsed once they had settled, so her payout is HELD with the reason
    (compliance can release it in the back office once she renews).
 2. An upcoming distribution: a quarter's gold-leasing interest on "LBMA Gold Lot 4471"
    (USD), approved and funded, record date in a week and payment in two, so the asset page
@@ -12,8 +12,10 @@
 
 Everything goes through the services (distribution_declare / _approve / _fund / _pay);
 the lapse is the one direct change: Lena's approved KYC gets yesterday as its expiry, as
-if a year had passed. Runs after seed_demo_book (it needs the book's holders; it does not
-need their purchases settled: units count from the order). Idempotent: deposits by bank
+if a year had passed, made once her purchase has settled (before, the settlement's own
+compliance check refused it: she was paid for units she never got). Runs after
+seed_demo_book (it needs the book's holders; it does not need their purchases settled:
+units count from the order). Idempotent: deposits by bank
 reference, orders by idempotency key, distributions by their note. Ends with
 `distribution_check` and `ledger_check`."""
 
@@ -30,7 +32,7 @@ from accounts.models import User
 from assets.models import Asset
 from compliance.models import KycApplication
 from marketplace import distributions as dist
-from marketplace.models import Deposit, Distribution, Offering
+from marketplace.models import Deposit, Distribution, Offering, PrimaryOrder
 from marketplace.services import deposit_record, order_place
 
 ISSUER, APPROVER = "issuer@demo.rwa", "admin@demo.rwa"
@@ -55,6 +57,21 @@ class Command(BaseCommand):
                 raise CommandError(f"{name} did not go live within {wait:.0f} s")
             time.sleep(2)
 
+    def _settled(self, order: PrimaryOrder, wait: float) -> None:
+        """Wait for the worker to settle the order (`make run` has one). Without a worker
+        (a test), say so and go on after `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            order.refresh_from_db()
+            if order.status == PrimaryOrder.Status.SETTLED:
+                return
+            if order.status != PrimaryOrder.Status.RESERVED:
+                raise CommandError(f"Lena's demo purchase did not settle: {order.get_status_display()}")
+            if time.monotonic() > deadline:
+                self.stderr.write(f"Lena's demo purchase is not settled after {wait:.0f} s; her KYC lapses anyway")
+                return
+            time.sleep(0.5)
+
     def handle(self, *args, **options):
         users = {u.email: u for u in User.objects.filter(email__in=[ISSUER, APPROVER, LAPSING])}
         if len(users) != 3:
@@ -72,7 +89,10 @@ class Command(BaseCommand):
                 bank_reference="DEMO-DEP-EUR-LENA",
                 actor=approver,
             )
-        order_place(investor=lena, offering_id=harbour.pk, quantity=40, idempotency_key="demo-dist-lena-buy")
+        order = order_place(investor=lena, offering_id=harbour.pk, quantity=40, idempotency_key="demo-dist-lena-buy")
+        # Her KYC lapses only once the purchase has settled: the settlement's compliance check
+        # (before signing) would refuse it otherwise, and she would be paid for units she never got.
+        self._settled(order, options["wait"])
         KycApplication.objects.filter(user=lena, status=KycApplication.Status.APPROVED).update(
             expires_at=timezone.localdate() - datetime.timedelta(days=1)
         )

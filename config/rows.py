@@ -18,7 +18,6 @@ SQL is kept per model and database vendor, converters per model and connection."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from django.db import connections, router
@@ -64,13 +63,14 @@ def load(model: type[Model], connection: BaseDatabaseWrapper, fetched) -> list:
 
 
 def _insert_sql(
-    model: type[Model], vendor: str, unless_conflict_on: str | None, quote: Callable[[str], str]
+    model: type[Model], connection: BaseDatabaseWrapper, unless_conflict_on: str | None
 ) -> tuple[str, list]:
     """The statement as the ORM writes it (quoted names, `RETURNING "table"."id"`), so
     tools that read captured SQL (bench/trading's pgbench replay) see the same shape."""
-    found = _SQL.get((model, vendor, unless_conflict_on))
+    key = (model, connection.vendor, unless_conflict_on)
+    found = _SQL.get(key)
     if found is None:
-        meta = model._meta
+        quote, meta = connection.ops.quote_name, model._meta
         fields = [f for f in meta.concrete_fields if not f.primary_key]
         table = quote(meta.db_table)
         sql = (
@@ -80,7 +80,7 @@ def _insert_sql(
         if unless_conflict_on is not None:
             column = next(str(f.column) for f in fields if f.name == unless_conflict_on)
             sql += f" ON CONFLICT ({quote(column)}) DO NOTHING"
-        found = _SQL[(model, vendor, unless_conflict_on)] = (
+        found = _SQL[key] = (
             f"{sql} RETURNING {table}.{quote(str(meta.pk.column))}",
             fields,
         )
@@ -92,7 +92,7 @@ def insert(row: Model, *, unless_conflict_on: str | None = None) -> bool:
     field's name) is taken by another row (nothing written)."""
     alias = router.db_for_write(type(row), instance=row)
     connection = connections[alias]
-    sql, fields = _insert_sql(type(row), connection.vendor, unless_conflict_on, connection.ops.quote_name)
+    sql, fields = _insert_sql(type(row), connection, unless_conflict_on)
     values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)

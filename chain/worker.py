@@ -190,16 +190,29 @@ def _wake_key(sender: str) -> str:
 
 def wake(*, chain_tx_id: int, sender: str) -> bool:
     """After a transfer from `sender` committed: send its task unless a wake for that
-    sender is already waiting (which will reach this row). True when a task was sent.
+    sender is already waiting whose run will reach this row (a wake for a lower row id).
+    True when a task was sent.
     A cache that cannot answer sends the task (a duplicate costs one skipped message)."""
     from .tasks import outbox_process_task  # cycle: chain.tasks imports this module
 
     key = _wake_key(sender)
+    alone = False
     try:
         if not cache.add(key, chain_tx_id, timeout=settings.CHAIN_WAKE_SECONDS):
-            return False
+            # A wake waits: its run reads rows after clearing the key and hands on the rows
+            # *after its own*. Ids are taken at insert, not at commit, so a row committed
+            # after a later-numbered one woke the worker is below that wake: it sends its
+            # own task, for itself alone (the waiting wake keeps the rest). So does a row
+            # that finds the key gone meanwhile (whose run cleared it is not known).
+            waiting = cache.get(key)
+            if waiting is not None and int(waiting) < chain_tx_id:
+                return False
+            alone = True
     except Exception as exc:  # noqa: BLE001 - the cache is an optimisation here
         logger.warning("outbox wake: cache unavailable (%s); sending the task", exc)
+    if alone:
+        outbox_process_task.delay(chain_tx_id)
+        return True
     try:
         outbox_process_task.delay(chain_tx_id, sender=sender)
     except BaseException:

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chain import worker
+from chain import services, worker
 from chain.models import ChainTransaction
 from chain.worker import queue_purge, settlement_queue_depth
 from config.celery import app
@@ -188,6 +188,41 @@ def test_transfers_committed_after_the_wake_was_taken_send_their_own(chain_platf
     assert settlement_queue_depth() == 1
     assert drain() == [(second.pk, treasury)]
     assert statuses([first, second]) == {"confirmed"}
+
+
+def test_a_row_committed_after_a_later_numbered_wake_sends_its_own_task(chain_platform, minted_asset, known):
+    """Ids are taken at insert, not at commit. A transfer that commits after a later-numbered
+    one woke the worker is below that wake's duty (the rows after its own): it must send its
+    own task, or nothing reaches it until the sweeper (concurrent purchases in CI did this)."""
+    treasury = chain_platform["treasury"].address
+    inserted, commit = threading.Event(), threading.Event()
+    slow: dict[str, ChainTransaction] = {}
+
+    def slow_buyer():
+        payload = {"asset_id": minted_asset, "sender": treasury, "receiver": known[0].address, "amount": 2}
+        with transaction.atomic():
+            slow["row"] = services.outbox_request(kind="asset_transfer", payload=payload, idempotency_key="slow")
+            inserted.set()
+            commit.wait(30)
+        connection.close()
+
+    buyer = threading.Thread(target=slow_buyer)
+    buyer.start()
+    assert inserted.wait(30)
+    try:
+        later = transfer(minted_asset, treasury, known[1].address, 3)  # commits first and wakes the worker
+    finally:
+        commit.set()
+        buyer.join()
+    early = slow["row"]
+    assert early.pk < later.pk
+
+    messages = take_messages()
+    assert messages == [(later.pk, {"sender": treasury}), (early.pk, {})]
+    for pk, kwargs in messages:
+        worker.outbox_process(chain_tx_id=pk, **kwargs)
+    assert statuses([early, later]) == {"confirmed"}
+    assert [on_chain_units(h.address, minted_asset) for h in known[:2]] == [3, 4]
 
 
 def test_a_lost_wake_only_delays_its_rows_until_the_sweeper(chain_platform, minted_asset, known, settings):
